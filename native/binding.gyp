@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "kmodseal_xz",
+      "sources": ["xz.c"],
+      "cflags": ["-O2"],
+      "libraries": ["-llzma"]
+    }
+  ]
+}

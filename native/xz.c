@@ -1,0 +1,112 @@
+/*
+ * kmodseal's fast path for .xz: one-shot decode of a whole buffer with the system liblzma
+ * (Debian's liblzma5, the same library kmod's modinfo uses). Optional: when this addon is
+ * not built, src/compress falls back to lzma-native. Built by scripts/build-native.sh.
+ *
+ *   decode(input: Uint8Array, maxOutput: number, sizeHint?: number) -> Buffer
+ *   throws Error with .code = "E_COMPRESS" (corrupt, with .offset = input bytes consumed)
+ *   or "E_LIMIT" (output would exceed maxOutput).
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <lzma.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+
+static napi_value throw_code(napi_env env, const char *code, const char *msg, size_t offset) {
+  napi_value m, c, err, off;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_error(env, c, m, &err);
+  napi_create_double(env, (double)offset, &off);
+  napi_set_named_property(env, err, "offset", off);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static void free_buf(napi_env env, void *data, void *hint) { (void)env; (void)hint; free(data); }
+
+static napi_value decode(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
+    return throw_code(env, "E_USAGE", "decode(input, maxOutput)", 0);
+  napi_typedarray_type type;
+  size_t in_len, byte_off;
+  void *in_data;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, argv[0], &type, &in_len, &in_data, &ab, &byte_off) != napi_ok || type != napi_uint8_array)
+    return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
+  double maxd;
+  if (napi_get_value_double(env, argv[1], &maxd) != napi_ok || maxd < 1)
+    return throw_code(env, "E_USAGE", "maxOutput must be a positive number", 0);
+  size_t max_out = (size_t)maxd;
+  double hint = 0;
+  if (argc >= 3) napi_get_value_double(env, argv[2], &hint);
+
+  lzma_stream s = LZMA_STREAM_INIT;
+  /* memlimit bounds the dictionary a hostile header can demand */
+  if (lzma_stream_decoder(&s, 256u << 20, LZMA_CONCATENATED) != LZMA_OK)
+    return throw_code(env, "E_COMPRESS", "cannot initialise the xz decoder", 0);
+  /* the xz index tells the exact size: one allocation, no copying; +1 to see the end */
+  size_t cap = hint >= 1 ? (size_t)hint + 1 : in_len * 6 + 4096;
+  if (cap > max_out) cap = max_out;
+  unsigned char *out = malloc(cap);
+  if (!out) { lzma_end(&s); return throw_code(env, "E_LIMIT", "out of memory", 0); }
+  s.next_in = in_data; s.avail_in = in_len;
+  s.next_out = out; s.avail_out = cap;
+  for (;;) {
+    lzma_ret ret = lzma_code(&s, LZMA_FINISH);
+    if (ret == LZMA_STREAM_END) break;
+    if (ret == LZMA_OK || ret == LZMA_BUF_ERROR) {
+      if (s.avail_out == 0) {
+        if (cap >= max_out) {
+          size_t at = in_len - s.avail_in;
+          free(out); lzma_end(&s);
+          return throw_code(env, "E_LIMIT", "decompressed size exceeds the limit", at);
+        }
+        size_t used = cap;
+        size_t ncap = cap * 2 > max_out ? max_out : cap * 2;
+        unsigned char *n = realloc(out, ncap);
+        if (!n) { free(out); lzma_end(&s); return throw_code(env, "E_LIMIT", "out of memory", 0); }
+        out = n; cap = ncap;
+        s.next_out = out + used; s.avail_out = cap - used;
+        continue;
+      }
+      if (ret == LZMA_BUF_ERROR || s.avail_in == 0) {
+        size_t at = in_len - s.avail_in;
+        free(out); lzma_end(&s);
+        return throw_code(env, "E_TRUNCATED", "xz stream ends early", at);
+      }
+      continue;
+    }
+    size_t at = in_len - s.avail_in;
+    const char *msg = ret == LZMA_FORMAT_ERROR ? "not an xz stream"
+      : ret == LZMA_OPTIONS_ERROR ? "unsupported xz options"
+      : ret == LZMA_DATA_ERROR ? "corrupt xz data"
+      : ret == LZMA_MEMLIMIT_ERROR ? "xz dictionary exceeds the memory limit"
+      : "xz decoder error";
+    free(out); lzma_end(&s);
+    return throw_code(env, ret == LZMA_MEMLIMIT_ERROR ? "E_LIMIT" : "E_COMPRESS", msg, at);
+  }
+  size_t n = (size_t)s.total_out;
+  lzma_end(&s);
+  napi_value result;
+  if (napi_create_external_buffer(env, n, out, free_buf, NULL, &result) != napi_ok) {
+    /* some runtimes forbid external buffers: copy instead */
+    void *copy;
+    napi_create_buffer_copy(env, n, out, &copy, &result);
+    free(out);
+  }
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn);
+  napi_set_named_property(env, exports, "decode", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

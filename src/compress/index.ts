@@ -1,0 +1,189 @@
+/**
+ * Module decompression: the only place that knows codecs. Like kmod (libkmod-file.c), the
+ * codec is chosen by magic bytes, not by file name.
+ *
+ *   xz    FD 37 7A 58 5A 00   system liblzma via native/xz.c when built, else lzma-native
+ *   zstd  28 B5 2F FD         zstd-napi
+ *   gzip  1F 8B               node:zlib
+ *
+ * Output is bounded by {@link MAX_MODULE_SIZE}: a bomb fails with E_LIMIT, never an allocation
+ * larger than the limit.
+ */
+import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+import { FormatError } from '../bytes/errors.js';
+import { ByteReader } from '../bytes/reader.js';
+
+export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
+
+/** The largest decompressed module we accept (the largest Debian module is ~20 MiB). */
+export const MAX_MODULE_SIZE = 512 * 1024 * 1024;
+
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+function startsWith(data: Uint8Array, magic: readonly number[]): boolean {
+  return data.length >= magic.length && magic.every((b, i) => data[i] === b);
+}
+
+/** The compression of a module file, by magic. Never throws. */
+export function probeCompression(data: Uint8Array): Compression {
+  if (startsWith(data, XZ_MAGIC)) return 'xz';
+  if (startsWith(data, ZSTD_MAGIC)) return 'zstd';
+  if (startsWith(data, GZIP_MAGIC)) return 'gzip';
+  return 'none';
+}
+
+/** Extension kmod gives each compression. */
+export const COMPRESSION_EXT: Record<Compression, string> = { none: '.ko', xz: '.ko.xz', zstd: '.ko.zst', gzip: '.ko.gz' };
+
+const require = createRequire(import.meta.url);
+interface NativeXz {
+  decode(input: Uint8Array, maxOutput: number, sizeHint?: number): Buffer;
+}
+let nativeXz: NativeXz | null | undefined;
+function loadNativeXz(): NativeXz | null {
+  if (nativeXz !== undefined) return nativeXz;
+  if (process.env.KMODSEAL_NO_NATIVE === '1') return (nativeXz = null);
+  for (const p of ['../../native/build/Release/kmodseal_xz.node', '../../../native/build/Release/kmodseal_xz.node']) {
+    try {
+      return (nativeXz = require(p) as NativeXz);
+    } catch {
+      /* try the next layout (src/ under tsx, dist/src/ when built) */
+    }
+  }
+  return (nativeXz = null);
+}
+
+/** Which xz implementation is in use (for diagnostics and benchmarks). */
+export function xzBackend(): 'liblzma' | 'lzma-native' {
+  return loadNativeXz() ? 'liblzma' : 'lzma-native';
+}
+
+/**
+ * Sum of the uncompressed sizes recorded in an .xz file's index(es), or undefined when the
+ * footer/index cannot be read (the decoder then reports the real error).
+ * Layout (xz file-format 1.0.4 §2.1.2, §4): ... Index | Stream Footer (CRC32, Backward Size, Flags, "YZ").
+ */
+export function xzUncompressedSize(data: Uint8Array): number | undefined {
+  const n = data.length;
+  if (n < 24 || data[n - 2] !== 0x59 || data[n - 1] !== 0x5a) return undefined;
+  const backward = ((data[n - 8]! | (data[n - 7]! << 8) | (data[n - 6]! << 16) | (data[n - 5]! << 24)) >>> 0) + 1;
+  const indexSize = backward * 4;
+  let p = n - 12 - indexSize;
+  if (p < 12 || data[p] !== 0) return undefined;
+  p++;
+  const end = n - 12 - 4; // CRC32 of the index
+  const varint = (): number | undefined => {
+    let v = 0;
+    for (let i = 0, mul = 1; i < 9 && p < end; i++, mul *= 128) {
+      const b = data[p++]!;
+      v += (b & 0x7f) * mul;
+      if (!(b & 0x80)) return v;
+    }
+    return undefined;
+  };
+  const records = varint();
+  if (records === undefined || records > 1_000_000) return undefined;
+  let total = 0;
+  for (let i = 0; i < records; i++) {
+    if (varint() === undefined) return undefined;
+    const u = varint();
+    if (u === undefined) return undefined;
+    total += u;
+  }
+  return total;
+}
+
+function fail(file: string, code: 'E_COMPRESS' | 'E_LIMIT' | 'E_TRUNCATED', offset: number, format: string, detail: string, cause?: unknown): FormatError {
+  return new FormatError(code, { file, offset, format, detail, cause });
+}
+
+/**
+ * Decompresses a module (or returns the input when it is not compressed).
+ * @returns the ELF bytes (the input itself when uncompressed) and the compression found.
+ * @throws FormatError E_COMPRESS (corrupt), E_TRUNCATED, E_LIMIT (bomb)
+ */
+export async function decompressModule(data: Uint8Array, file: string, maxSize = MAX_MODULE_SIZE): Promise<{ data: Uint8Array; compression: Compression }> {
+  const compression = probeCompression(data);
+  switch (compression) {
+    case 'none':
+      return { data, compression };
+    case 'gzip':
+      return { data: gunzip(data, file, maxSize), compression };
+    case 'zstd':
+      return { data: unzstd(data, file, maxSize), compression };
+    case 'xz':
+      return { data: await unxz(data, file, maxSize), compression };
+  }
+}
+
+function gunzip(data: Uint8Array, file: string, maxSize: number): Uint8Array {
+  try {
+    return zlib.gunzipSync(data, { maxOutputLength: maxSize });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_BUFFER_TOO_LARGE') throw fail(file, 'E_LIMIT', 0, 'gzip', `decompressed size exceeds ${maxSize} bytes`, e);
+    if (err.code === 'Z_BUF_ERROR') throw fail(file, 'E_TRUNCATED', data.length, 'gzip', 'gzip stream ends early', e);
+    throw fail(file, 'E_COMPRESS', 0, 'gzip', `corrupt gzip data: ${err.message}`, e);
+  }
+}
+
+let zstdMod: typeof import('zstd-napi') | undefined;
+function unzstd(data: Uint8Array, file: string, maxSize: number): Uint8Array {
+  zstdMod ??= require('zstd-napi') as typeof import('zstd-napi');
+  const r = new ByteReader(data, { file, format: 'zstd' });
+  // Frame header: magic, descriptor; Frame_Content_Size lets us refuse bombs before decoding.
+  const fhd = data.length > 4 ? data[4]! : 0;
+  const fcsFlag = fhd >> 6;
+  const singleSegment = (fhd >> 5) & 1;
+  const dictIdFlag = fhd & 3;
+  const fcsSize = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  if (fcsSize > 0) {
+    const at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][dictIdFlag]!;
+    if (at + fcsSize <= data.length) {
+      let size = 0;
+      for (let i = fcsSize - 1; i >= 0; i--) size = size * 256 + data[at + i]!;
+      if (fcsSize === 2) size += 256;
+      if (size > maxSize) throw r.error('E_LIMIT', at, `zstd frame declares ${size} bytes, more than the ${maxSize}-byte limit`);
+    }
+  }
+  try {
+    const dec = new zstdMod.Decompressor();
+    dec.setParameters({ windowLogMax: 27 });
+    const out = dec.decompress(data);
+    if (out.length > maxSize) throw r.error('E_LIMIT', 0, `decompressed size exceeds ${maxSize} bytes`);
+    return out;
+  } catch (e) {
+    if (e instanceof FormatError) throw e;
+    const msg = (e as Error).message;
+    if (/incomplete|truncat|src size/i.test(msg)) throw fail(file, 'E_TRUNCATED', data.length, 'zstd', `zstd stream ends early: ${msg}`, e);
+    throw fail(file, 'E_COMPRESS', 0, 'zstd', `corrupt zstd data: ${msg}`, e);
+  }
+}
+
+async function unxz(data: Uint8Array, file: string, maxSize: number): Promise<Uint8Array> {
+  const hint = xzUncompressedSize(data);
+  if (hint !== undefined && hint > maxSize) {
+    throw fail(file, 'E_LIMIT', data.length - 12, 'xz', `xz index declares ${hint} bytes, more than the ${maxSize}-byte limit`);
+  }
+  const native = loadNativeXz();
+  if (native) {
+    try {
+      return native.decode(data, maxSize, hint ?? 0);
+    } catch (e) {
+      const err = e as Error & { code?: string; offset?: number };
+      const code = err.code === 'E_LIMIT' || err.code === 'E_TRUNCATED' ? err.code : 'E_COMPRESS';
+      throw fail(file, code, err.offset ?? 0, 'xz', err.message, e);
+    }
+  }
+  const lzma = require('lzma-native') as { decompress(b: Uint8Array, o: object, cb: (r: Buffer, e?: Error) => void): void };
+  const out = await new Promise<Buffer>((resolve, reject) =>
+    lzma.decompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {}, (res, err) => (err ? reject(err) : resolve(res))),
+  ).catch((e: Error) => {
+    throw fail(file, /end|truncat/i.test(e.message) ? 'E_TRUNCATED' : 'E_COMPRESS', 0, 'xz', `corrupt xz data: ${e.message}`, e);
+  });
+  if (out.length > maxSize) throw fail(file, 'E_LIMIT', 0, 'xz', `decompressed size exceeds ${maxSize} bytes`);
+  return out;
+}

@@ -1,0 +1,62 @@
+/**
+ * The `.modinfo` section: NUL-separated "key=value" strings written by MODULE_INFO().
+ * Authority: include/linux/moduleparam.h, include/linux/module.h; kmod
+ * libkmod/libkmod-elf.c (kmod_elf_get_strings) and libkmod-module.c (kmod_module_get_info),
+ * whose splitting rules we follow exactly: leading NULs skipped, runs of NULs separate,
+ * an unterminated last string still counts, a string without '=' has itself as value.
+ */
+import { latin1 } from '../bytes/reader.js';
+import type { Elf } from '../elf/elf.js';
+
+export interface ModinfoEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** Splits `.modinfo` bytes into strings exactly as kmod_elf_get_strings does. */
+export function splitModinfoStrings(data: Uint8Array): string[] {
+  let start = 0;
+  let size = data.length;
+  if (size === 0) return [];
+  while (data[start] === 0 && size > 1) {
+    start++;
+    size--;
+  }
+  if (size <= 1) return [];
+  const end = start + size;
+  const out: string[] = [];
+  let i = start;
+  while (i < end) {
+    let j = i;
+    while (j < end && data[j] !== 0) j++;
+    if (j > i) out.push(latin1(data, i, j));
+    i = j + 1;
+  }
+  return out;
+}
+
+/** Ordered key/value pairs of a module's `.modinfo` (empty when the section is absent). */
+export function readModinfo(elf: Elf): ModinfoEntry[] {
+  const s = elf.findSection('.modinfo');
+  if (!s) return [];
+  return splitModinfoStrings(elf.sectionData(s)).map(parseModinfoString);
+}
+
+export function parseModinfoString(s: string): ModinfoEntry {
+  const eq = s.indexOf('=');
+  return eq < 0 ? { key: s, value: s } : { key: s.slice(0, eq), value: s.slice(eq + 1) };
+}
+
+/** kmod's hex rendering: "AB:CD:..." upper case, a "\n\t\t" after every 20 bytes. */
+export function kmodHex(data: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < data.length; i++) {
+    s += HEX[data[i]!]!;
+    if (i < data.length - 1) {
+      s += ':';
+      if ((i + 1) % 20 === 0) s += '\n\t\t';
+    }
+  }
+  return s;
+}
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
