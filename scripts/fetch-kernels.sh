@@ -63,12 +63,20 @@ for line in "${sets[@]}"; do
   # shellcheck disable=SC2086
   ver=$(apt-cache $opts show "$pkg" | awk '/^Version:/{print $2; exit}')
   dir="$cache/$arch/$pkg"
+  if [ -f "$dir/.unpacked" ] && ! ls "$dir"/lib/modules/*/modules.dep >/dev/null 2>&1; then
+    for rel in "$dir"/lib/modules/*/; do depmod -b "$dir" "$(basename "$rel")"; done
+  fi
   if [ ! -f "$dir/.unpacked" ]; then
     mkdir -p "$cache/$arch"
     (cd "$cache/$arch" && apt-get $opts download "$pkg" >&2)
     deb=$(ls "$cache/$arch/${pkg}_"*"_$arch.deb" | sort -V | tail -n 1)
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     dpkg-deb -x "$deb" "$dir.tmp"
+    # what the package's postinst does on a real system: build the module indexes
+    # (modules.dep, modules.alias, ...), so names resolve as on an installed kernel
+    for rel in "$dir.tmp"/lib/modules/*/; do
+      depmod -b "$dir.tmp" "$(basename "$rel")"
+    done
     touch "$dir.tmp/.unpacked"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
     echo "fetch-kernels: $set: $pkg $ver unpacked" >&2

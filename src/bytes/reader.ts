@@ -86,9 +86,12 @@ export class ByteReader {
   }
   /** A u64 as a number; throws E_RANGE above Number.MAX_SAFE_INTEGER. */
   u64n(off: number, what = 'u64'): number {
-    const v = this.u64(off, what);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw this.error('E_RANGE', off, `${what}: value 0x${v.toString(16)} too large`);
-    return Number(v);
+    this.need(off, 8, what);
+    // two u32 reads: no BigInt allocation on this hot path
+    const lo = this.view.getUint32(this.littleEndian ? off : off + 4, this.littleEndian);
+    const hi = this.view.getUint32(this.littleEndian ? off + 4 : off, this.littleEndian);
+    if (hi > 0x1fffff) throw this.error('E_RANGE', off, `${what}: value 0x${this.u64(off).toString(16)} too large`);
+    return hi * 0x100000000 + lo;
   }
   /** A word of the given size (4 or 8 bytes) as a number. */
   word(off: number, size: 4 | 8, what = 'word'): number {

@@ -86,6 +86,34 @@ export function probeElf(data: Uint8Array): boolean {
   return data.length >= 16 && ELF_MAGIC.every((b, i) => data[i] === b) && (data[4] === 1 || data[4] === 2) && (data[5] === 1 || data[5] === 2);
 }
 
+/** A section header; `name` and `sh_addr` are decoded on first use. */
+class Section implements ElfSection {
+  private _name: string | undefined;
+  constructor(
+    private readonly r: ByteReader,
+    readonly index: number,
+    readonly headerOffset: number,
+    /** offset of sh_addr in the reader: positive for a 64-bit field, negated for a 32-bit one */
+    private readonly addrAt: number,
+    readonly sh_name: number,
+    readonly sh_type: number,
+    readonly sh_flags: number,
+    readonly sh_offset: number,
+    readonly sh_size: number,
+    readonly sh_link: number,
+    readonly sh_info: number,
+    readonly sh_addralign: number,
+    readonly sh_entsize: number,
+    private readonly nameOf: (off: number) => string,
+  ) {}
+  get name(): string {
+    return (this._name ??= this.nameOf(this.sh_name));
+  }
+  get sh_addr(): bigint {
+    return this.addrAt >= 0 ? this.r.u64(this.addrAt) : BigInt(this.r.u32(-this.addrAt));
+  }
+}
+
 export class Elf {
   readonly file: string;
   readonly data: Uint8Array;
@@ -94,7 +122,6 @@ export class Elf {
   /** Reader with the file's byte order, over the whole file. */
   readonly r: ByteReader;
   readonly wordSize: 4 | 8;
-  private byName?: Map<string, ElfSection>;
 
   private constructor(file: string, data: Uint8Array, header: ElfHeader, r: ByteReader, sections: ElfSection[]) {
     this.file = file;
@@ -152,50 +179,46 @@ export class Elf {
       if (header.e_shstrndx >= header.e_shnum) {
         throw r.error('E_RANGE', 24 + 3 * o + 14, `e_shstrndx ${header.e_shstrndx} >= e_shnum ${header.e_shnum}`);
       }
-      const raw: Omit<ElfSection, 'name'>[] = [];
-      for (let i = 0; i < header.e_shnum; i++) {
+      const readHeader = (i: number, name: (off: number) => string): ElfSection => {
         const h = header.e_shoff + i * shentsize;
         const s = is64
-          ? {
-              index: i, headerOffset: base + h,
-              sh_name: r.u32(h), sh_type: r.u32(h + 4), sh_flags: r.u64n(h + 8, 'sh_flags'), sh_addr: r.u64(h + 16),
-              sh_offset: r.u64n(h + 24, 'sh_offset'), sh_size: r.u64n(h + 32, 'sh_size'), sh_link: r.u32(h + 40), sh_info: r.u32(h + 44),
-              sh_addralign: r.u64n(h + 48, 'sh_addralign'), sh_entsize: r.u64n(h + 56, 'sh_entsize'),
-            }
-          : {
-              index: i, headerOffset: base + h,
-              sh_name: r.u32(h), sh_type: r.u32(h + 4), sh_flags: r.u32(h + 8), sh_addr: BigInt(r.u32(h + 12)),
-              sh_offset: r.u32(h + 16), sh_size: r.u32(h + 20), sh_link: r.u32(h + 24), sh_info: r.u32(h + 28),
-              sh_addralign: r.u32(h + 32), sh_entsize: r.u32(h + 36),
-            };
+          ? new Section(r, i, base + h, h + 16, r.u32(h), r.u32(h + 4), r.u64n(h + 8, 'sh_flags'), r.u64n(h + 24, 'sh_offset'), r.u64n(h + 32, 'sh_size'),
+              r.u32(h + 40), r.u32(h + 44), r.u64n(h + 48, 'sh_addralign'), r.u64n(h + 56, 'sh_entsize'), name)
+          : new Section(r, i, base + h, -(h + 12), r.u32(h), r.u32(h + 4), r.u32(h + 8), r.u32(h + 16), r.u32(h + 20),
+              r.u32(h + 24), r.u32(h + 28), r.u32(h + 32), r.u32(h + 36), name);
         if (s.sh_type !== SHT_NOBITS && s.sh_type !== SHT_NULL && s.sh_offset + s.sh_size > data.length) {
           throw r.error('E_RANGE', h + (is64 ? 24 : 16), `section [${i}]: sh_offset 0x${s.sh_offset.toString(16)} + sh_size 0x${s.sh_size.toString(16)} past end of file (${data.length} bytes)`);
         }
-        raw.push(s);
-      }
-      const shstr = raw[header.e_shstrndx]!;
+        return s;
+      };
+      const shstr = readHeader(header.e_shstrndx, () => '');
       const strEnd = shstr.sh_offset + shstr.sh_size;
       if (shstr.sh_size > 0 && data[strEnd - 1] !== 0) {
         throw r.error('E_FORMAT', strEnd - 1, 'section name table does not end with NUL');
       }
-      for (const s of raw) {
-        const name = s.sh_name < shstr.sh_size ? r.cstring(shstr.sh_offset + s.sh_name, 'section name', strEnd) : '';
-        sections.push({ ...s, name });
-      }
+      const name = (off: number): string => (off < shstr.sh_size ? r.cstring(shstr.sh_offset + off, 'section name', strEnd) : '');
+      for (let i = 0; i < header.e_shnum; i++) sections.push(readHeader(i, name));
     }
     return new Elf(file, data, header, r, sections);
   }
 
   /** The first section (index >= 1) with this name, or undefined. Same lookup as kmod. */
   findSection(name: string): ElfSection | undefined {
-    if (!this.byName) {
-      this.byName = new Map();
-      for (let i = 1; i < this.sections.length; i++) {
-        const s = this.sections[i]!;
-        if (!this.byName.has(s.name)) this.byName.set(s.name, s);
-      }
+    const shstr = this.sections[this.header.e_shstrndx];
+    if (!shstr) return undefined;
+    // Compare bytes in the name table: no string is decoded for the sections we pass over.
+    const d = this.data;
+    const n = name.length;
+    for (let i = 1; i < this.sections.length; i++) {
+      const s = this.sections[i]!;
+      if (s.sh_name + n >= shstr.sh_size) continue;
+      const at = shstr.sh_offset + s.sh_name;
+      if (d[at + n] !== 0) continue;
+      let j = 0;
+      while (j < n && d[at + j] === name.charCodeAt(j)) j++;
+      if (j === n) return s;
     }
-    return this.byName.get(name);
+    return undefined;
   }
 
   /** Zero-copy contents of a section (empty for SHT_NOBITS). */

@@ -234,10 +234,60 @@ export function formatName(name: Name): string {
 }
 
 /**
+ * Memo of decoded SignedData keyed by everything but the signature value. A build signs
+ * thousands of modules with one key, so their PKCS#7 blobs differ only in the trailing
+ * signature OCTET STRING contents (sign-file puts it last). An entry is reused only when the
+ * blob has the same length and a byte-identical prefix up to the signature value, which makes
+ * the DER structure identical: the result is exactly what a full decode would give.
+ */
+interface MemoEntry {
+  readonly prefix: Uint8Array;
+  readonly info: Pkcs7Info;
+}
+const pkcs7Memo = new Map<number, MemoEntry[]>();
+const MEMO_MAX_PER_LENGTH = 8;
+
+function memoLookup(der: Uint8Array): Pkcs7Info | undefined {
+  const list = pkcs7Memo.get(der.length);
+  if (!list) return undefined;
+  for (const e of list) {
+    const n = e.prefix.length;
+    let same = true;
+    for (let i = n - 1; i >= 0; i--) {
+      if (der[i] !== e.prefix[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return { ...e.info, signature: der.slice(n) };
+  }
+  return undefined;
+}
+
+function memoStore(der: Uint8Array, info: Pkcs7Info): void {
+  const sigLen = info.signature.length;
+  const n = der.length - sigLen;
+  // Only when the signature value is the blob's tail, byte for byte.
+  for (let i = 0; i < sigLen; i++) if (der[n + i] !== info.signature[i]) return;
+  let list = pkcs7Memo.get(der.length);
+  if (!list) pkcs7Memo.set(der.length, (list = []));
+  if (list.length >= MEMO_MAX_PER_LENGTH) list.shift();
+  list.push({ prefix: der.slice(0, n), info });
+}
+
+/**
  * Decodes a PKCS#7 SignedData as found in a module signature.
  * @throws FormatError E_ASN1 with the absolute offset of the blob.
  */
 export function parsePkcs7(der: Uint8Array, file: string, base: number): Pkcs7Info {
+  const hit = memoLookup(der);
+  if (hit) return hit;
+  const info = decodePkcs7(der, file, base);
+  memoStore(der, info);
+  return info;
+}
+
+function decodePkcs7(der: Uint8Array, file: string, base: number): Pkcs7Info {
   const bad = (detail: string, cause?: unknown): FormatError =>
     new FormatError('E_ASN1', { file, offset: base, format: 'pkcs7', detail, cause });
   let ci: ContentInfo;

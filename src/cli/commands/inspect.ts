@@ -1,0 +1,155 @@
+/**
+ * `kmodseal inspect [FILE|DIR|NAME...]`: modinfo, byte for byte, plus --json.
+ */
+import fs from 'node:fs';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { absolutePath, hasModuleExtension, moduleDirectory, runningRelease, walkModules, type ModuleDirectory } from '../../node/files.js';
+import { runInspectTask, type InspectResult, type InspectTask } from '../../node/inspect-job.js';
+import { defaultConcurrency, runOrdered, siblingUrl } from '../../node/pool.js';
+import { renderBuiltin, type ModinfoTextOptions } from '../../report/modinfo-text.js';
+import { utf8 } from '../../report/inspect-json.js';
+import { isKmodsealError } from '../../bytes/errors.js';
+
+export interface InspectOptions {
+  field?: string;
+  nul?: boolean;
+  modname?: boolean;
+  setVersion?: string;
+  basedir?: string;
+  json?: boolean;
+  jobs?: number;
+}
+
+/** Below this many files, threads cost more than they save. */
+const PARALLEL_THRESHOLD = 16;
+
+type Job = { kind: 'task'; task: InspectTask } | { kind: 'builtin'; name: string; text: string; json: object } | { kind: 'error'; code: ExitCode; message: string };
+
+export async function inspectCommand(targets: string[], opts: InspectOptions, io: Io): Promise<ExitCode> {
+  const mode = opts.json ? 'json' : 'text';
+  const text: ModinfoTextOptions = { field: opts.field, nul: Boolean(opts.nul) };
+  let dirCache: ModuleDirectory | undefined;
+  const modDir = (): ModuleDirectory => {
+    if (dirCache) return dirCache;
+    const release = opts.setVersion ?? runningRelease();
+    return (dirCache = moduleDirectory(release, opts.basedir ?? ''));
+  };
+
+  if (targets.length === 0) {
+    const dir = modDir();
+    if (!dir.exists()) {
+      io.stderr(
+        `kmodseal: ERROR: no module given, and ${dir.dir} does not exist on this machine.\n` +
+          `kmodseal: give module files or directories (kmodseal inspect FILE.ko...), or a module tree with -b BASEDIR -k RELEASE.\n`,
+      );
+      return EXIT.NOT_FOUND;
+    }
+    targets = [dir.dir];
+  }
+
+  const jobs: Job[] = [];
+  for (const t of targets) {
+    let st: fs.Stats | undefined;
+    try {
+      st = opts.modname ? undefined : fs.statSync(t);
+    } catch {
+      st = undefined;
+    }
+    if (st?.isFile()) {
+      jobs.push({ kind: 'task', task: { path: t, display: absolutePath(t), mode, text } });
+      continue;
+    }
+    if (st?.isDirectory()) {
+      for (const p of walkModules(t)) jobs.push({ kind: 'task', task: { path: p, display: absolutePath(p), mode, text } });
+      continue;
+    }
+    if (!opts.modname && hasModuleExtension(t)) {
+      jobs.push({ kind: 'error', code: EXIT.NOT_FOUND, message: `Module file ${t} not found.` });
+      continue;
+    }
+    let found;
+    try {
+      const dir = modDir();
+      if (opts.modname) {
+        const one = dir.lookupName(t);
+        found = one ? [one] : [];
+      } else found = dir.lookup(t);
+    } catch (e) {
+      if (!isKmodsealError(e)) throw e;
+      jobs.push({ kind: 'error', code: EXIT.NOT_FOUND, message: e.message });
+      continue;
+    }
+    if (found.length === 0) {
+      jobs.push({ kind: 'error', code: EXIT.NOT_FOUND, message: opts.modname ? `Module name ${t} not found.` : `Module ${t} not found.` });
+      continue;
+    }
+    for (const m of found) {
+      if (m.kind === 'file') jobs.push({ kind: 'task', task: { path: m.path, display: m.path, mode, text } });
+      else
+        jobs.push({
+          kind: 'builtin',
+          name: m.name,
+          text: renderBuiltin(m.name, m.modinfo, text),
+          json: { filename: '(builtin)', name: m.name, builtin: true, modinfo: m.modinfo.map((e) => [utf8(e.key), utf8(e.value)]), signature: null },
+        });
+    }
+  }
+
+  let exit: ExitCode = EXIT.OK;
+  const jsonOut: object[] = [];
+  const emit = (job: Job, r: InspectResult | undefined): void => {
+    if (job.kind === 'error') {
+      io.stderr(`kmodseal: ERROR: ${job.message}\n`);
+      if (exit === EXIT.OK) exit = job.code;
+      return;
+    }
+    if (job.kind === 'builtin') {
+      if (mode === 'json') jsonOut.push(job.json);
+      else io.stdout(job.text);
+      return;
+    }
+    if (!r) return;
+    if (r.error) {
+      io.stderr(`kmodseal: ERROR: ${r.error.message}\n`);
+      if (r.error.stack) {
+        io.stderr(r.error.stack + '\n');
+        exit = EXIT.BUG;
+      } else if (exit === EXIT.OK) exit = EXIT.BAD_INPUT;
+      if (mode === 'json') jsonOut.push({ filename: job.task.display, error: { code: r.error.code, message: r.error.message } });
+      return;
+    }
+    if (r.text !== undefined) io.stdout(r.text);
+    if (r.json) jsonOut.push(r.warning ? { ...r.json, error: { code: r.warning.code, message: r.warning.message } } : r.json);
+    if (r.warning) {
+      io.stderr(`kmodseal: ERROR: ${r.warning.message}\n`);
+      if (exit === EXIT.OK) exit = EXIT.BAD_INPUT;
+    }
+  };
+
+  const tasks = jobs.flatMap((j) => (j.kind === 'task' ? [j.task] : []));
+  const workers = opts.jobs ?? defaultConcurrency();
+  // Threads pay off on compressed modules (decompression dominates); a plain .ko costs less to
+  // read than a message round trip, so those stay on this thread.
+  const compressed = tasks.filter((t) => !t.path.endsWith('.ko')).length;
+  if (tasks.length >= PARALLEL_THRESHOLD && workers > 1 && compressed * 4 >= tasks.length) {
+    let ji = 0;
+    // Non-task jobs are emitted in place, between the ordered task results.
+    const drainUntilTask = (): void => {
+      while (ji < jobs.length && jobs[ji]!.kind !== 'task') emit(jobs[ji++]!, undefined);
+    };
+    drainUntilTask();
+    await runOrdered<InspectTask, InspectResult>(siblingUrl(import.meta.url.replace('/cli/commands/', '/node/'), 'inspect-worker'), tasks, workers, (r) => {
+      emit(jobs[ji++]!, r);
+      drainUntilTask();
+    }, async (batch) => {
+      const out: InspectResult[] = [];
+      for (const t of batch) out.push(await runInspectTask(t));
+      return out;
+    });
+  } else {
+    for (const job of jobs) emit(job, job.kind === 'task' ? await runInspectTask(job.task) : undefined);
+  }
+  if (mode === 'json') io.stdout(Buffer.from(JSON.stringify(jsonOut, null, 2) + '\n', 'utf8'));
+  return exit;
+}

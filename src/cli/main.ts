@@ -1,0 +1,80 @@
+/**
+ * The command table and argument parsing (commander). Commands return exit codes; only
+ * bin/kmodseal.ts calls process.exit.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT, type ExitCode } from './exit-codes.js';
+import type { Io } from './io.js';
+import { isKmodsealError } from '../bytes/errors.js';
+
+export const VERSION = '0.1.0';
+
+function intArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CommanderError(EXIT.USAGE, 'kmodseal.usage', `expected a positive integer, got '${v}'`);
+  return n;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function run(argv: string[], io: Io): Promise<ExitCode> {
+  let result: ExitCode = EXIT.OK;
+  const program = new Command('kmodseal')
+    .description('Make the compatibility between a Linux kernel build and its modules explicit, enforceable and checkable.')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    .showHelpAfterError(false);
+
+  program
+    .command('inspect')
+    .summary('show module metadata and signatures (byte-identical to modinfo)')
+    .description(
+      'Show what kmod\'s modinfo shows for each module: FILE (.ko, .ko.xz, .ko.zst, .ko.gz), DIR (every module below it),\n' +
+        'or NAME/ALIAS (looked up in BASEDIR/lib/modules/RELEASE like modinfo). Without arguments: every module of the running kernel.',
+    )
+    .argument('[targets...]', 'module files, directories, names or aliases')
+    .option('-F, --field <field>', 'print only this field\'s values (like modinfo -F)')
+    .option('-a, --author', "print only 'author'")
+    .option('-d, --description', "print only 'description'")
+    .option('-l, --license', "print only 'license'")
+    .option('-p, --parameters', "print only 'parm'")
+    .option('-n, --filename', "print only 'filename'")
+    .option('-0, --null', 'use \\0 instead of \\n (and key=value lines)')
+    .option('-m, --modname', 'treat arguments as module names, not aliases or file names')
+    .option('-k, --set-version <release>', 'kernel release to look names up in (default: uname -r)')
+    .option('-b, --basedir <dir>', 'root of the module tree (BASEDIR/lib/modules/RELEASE)')
+    .option('--json', 'print a JSON array: one object per module with ordered modinfo pairs and a structured signature')
+    .addOption(new Option('-j, --jobs <n>', 'worker threads (default: all cores)').argParser(intArg))
+    .action(async (targets: string[], o: Record<string, unknown>) => {
+      const { inspectCommand } = await import('./commands/inspect.js');
+      const field = (o.field as string | undefined) ??
+        (o.author ? 'author' : o.description ? 'description' : o.license ? 'license' : o.parameters ? 'parm' : o.filename ? 'filename' : undefined);
+      result = await inspectCommand(targets, {
+        field,
+        nul: Boolean(o.null),
+        modname: Boolean(o.modname),
+        setVersion: o.setVersion as string | undefined,
+        basedir: o.basedir as string | undefined,
+        json: Boolean(o.json),
+        jobs: o.jobs as number | undefined,
+      }, io);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      if (e.code === 'kmodseal.usage') io.stderr(`kmodseal: ERROR: ${e.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (isKmodsealError(e)) {
+      io.stderr(`kmodseal: ERROR: ${e.message}\n`);
+      return e.code === 'E_NOTFOUND' ? EXIT.NOT_FOUND : e.code === 'E_USAGE' ? EXIT.USAGE : EXIT.BAD_INPUT;
+    }
+    const err = e instanceof Error ? e : new Error(String(e));
+    io.stderr(`kmodseal: internal error (please report): ${err.stack ?? err.message}\n`);
+    return EXIT.BUG;
+  }
+  return result;
+}

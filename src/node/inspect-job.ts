@@ -1,0 +1,54 @@
+/**
+ * One `inspect` job: read a module file, inspect it, render it. Runs in a worker or in-process;
+ * results are plain data (errors flattened) so they cross thread boundaries.
+ */
+import { readFileScratch, readModuleSparse } from './files.js';
+import { inspectDecompressed, inspectModuleBytes, type ModuleInspection } from '../modinfo/inspect.js';
+import { renderModinfo, type ModinfoTextOptions } from '../report/modinfo-text.js';
+import { isKmodsealError } from '../bytes/errors.js';
+import { inspectionToJson, type InspectJson } from '../report/inspect-json.js';
+
+export interface InspectTask {
+  /** Path to read. */
+  readonly path: string;
+  /** Name shown as `filename:` (modinfo shows the absolute path). */
+  readonly display: string;
+  readonly mode: 'text' | 'json';
+  readonly text?: ModinfoTextOptions;
+}
+
+export interface JobError {
+  readonly code: string;
+  readonly message: string;
+  /** A stack, for errors that are bugs (not KmodsealError). */
+  readonly stack?: string;
+}
+
+export interface InspectResult {
+  readonly text?: string;
+  readonly json?: InspectJson;
+  /** The module could not be read at all. */
+  readonly error?: JobError;
+  /** The module was read but something in it is malformed (e.g. the signature). */
+  readonly warning?: JobError;
+}
+
+export function flattenError(e: unknown): JobError {
+  if (isKmodsealError(e)) return { code: e.code, message: e.message };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { code: 'E_BUG', message: err.message, stack: err.stack ?? '' };
+}
+
+export async function runInspectTask(task: InspectTask): Promise<InspectResult> {
+  let info: ModuleInspection;
+  try {
+    // Plain modules: read only the parts modinfo looks at; anything unusual is read whole.
+    const sparse = task.path.endsWith('.ko') ? readModuleSparse(task.path) : undefined;
+    info = sparse ? inspectDecompressed(sparse, task.path, 'none') : await inspectModuleBytes(readFileScratch(task.path), task.path);
+  } catch (e) {
+    return { error: flattenError(e) };
+  }
+  const warning = info.signatureError ? flattenError(info.signatureError) : undefined;
+  if (task.mode === 'json') return { json: inspectionToJson(info, task.display), ...(warning ? { warning } : {}) };
+  return { text: renderModinfo(task.display, info.modinfo, task.text), ...(warning ? { warning } : {}) };
+}

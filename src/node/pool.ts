@@ -1,0 +1,93 @@
+/**
+ * A small worker_threads pool: tasks go to N workers in batches, results come back in task order.
+ * (A few dozen lines; the ecosystem trial found a hand-rolled pool as fast as piscina.)
+ */
+import { Worker } from 'node:worker_threads';
+import os from 'node:os';
+
+export function defaultConcurrency(): number {
+  const env = Number(process.env.KMODSEAL_JOBS);
+  if (Number.isInteger(env) && env > 0) return env;
+  return Math.max(1, os.availableParallelism());
+}
+
+/**
+ * Runs `tasks` on `workers` threads of `workerUrl` (a module that answers each
+ * `{id, tasks}` message with `{id, results}`), calling `onResult` strictly in task order.
+ * Tasks travel in batches so that message passing does not dominate small jobs.
+ */
+export async function runOrdered<T, R>(
+  workerUrl: URL,
+  tasks: readonly T[],
+  workers: number,
+  onResult: (r: R, index: number) => void,
+  /** When given, the calling thread takes batches too (it starts at once, while workers boot). */
+  local?: (tasks: T[]) => Promise<R[]>,
+): Promise<void> {
+  const n = Math.max(local ? 0 : 1, Math.min(workers - (local ? 1 : 0), tasks.length));
+  const batch = Math.max(1, Math.min(256, Math.ceil(tasks.length / (n * 8))));
+  const pending = new Map<number, R[]>();
+  let nextOut = 0; // batch index
+  let nextIn = 0; // task index
+  let emitted = 0;
+  const flush = (): void => {
+    while (pending.has(nextOut)) {
+      const rs = pending.get(nextOut)!;
+      pending.delete(nextOut++);
+      for (const r of rs) onResult(r, emitted++);
+    }
+  };
+  const take = (): { id: number; slice: T[] } | undefined => {
+    if (nextIn >= tasks.length) return undefined;
+    const id = nextIn / batch;
+    const slice = tasks.slice(nextIn, nextIn + batch);
+    nextIn += slice.length;
+    return { id, slice };
+  };
+  const localLoop = async (): Promise<void> => {
+    if (!local) return;
+    for (let b = take(); b; b = take()) {
+      pending.set(b.id, await local(b.slice));
+      flush();
+      // let worker messages in between batches
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  await Promise.all([
+    localLoop(),
+    ...Array.from({ length: n }, () =>
+      new Promise<void>((resolve, reject) => {
+        const w = startWorker(workerUrl);
+        const feed = (): void => {
+          const b = take();
+          if (!b) {
+            void w.terminate().then(() => resolve());
+            return;
+          }
+          w.postMessage({ id: b.id, tasks: b.slice });
+        };
+        w.on('message', (m: { id: number; results: R[] }) => {
+          pending.set(m.id, m.results);
+          flush();
+          feed();
+        });
+        w.on('error', reject);
+        feed();
+      }),
+    ),
+  ]);
+  flush();
+}
+
+/** The URL of a sibling module, whether running from TypeScript sources (tsx) or from dist/. */
+export function siblingUrl(base: string, name: string): URL {
+  const ext = base.endsWith('.ts') ? '.ts' : '.js';
+  return new URL(`./${name}${ext}`, base);
+}
+
+/** Starts a worker; TypeScript sources (tests, `npm run kmodseal`) get tsx registered first. */
+function startWorker(url: URL): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+  const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
+  return new Worker(boot, { eval: true });
+}

@@ -1,0 +1,30 @@
+/** `inspect --json`: one object per module, modinfo pairs in order plus a structured signature. */
+import type { ModuleInspection, SignatureSummary } from '../modinfo/inspect.js';
+
+export interface InspectJson {
+  readonly filename: string;
+  readonly compression: string;
+  readonly fileSize: number;
+  readonly size: number;
+  /** Ordered [key, value] pairs exactly as modinfo lists them (signature fields included). */
+  readonly modinfo: readonly (readonly [string, string])[];
+  readonly signature: SignatureSummary | null;
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+/** Values are byte strings (latin1); JSON carries them decoded as UTF-8, as they were written. */
+export function utf8(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x80-\xff]/.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
+}
+
+export function inspectionToJson(info: ModuleInspection, filename: string): InspectJson {
+  return {
+    filename,
+    compression: info.compression,
+    fileSize: info.fileSize,
+    size: info.size,
+    modinfo: info.modinfo.map((e) => [utf8(e.key), utf8(e.value)] as const),
+    signature: info.signature ? { ...info.signature, signer: utf8(info.signature.signer) } : null,
+  };
+}
