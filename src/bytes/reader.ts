@@ -156,3 +156,11 @@ export function addSafe(r: ByteReader, off: number, a: number, b: number, what: 
   if (!Number.isSafeInteger(s)) throw r.error('E_RANGE', off, `${what}: ${a} + ${b} overflows`);
   return s;
 }
+
+/**
+ * A detached copy of [start, end). Use this, not `.slice()`: on a Node Buffer `.slice()` is a
+ * view, and views into a reused read buffer change under their holders.
+ */
+export function copyBytes(data: Uint8Array, start = 0, end = data.length): Uint8Array {
+  return Uint8Array.prototype.slice.call(data, start, end);
+}

@@ -13,7 +13,7 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { ContentInfo, SignedData } from '@peculiar/asn1-cms';
 import { Name } from '@peculiar/asn1-x509';
-import { ByteReader, latin1 } from '../bytes/reader.js';
+import { ByteReader, copyBytes, latin1 } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
 
 export const MODULE_SIG_STRING = '~Module signature appended~\n';
@@ -171,7 +171,7 @@ export function findModuleSignature(data: Uint8Array, file: string): ModuleSigna
 
 /** Serial number magnitude as kmod prints it (BN_bn2bin of the INTEGER). */
 function serialMagnitude(der: ArrayBuffer): Uint8Array {
-  const b = new Uint8Array(der);
+  const b = copyBytes(new Uint8Array(der));
   if (b.length === 0) return b;
   if (b[0]! & 0x80) {
     // negative: magnitude of the two's complement value
@@ -259,7 +259,7 @@ function memoLookup(der: Uint8Array): Pkcs7Info | undefined {
         break;
       }
     }
-    if (same) return { ...e.info, signature: der.slice(n) };
+    if (same) return { ...e.info, signature: copyBytes(der, n) };
   }
   return undefined;
 }
@@ -272,7 +272,7 @@ function memoStore(der: Uint8Array, info: Pkcs7Info): void {
   let list = pkcs7Memo.get(der.length);
   if (!list) pkcs7Memo.set(der.length, (list = []));
   if (list.length >= MEMO_MAX_PER_LENGTH) list.shift();
-  list.push({ prefix: der.slice(0, n), info });
+  list.push({ prefix: copyBytes(der, 0, n), info: { ...info, signature: copyBytes(info.signature) } });
 }
 
 /**
@@ -312,12 +312,12 @@ function decodePkcs7(der: Uint8Array, file: string, base: number): Pkcs7Info {
     issuerCN: ias ? firstCommonName(ias.issuer) : undefined,
     issuer: ias ? formatName(ias.issuer) : undefined,
     serial: ias ? serialMagnitude(ias.serialNumber) : undefined,
-    subjectKeyId: si.sid.subjectKeyIdentifier ? new Uint8Array(si.sid.subjectKeyIdentifier.buffer) : undefined,
+    subjectKeyId: si.sid.subjectKeyIdentifier ? copyBytes(new Uint8Array(si.sid.subjectKeyIdentifier.buffer)) : undefined,
     digestAlgorithm,
     digestAlgorithmName: digestName(digestAlgorithm),
     signatureAlgorithm,
     signatureAlgorithmName: SIG_ALGO_NAMES[signatureAlgorithm] ?? signatureAlgorithm,
-    signature: new Uint8Array(si.signature.buffer),
+    signature: copyBytes(new Uint8Array(si.signature.buffer)),
     signerCount: sd.signerInfos.length,
     certificateCount: sd.certificates?.length ?? 0,
     signedAttributes: (si.signedAttrs?.length ?? 0) > 0,
