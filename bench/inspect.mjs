@@ -7,7 +7,7 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const index = path.join(process.env.KMODSEAL_CACHE ?? path.join(root, '.cache'), 'kernels', 'index.tsv');
 const sets = fs.readFileSync(index, 'utf8').trim().split('\n').map((l) => l.split('\t'));
-const bin = path.join(root, 'dist', 'bin', 'kmodseal.js');
+const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 
 function walk(d, out = []) {

@@ -102,8 +102,53 @@ static napi_value decode(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * decodeInto(input: Uint8Array, output: Uint8Array) -> number
+ * Decodes into a caller-owned buffer (reused across calls: no allocation, no fresh pages).
+ * Throws E_LIMIT when the output does not fit.
+ */
+static napi_value decode_into(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
+    return throw_code(env, "E_USAGE", "decodeInto(input, output)", 0);
+  napi_typedarray_type t1, t2;
+  size_t in_len, out_len, o1, o2;
+  void *in_data, *out_data;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, argv[0], &t1, &in_len, &in_data, &ab, &o1) != napi_ok || t1 != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[1], &t2, &out_len, &out_data, &ab, &o2) != napi_ok || t2 != napi_uint8_array)
+    return throw_code(env, "E_USAGE", "input and output must be Uint8Arrays", 0);
+  lzma_stream s = LZMA_STREAM_INIT;
+  if (lzma_stream_decoder(&s, 256u << 20, LZMA_CONCATENATED) != LZMA_OK)
+    return throw_code(env, "E_COMPRESS", "cannot initialise the xz decoder", 0);
+  s.next_in = in_data; s.avail_in = in_len;
+  s.next_out = out_data; s.avail_out = out_len;
+  lzma_ret ret;
+  do ret = lzma_code(&s, LZMA_FINISH); while (ret == LZMA_OK && s.avail_out > 0 && s.avail_in > 0);
+  if (ret == LZMA_OK && s.avail_out > 0 && s.avail_in == 0) ret = lzma_code(&s, LZMA_FINISH);
+  size_t at = in_len - s.avail_in;
+  size_t n = (size_t)s.total_out;
+  lzma_end(&s);
+  if (ret == LZMA_STREAM_END) {
+    napi_value result;
+    napi_create_double(env, (double)n, &result);
+    return result;
+  }
+  if ((ret == LZMA_OK || ret == LZMA_BUF_ERROR) && s.avail_out == 0)
+    return throw_code(env, "E_LIMIT", "decompressed size exceeds the output buffer", at);
+  if (ret == LZMA_OK || ret == LZMA_BUF_ERROR)
+    return throw_code(env, "E_TRUNCATED", "xz stream ends early", at);
+  return throw_code(env, ret == LZMA_MEMLIMIT_ERROR ? "E_LIMIT" : "E_COMPRESS",
+    ret == LZMA_FORMAT_ERROR ? "not an xz stream" : ret == LZMA_OPTIONS_ERROR ? "unsupported xz options"
+    : ret == LZMA_DATA_ERROR ? "corrupt xz data" : ret == LZMA_MEMLIMIT_ERROR ? "xz dictionary exceeds the memory limit"
+    : "xz decoder error", at);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "decodeInto", NAPI_AUTO_LENGTH, decode_into, NULL, &fn);
+  napi_set_named_property(env, exports, "decodeInto", fn);
   napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn);
   napi_set_named_property(env, exports, "decode", fn);
   return exports;

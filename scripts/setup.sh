@@ -23,5 +23,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >&2
 fi
 bash scripts/build-native.sh
-npx tsc -p tsconfig.json
+npm run build --silent
 bash scripts/fetch-kernels.sh >/dev/null

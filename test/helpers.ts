@@ -8,7 +8,8 @@ import type { Io } from '../src/cli/io.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE = process.env.KMODSEAL_CACHE ? path.join(process.env.KMODSEAL_CACHE, 'kernels') : path.join(ROOT, '.cache', 'kernels');
-export const BIN = path.join(ROOT, 'dist', 'bin', 'kmodseal.js');
+/** The CLI users run: the bundle `npm run build` writes (package.json "bin"). */
+export const BIN = path.join(ROOT, 'dist', 'bundle', 'kmodseal.mjs');
 
 export interface KernelSet {
   set: string;

@@ -41,6 +41,7 @@ export const COMPRESSION_EXT: Record<Compression, string> = { none: '.ko', xz: '
 const require = createRequire(import.meta.url);
 interface NativeXz {
   decode(input: Uint8Array, maxOutput: number, sizeHint?: number): Buffer;
+  decodeInto(input: Uint8Array, output: Uint8Array): number;
 }
 let nativeXz: NativeXz | null | undefined;
 function loadNativeXz(): NativeXz | null {
@@ -116,6 +117,29 @@ export async function decompressModule(data: Uint8Array, file: string, maxSize =
       return { data: unzstd(data, file, maxSize), compression };
     case 'xz':
       return { data: await unxz(data, file, maxSize), compression };
+  }
+}
+
+let xzScratch = new Uint8Array(0);
+/**
+ * Like {@link decompressModule}, but an .xz module may be decoded into a buffer reused across
+ * calls on this thread (no allocation or fresh pages per module: bulk `inspect`). The result
+ * is valid only until the next call; callers copy what they keep.
+ */
+export async function decompressModuleTransient(data: Uint8Array, file: string, maxSize = MAX_MODULE_SIZE): Promise<{ data: Uint8Array; compression: Compression }> {
+  const native = probeCompression(data) === 'xz' ? loadNativeXz() : null;
+  const hint = native ? xzUncompressedSize(data) : undefined;
+  if (!native || hint === undefined || hint > maxSize) return decompressModule(data, file, maxSize);
+  if (xzScratch.length < hint + 1) xzScratch = new Uint8Array(Math.max(hint + 1, xzScratch.length * 2));
+  try {
+    // one spare byte: a stream longer than its index claims fails with E_LIMIT, not silently
+    const n = native.decodeInto(data, xzScratch.subarray(0, hint + 1));
+    return { data: xzScratch.subarray(0, n), compression: 'xz' };
+  } catch (e) {
+    const err = e as Error & { code?: string; offset?: number };
+    if (err.code === 'E_LIMIT') return decompressModule(data, file, maxSize); // index lied: decode the slow way, bounded
+    const code = err.code === 'E_TRUNCATED' ? err.code : 'E_COMPRESS';
+    throw fail(file, code, err.offset ?? 0, 'xz', err.message, e);
   }
 }
 

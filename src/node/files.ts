@@ -270,17 +270,22 @@ export function readModuleSparse(file: string): Uint8Array | undefined {
     if (size < 64) return undefined;
     if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.max(size, Math.min(scratch.length * 2, 64 << 20)));
     const buf = scratch;
+    // Few, large reads: syscalls, not bytes, dominate for small files. Ranges already read are
+    // not read again.
+    const loaded: [number, number][] = [];
     const load = (off: number, len: number): boolean => {
       if (off < 0 || len < 0 || off + len > size) return false;
+      for (const [a, b] of loaded) if (off >= a && off + len <= b) return true;
       let done = 0;
       while (done < len) {
         const n = fs.readSync(fd, buf, off + done, len - done, off + done);
         if (n === 0) return false;
         done += n;
       }
+      loaded.push([off, off + len]);
       return true;
     };
-    if (!load(0, 64)) return undefined;
+    if (!load(0, Math.min(size, SPARSE_HEAD))) return undefined;
     if (buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) return undefined;
     const is64 = buf[4] === 2;
     const le = buf[5] === 1;
@@ -291,7 +296,11 @@ export function readModuleSparse(file: string): Uint8Array | undefined {
     const shentsize = dv.getUint16(is64 ? 58 : 46, le);
     const shnum = dv.getUint16(is64 ? 60 : 48, le);
     const shstrndx = dv.getUint16(is64 ? 62 : 50, le);
-    if (shentsize !== (is64 ? 64 : 40) || shstrndx >= shnum || !load(shoff, shnum * shentsize)) return undefined;
+    if (shentsize !== (is64 ? 64 : 40) || shstrndx >= shnum || shoff + shnum * shentsize > size) return undefined;
+    // Modules keep the name table and the section headers at the end, followed by the
+    // signature: one read from the name table (when it is near) to the end of the file.
+    const tailFrom = size <= SPARSE_HEAD ? 0 : Math.min(shoff, size - SPARSE_HEAD);
+    if (!load(tailFrom, size - tailFrom)) return undefined;
     const sec = (i: number): { name: number; type: number; off: number; size: number } => {
       const h = shoff + i * shentsize;
       return { name: dv.getUint32(h, le), type: dv.getUint32(h + 4, le), off: w(h + (is64 ? 24 : 16)), size: w(h + (is64 ? 32 : 20)) };
@@ -322,3 +331,5 @@ export function readModuleSparse(file: string): Uint8Array | undefined {
   }
 }
 const SHT_NOBITS_ = 8;
+/** Bytes read from the start of a module in one go (the median Debian module is smaller). */
+const SPARSE_HEAD = 16 * 1024;

@@ -3,7 +3,8 @@
  * results are plain data (errors flattened) so they cross thread boundaries.
  */
 import { readFileScratch, readModuleSparse } from './files.js';
-import { inspectDecompressed, inspectModuleBytes, type ModuleInspection } from '../modinfo/inspect.js';
+import { inspectDecompressed, type ModuleInspection } from '../modinfo/inspect.js';
+import { decompressModuleTransient } from '../compress/index.js';
 import { renderModinfo, type ModinfoTextOptions } from '../report/modinfo-text.js';
 import { isKmodsealError } from '../bytes/errors.js';
 import { inspectionToJson, type InspectJson } from '../report/inspect-json.js';
@@ -44,7 +45,12 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
   try {
     // Plain modules: read only the parts modinfo looks at; anything unusual is read whole.
     const sparse = task.path.endsWith('.ko') ? readModuleSparse(task.path) : undefined;
-    info = sparse ? inspectDecompressed(sparse, task.path, 'none') : await inspectModuleBytes(readFileScratch(task.path), task.path);
+    if (sparse) info = inspectDecompressed(sparse, task.path, 'none');
+    else {
+      const raw = readFileScratch(task.path);
+      const { data, compression } = await decompressModuleTransient(raw, task.path);
+      info = inspectDecompressed(data, task.path, compression, raw.length);
+    }
   } catch (e) {
     return { error: flattenError(e) };
   }

@@ -27,7 +27,7 @@ export async function runOrdered<T, R>(
   const n = Math.max(local ? 0 : 1, Math.min(workers - (local ? 1 : 0), tasks.length));
   const batch = Math.max(1, Math.min(256, Math.ceil(tasks.length / (n * 8))));
   const pending = new Map<number, R[]>();
-  let nextOut = 0; // batch index
+  let nextOut = 0; // batch id
   let nextIn = 0; // task index
   let emitted = 0;
   const flush = (): void => {
@@ -37,16 +37,19 @@ export async function runOrdered<T, R>(
       for (const r of rs) onResult(r, emitted++);
     }
   };
-  const take = (): { id: number; slice: T[] } | undefined => {
+  // Batches are numbered in task order; the local thread takes small ones so that it yields
+  // often enough to hand workers their next batch without delay.
+  let nextId = 0;
+  const take = (size = batch): { id: number; slice: T[] } | undefined => {
     if (nextIn >= tasks.length) return undefined;
-    const id = nextIn / batch;
-    const slice = tasks.slice(nextIn, nextIn + batch);
+    const slice = tasks.slice(nextIn, nextIn + size);
     nextIn += slice.length;
-    return { id, slice };
+    return { id: nextId++, slice };
   };
+  const localBatch = Math.max(1, Math.ceil(batch / 16));
   const localLoop = async (): Promise<void> => {
     if (!local) return;
-    for (let b = take(); b; b = take()) {
+    for (let b = take(localBatch); b; b = take(localBatch)) {
       pending.set(b.id, await local(b.slice));
       flush();
       // let worker messages in between batches
@@ -58,20 +61,25 @@ export async function runOrdered<T, R>(
     ...Array.from({ length: n }, () =>
       new Promise<void>((resolve, reject) => {
         const w = startWorker(workerUrl);
+        // Two batches in flight per worker: it never waits for this thread to hand it work.
+        let inFlight = 0;
         const feed = (): void => {
           const b = take();
           if (!b) {
-            void w.terminate().then(() => resolve());
+            if (inFlight === 0) void w.terminate().then(() => resolve());
             return;
           }
+          inFlight++;
           w.postMessage({ id: b.id, tasks: b.slice });
         };
         w.on('message', (m: { id: number; results: R[] }) => {
+          inFlight--;
           pending.set(m.id, m.results);
           flush();
           feed();
         });
         w.on('error', reject);
+        feed();
         feed();
       }),
     ),
@@ -81,7 +89,7 @@ export async function runOrdered<T, R>(
 
 /** The URL of a sibling module, whether running from TypeScript sources (tsx) or from dist/. */
 export function siblingUrl(base: string, name: string): URL {
-  const ext = base.endsWith('.ts') ? '.ts' : '.js';
+  const ext = /\.[cm]?[jt]s$/.exec(base)?.[0] ?? '.js';
   return new URL(`./${name}${ext}`, base);
 }
 
