@@ -1,0 +1,184 @@
+/**
+ * What a decompressed kernel says about itself: release and banner, GNU build id, built-in
+ * trusted certificates, raw BTF, embedded config, and exported symbols with CRCs.
+ * Authority: see banner.ts, certs.ts, config.ts, ksymtab.ts; include/uapi/linux/elf.h and the
+ * gABI for notes:
+ *
+ *   Elf_Nhdr  u32 n_namesz; u32 n_descsz; u32 n_type; name (padded to 4); desc (padded to 4)
+ *   GNU build id: name "GNU\0", n_type 3 (NT_GNU_BUILD_ID), desc = the id
+ *
+ * A vmlinux ELF gives everything; a raw Image (arm64, armhf, s390x payloads) gives the banner,
+ * the certificates (by scan) and the embedded config only.
+ */
+import { Elf, SHF_ALLOC, SHT_NOBITS, probeElf, type ElfSection } from '../elf/elf.js';
+import { toHex } from '../bytes/reader.js';
+import { FormatError } from '../bytes/errors.js';
+import { findBanner } from './banner.js';
+import { readCertificateListAt, scanCertificateList, type CertificateList, type CertificateSymbols, type WordLayout } from './certs.js';
+import { findEmbeddedConfig, type KernelConfig } from './config.js';
+import { readExports, ksymtabLayout, type ExportedSymbol, type KsymtabLayout } from './ksymtab.js';
+import { nextSymbolAddress, type SystemMap } from './system-map.js';
+
+const SHT_NOTE = 7;
+const NT_GNU_BUILD_ID = 3;
+/** Notes sections are small; this bounds the walk. */
+const MAX_NOTES = 4096;
+
+export interface VmlinuxInfo {
+  readonly isElf: boolean;
+  /** ELF class, byte order and e_machine (undefined for a raw image). */
+  readonly elf: { readonly class: 32 | 64; readonly littleEndian: boolean; readonly machine: number; readonly hasSymtab: boolean } | undefined;
+  readonly banner: string | undefined;
+  readonly release: string | undefined;
+  /** GNU build id, lowercase hex. */
+  readonly buildId: string | undefined;
+  readonly certificates: CertificateList | undefined;
+  /** Zero-copy view of the `.BTF` section. */
+  readonly btf: Uint8Array | undefined;
+  readonly config: KernelConfig | undefined;
+  readonly exports: readonly ExportedSymbol[] | undefined;
+  readonly ksymtabLayout: KsymtabLayout | undefined;
+}
+
+export interface VmlinuxOptions {
+  file: string;
+  /** Symbols for a stripped vmlinux (Debian: /boot/System.map-RELEASE from the -dbg package). */
+  systemMap?: SystemMap;
+}
+
+/**
+ * Inspects a decompressed kernel (ELF vmlinux or raw Image).
+ * @throws FormatError from the ELF reader (E_TRUNCATED, E_RANGE, E_FORMAT ...), from the parts
+ *         (E_FORMAT, E_LIMIT, E_COMPRESS), and E_FORMAT when `systemMap` does not match the image.
+ */
+export async function inspectVmlinux(data: Uint8Array, options: VmlinuxOptions): Promise<VmlinuxInfo> {
+  const { file } = options;
+  const config = await findEmbeddedConfig(data, file);
+  if (!probeElf(data)) {
+    const banner = findBanner(data);
+    return {
+      isElf: false, elf: undefined, banner: banner?.banner, release: banner?.release, buildId: undefined,
+      certificates: scanCertificateList(data, file, RAW_LAYOUTS), btf: undefined, config, exports: undefined, ksymtabLayout: undefined,
+    };
+  }
+  const elf = Elf.parse(data, file);
+  const rodata = elf.findSection('.rodata');
+  const banner = (rodata ? findBanner(data, rodata.sh_offset, rodata.sh_offset + rodata.sh_size) : undefined) ?? findBanner(data);
+  const btfSection = elf.findSection('.BTF');
+  const exports = readExports(elf);
+  return {
+    isElf: true,
+    elf: { class: elf.header.class, littleEndian: elf.header.littleEndian, machine: elf.header.e_machine, hasSymtab: elf.symbols() !== undefined },
+    banner: banner?.banner,
+    release: banner?.release,
+    buildId: findBuildId(elf),
+    certificates: findCertificates(elf, options.systemMap),
+    btf: btfSection ? elf.sectionData(btfSection) : undefined,
+    config,
+    exports,
+    ksymtabLayout: exports ? ksymtabLayout(elf) : undefined,
+  };
+}
+
+/** Word layouts tried on a raw image, whose architecture is unknown. */
+const RAW_LAYOUTS: readonly WordLayout[] = [
+  { wordSize: 8, littleEndian: true },
+  { wordSize: 8, littleEndian: false },
+  { wordSize: 4, littleEndian: true },
+  { wordSize: 4, littleEndian: false },
+];
+
+/**
+ * The GNU build id from the SHT_NOTE sections (`.notes` in vmlinux).
+ * @returns undefined when there is none. @throws FormatError E_TRUNCATED/E_LIMIT on a malformed note.
+ */
+export function findBuildId(elf: Elf): string | undefined {
+  for (const s of elf.sections) {
+    if (s.sh_type !== SHT_NOTE) continue;
+    const r = elf.sectionReader(s);
+    let p = 0;
+    for (let n = 0; p + 12 <= r.length; n++) {
+      if (n >= MAX_NOTES) throw r.error('E_LIMIT', p, `more than ${MAX_NOTES} notes`);
+      const namesz = r.u32(p, 'n_namesz');
+      const descsz = r.u32(p + 4, 'n_descsz');
+      const type = r.u32(p + 8, 'n_type');
+      const nameAt = p + 12;
+      const descAt = nameAt + align4(namesz);
+      r.need(descAt, descsz, 'note desc');
+      if (type === NT_GNU_BUILD_ID && namesz === 4 && r.startsWith(nameAt, [0x47, 0x4e, 0x55, 0])) return toHex(r.bytes(descAt, descsz));
+      p = descAt + align4(descsz);
+    }
+  }
+  return undefined;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+/** Certificates via .symtab, else System.map, else the scan. */
+function findCertificates(elf: Elf, systemMap: SystemMap | undefined): CertificateList | undefined {
+  const layout: WordLayout = { wordSize: elf.wordSize, littleEndian: elf.header.littleEndian };
+  const syms = certificateSymbolsFromSymtab(elf) ?? (systemMap ? certificateSymbolsFromMap(elf, systemMap) : undefined);
+  if (syms) return readCertificateListAt(elf.data, elf.file, syms, layout);
+  return scanCertificateList(elf.data, elf.file, [layout]);
+}
+
+function certificateSymbolsFromSymtab(elf: Elf): CertificateSymbols | undefined {
+  const symbols = elf.symbols();
+  if (!symbols) return undefined;
+  const wanted = new Map<string, { value: bigint; size: bigint }>();
+  for (const s of symbols) {
+    if (CERT_SYMBOLS.includes(s.name) && !wanted.has(s.name)) wanted.set(s.name, { value: s.st_value, size: s.st_size });
+  }
+  const off = (name: string): number | undefined => {
+    const s = wanted.get(name);
+    return s ? addressToOffset(elf, s.value, name) : undefined;
+  };
+  const list = off('system_certificate_list');
+  const listSize = off('system_certificate_list_size');
+  if (list === undefined || listSize === undefined) return undefined;
+  const extra = wanted.get('system_extra_cert');
+  return {
+    list, listSize, moduleCertSize: off('module_cert_size'), extraCert: off('system_extra_cert'),
+    extraCertSize: extra ? Number(extra.size) : undefined, extraCertUsed: off('system_extra_cert_used'),
+  };
+}
+
+const CERT_SYMBOLS = ['system_certificate_list', 'system_certificate_list_size', 'module_cert_size', 'system_extra_cert', 'system_extra_cert_used'];
+
+function certificateSymbolsFromMap(elf: Elf, map: SystemMap): CertificateSymbols | undefined {
+  // A System.map of another build would point at unrelated bytes: check linux_banner first.
+  const bannerSym = map.byName.get('linux_banner');
+  if (bannerSym) {
+    const at = addressToOffset(elf, bannerSym.address, 'linux_banner');
+    if (!elf.r.startsWith(at, Buffer.from('Linux version ', 'latin1'))) {
+      throw elf.r.error('E_FORMAT', at, 'System.map does not match this vmlinux (linux_banner is not at its address)');
+    }
+  }
+  const addr = (name: string): bigint | undefined => map.byName.get(name)?.address;
+  const off = (name: string): number | undefined => {
+    const a = addr(name);
+    return a === undefined ? undefined : addressToOffset(elf, a, name);
+  };
+  const list = off('system_certificate_list');
+  const listSize = off('system_certificate_list_size');
+  if (list === undefined || listSize === undefined) return undefined;
+  const extraAddr = addr('system_extra_cert');
+  const next = extraAddr !== undefined ? nextSymbolAddress(map, 'system_extra_cert') : undefined;
+  return {
+    list, listSize, moduleCertSize: off('module_cert_size'), extraCert: off('system_extra_cert'),
+    extraCertSize: extraAddr !== undefined && next !== undefined ? Number(next - extraAddr) : undefined, extraCertUsed: off('system_extra_cert_used'),
+  };
+}
+
+/**
+ * File offset of a virtual address: the allocated, file-backed section containing it.
+ * @throws FormatError E_RANGE when no section contains it.
+ */
+export function addressToOffset(elf: Elf, address: bigint, what: string): number {
+  const s = elf.sections.find((x: ElfSection) => (x.sh_flags & SHF_ALLOC) !== 0 && x.sh_type !== SHT_NOBITS && address >= x.sh_addr && address < x.sh_addr + BigInt(x.sh_size));
+  if (!s) throw new FormatError('E_RANGE', { file: elf.file, offset: 0, format: 'elf', detail: `${what}: address 0x${address.toString(16)} is in no allocated section` });
+  return s.sh_offset + Number(address - s.sh_addr);
+}
+
