@@ -19,6 +19,8 @@ sets=(
   "amd64-6.12  amd64 ^linux-image-6\.12\.[0-9]+\+deb12-amd64$ newest"
   "armhf-6.1   armhf ^linux-image-6\.1\.0-[0-9]+-armmp$ newest"
   "s390x-6.1   s390x ^linux-image-6\.1\.0-[0-9]+-s390x$ newest"
+  "arm64-6.1   arm64 ^linux-image-6\.1\.0-[0-9]+-arm64$ newest"
+  "amd64-6.1-headers amd64 - headers-of:amd64-6.1"
 )
 only=("$@")
 [ "${1:-}" = "--only" ] && only=("${@:2}")
@@ -55,15 +57,22 @@ for line in "${sets[@]}"; do
     done
     updated[$arch]=1
   fi
-  # shellcheck disable=SC2086
-  names=$(apt-cache $opts pkgnames linux-image- | grep -E "$regex" | sort -V)
-  pkg=$(echo "$names" | tail -n 1)
-  [ "$pick" = prev ] && pkg=$(echo "$names" | tail -n 2 | head -n 1)
+  if [[ "$pick" == headers-of:* ]]; then
+    # the linux-headers package of exactly the same build as another set's image
+    of=$(awk -v s="${pick#headers-of:}" '$1 == s {print $3}' "$index")
+    [ -n "$of" ] || { echo "fetch-kernels: $set needs ${pick#headers-of:} first" >&2; exit 1; }
+    pkg=${of/linux-image-/linux-headers-}
+  else
+    # shellcheck disable=SC2086
+    names=$(apt-cache $opts pkgnames linux-image- | grep -E "$regex" | sort -V)
+    pkg=$(echo "$names" | tail -n 1)
+    [ "$pick" = prev ] && pkg=$(echo "$names" | tail -n 2 | head -n 1)
+  fi
   [ -n "$pkg" ] || { echo "fetch-kernels: no package matches $regex for $arch" >&2; exit 1; }
   # shellcheck disable=SC2086
   ver=$(apt-cache $opts show "$pkg" | awk '/^Version:/{print $2; exit}')
   dir="$cache/$arch/$pkg"
-  if [ -f "$dir/.unpacked" ] && ! ls "$dir"/lib/modules/*/modules.dep >/dev/null 2>&1; then
+  if [ -f "$dir/.unpacked" ] && [ -d "$dir/lib/modules" ] && ! ls "$dir"/lib/modules/*/modules.dep >/dev/null 2>&1; then
     for rel in "$dir"/lib/modules/*/; do depmod -b "$dir" "$(basename "$rel")"; done
   fi
   if [ ! -f "$dir/.unpacked" ]; then
@@ -75,7 +84,7 @@ for line in "${sets[@]}"; do
     # what the package's postinst does on a real system: build the module indexes
     # (modules.dep, modules.alias, ...), so names resolve as on an installed kernel
     for rel in "$dir.tmp"/lib/modules/*/; do
-      depmod -b "$dir.tmp" "$(basename "$rel")"
+      [ -d "$rel/kernel" ] && depmod -b "$dir.tmp" "$(basename "$rel")"
     done
     touch "$dir.tmp/.unpacked"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"

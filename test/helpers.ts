@@ -31,10 +31,19 @@ export function corpus(): KernelSet[] {
     .trim()
     .split('\n')
     .map((l) => l.split('\t'))
+    // image packages only (a headers package has no lib/modules)
+    .filter(([, , , , dir]) => fs.existsSync(path.join(dir!, 'lib/modules')) && fs.readdirSync(path.join(dir!, 'lib/modules')).some((r) => fs.existsSync(path.join(dir!, 'lib/modules', r, 'kernel'))))
     .map(([set, arch, pkg, version, dir, deb]) => {
       const release = fs.readdirSync(path.join(dir!, 'lib/modules'))[0]!;
       return { set: set!, arch: arch!, pkg: pkg!, version: version!, dir: dir!, deb: deb!, release, modulesDir: path.join(dir!, 'lib/modules', release) };
     });
+}
+
+/** The unpacked tree of a cached non-image package (e.g. "amd64-6.1-headers"). */
+export function cachedPackageDir(name: string): string | undefined {
+  const index = path.join(CACHE, 'index.tsv');
+  if (!fs.existsSync(index)) return undefined;
+  return fs.readFileSync(index, 'utf8').trim().split('\n').map((l) => l.split('\t')).find((f) => f[0] === name)?.[4];
 }
 
 export function kernelSet(name: string): KernelSet | undefined {

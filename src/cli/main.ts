@@ -60,6 +60,26 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
       }, io);
     });
 
+  program
+    .command('kernel')
+    .summary('read a kernel: release, trusted certificates, BTF, config policy, exports')
+    .description(
+      'Read a kernel image (bzImage, signed PE/EFI, vmlinux, Image), a linux-image .deb, an unpacked package tree\n' +
+        '(DIR/boot/vmlinuz-*), or the running system (--running).',
+    )
+    .argument('[kernel]', 'image, .deb or directory')
+    .option('--running', 'the running kernel (/proc, /sys)')
+    .option('--json', 'print one JSON object')
+    .option('--symvers', 'print the vmlinux part of Module.symvers (CRC, symbol, vmlinux, export type, namespace)')
+    .option('--extract-vmlinux <file>', 'write the decompressed kernel to FILE')
+    .option('--extract-certs <dir>', 'write each trusted certificate to DIR/cert-N.der')
+    .option('--system-map <file>', 'System.map of the image, to locate the certificate list exactly')
+    .option('--config <file>', 'the kernel .config (default: embedded, or config-RELEASE beside the image)')
+    .action(async (target: string | undefined, o: Record<string, unknown>) => {
+      const { kernelCommand } = await import('./commands/kernel.js');
+      result = await kernelCommand(target, o, io);
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -1,0 +1,43 @@
+/** `kmodseal kernel IMAGE|DEB|DIR|--running`: what a kernel trusts, exports and enforces. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { loadKernelSource, loadRunningKernel } from '../../node/kernel-source.js';
+import { writeFileAtomic } from '../../node/atomic.js';
+import { formatSymvers, kernelToJson, renderKernel } from '../../report/kernel.js';
+import { KmodsealError } from '../../bytes/errors.js';
+
+export interface KernelOptions {
+  json?: boolean;
+  symvers?: boolean;
+  extractVmlinux?: string;
+  extractCerts?: string;
+  systemMap?: string;
+  config?: string;
+  running?: boolean;
+}
+
+export async function kernelCommand(target: string | undefined, o: KernelOptions, io: Io): Promise<ExitCode> {
+  if (!target && !o.running) throw new KmodsealError('E_USAGE', 'give a kernel image, .deb or directory, or --running');
+  if (target && o.running) throw new KmodsealError('E_USAGE', 'give either a kernel or --running, not both');
+  const src = o.running ? loadRunningKernel() : await loadKernelSource(target!, { ...(o.systemMap ? { systemMap: o.systemMap } : {}), ...(o.config ? { config: o.config } : {}) });
+  const k = src.inspection;
+  if (o.extractVmlinux) {
+    if (!k) throw new KmodsealError('E_USAGE', '--extract-vmlinux needs a kernel image, not --running');
+    writeFileAtomic(o.extractVmlinux, k.kernel);
+  }
+  if (o.extractCerts) {
+    if (!k) throw new KmodsealError('E_USAGE', '--extract-certs needs a kernel image, not --running');
+    fs.mkdirSync(o.extractCerts, { recursive: true });
+    (k.certificates?.certificates ?? []).forEach((c, i) => writeFileAtomic(path.join(o.extractCerts!, `cert-${i}.der`), Buffer.from(c.der, 'base64')));
+  }
+  if (o.symvers) {
+    if (!k?.exports) throw new KmodsealError('E_NOTFOUND', `${src.description}: no exported-symbol tables to read (raw image or no __ksymtab)`);
+    io.stdout(formatSymvers(k.exports));
+    return EXIT.OK;
+  }
+  const j = kernelToJson(src);
+  io.stdout(o.json ? Buffer.from(JSON.stringify(j, null, 2) + '\n', 'utf8') : Buffer.from(renderKernel(j), 'utf8'));
+  return EXIT.OK;
+}

@@ -1,0 +1,179 @@
+/**
+ * Where a kernel's facts come from: an image file (bzImage, PE, vmlinux, Image[.gz]), a Debian
+ * `linux-image-*.deb` (read directly, no dpkg), an unpacked package tree or root file system
+ * (`boot/vmlinuz-*`, `boot/config-*`, `boot/System.map-*`), or the running system.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { KmodsealError } from '../bytes/errors.js';
+import { inspectKernelImage, type KernelInspection } from '../kernel/inspect.js';
+import { parseKernelConfig, type KernelConfig } from '../kernel/config.js';
+import { parseSystemMap, type SystemMap } from '../kernel/system-map.js';
+import { parseDeb, readDebData } from '../deb/deb.js';
+import { findBanner } from '../kernel/banner.js';
+import { readFileBytes, runningRelease } from './files.js';
+
+export interface KernelSource {
+  /** What was read, for messages ("linux-image-….deb: boot/vmlinuz-…"). */
+  readonly description: string;
+  /** The image, inspected; undefined for the running system (no image is read). */
+  readonly inspection: KernelInspection | undefined;
+  /** The configuration: embedded, or the `config-RELEASE` file beside the image. */
+  readonly config: KernelConfig | undefined;
+  readonly configSource: 'embedded' | 'file' | 'proc' | undefined;
+  /** Facts of the running system, when the source is `--running`. */
+  readonly running: RunningKernel | undefined;
+  /** The module directory of this kernel, when the source has one (tree, .deb extraction not included). */
+  readonly modulesDir: string | undefined;
+}
+
+export interface RunningKernel {
+  readonly release: string;
+  readonly banner: string | undefined;
+  readonly buildId: string | undefined;
+  readonly btf: Uint8Array | undefined;
+  /** Descriptions of the keys in the builtin keyring that /proc/keys shows (often none without privileges). */
+  readonly builtinKeys: readonly string[];
+}
+
+function readOptional(p: string): Uint8Array | undefined {
+  try {
+    return fs.readFileSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function pickBootFile(names: readonly string[], prefix: string, release?: string): string | undefined {
+  const matches = names.filter((n) => path.basename(n).startsWith(prefix) && !n.endsWith('/'));
+  if (release) return matches.find((n) => path.basename(n) === prefix + release);
+  return matches.sort()[0];
+}
+
+async function fromImage(bytes: Uint8Array, description: string, configText: string | undefined, systemMap: SystemMap | undefined, modulesDir?: string): Promise<KernelSource> {
+  const inspection = await inspectKernelImage(bytes, { file: description, ...(systemMap ? { systemMap } : {}) });
+  const config = inspection.config ?? (configText !== undefined ? parseKernelConfig(configText) : undefined);
+  return {
+    description,
+    inspection,
+    config,
+    configSource: inspection.config ? 'embedded' : configText !== undefined ? 'file' : undefined,
+    running: undefined,
+    modulesDir,
+  };
+}
+
+/**
+ * Reads a kernel from a path: image file, .deb, or a directory holding `boot/vmlinuz-*` (an
+ * unpacked package or a root file system) or `vmlinux`.
+ * @throws KmodsealError E_IO/E_NOTFOUND, FormatError from the image readers.
+ */
+export async function loadKernelSource(p: string, options: { systemMap?: string; config?: string } = {}): Promise<KernelSource> {
+  const systemMap = options.systemMap ? parseSystemMap(Buffer.from(readFileBytes(options.systemMap)).toString('latin1')) : undefined;
+  const configOverride = options.config ? Buffer.from(readFileBytes(options.config)).toString('latin1') : undefined;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new KmodsealError('E_NOTFOUND', `${p}: no such file or directory`);
+  }
+  if (st.isDirectory()) {
+    const boot = path.join(p, 'boot');
+    const names = fs.existsSync(boot) ? fs.readdirSync(boot) : [];
+    const image = pickBootFile(names, 'vmlinuz-') ?? pickBootFile(names, 'vmlinux-');
+    if (image) {
+      const release = image.replace(/^vmlinu[zx]-/, '');
+      const cfg = configOverride ?? readText(path.join(boot, `config-${release}`));
+      const map = systemMap ?? optionalMap(path.join(boot, `System.map-${release}`));
+      const mdir = path.join(p, 'lib/modules', release);
+      return fromImage(readFileBytes(path.join(boot, image)), path.join(boot, image), cfg, map, fs.existsSync(mdir) ? mdir : undefined);
+    }
+    const vmlinux = path.join(p, 'vmlinux');
+    if (fs.existsSync(vmlinux)) {
+      return fromImage(readFileBytes(vmlinux), vmlinux, configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config')), systemMap ?? optionalMap(path.join(p, 'System.map')));
+    }
+    throw new KmodsealError('E_NOTFOUND', `${p}: no boot/vmlinuz-* or vmlinux in this directory`);
+  }
+  const bytes = readFileBytes(p);
+  if (bytes.length >= 8 && Buffer.from(bytes.subarray(0, 8)).toString('latin1') === '!<arch>\n') {
+    const deb = parseDeb(bytes, p);
+    const data = await readDebData(deb, p, { select: (e) => /^boot\/(vmlinu[zx]|config|System\.map)-/.test(e.path) });
+    const names = [...data.files.keys()];
+    const image = names.find((n) => /^boot\/vmlinu[zx]-/.test(n));
+    if (!image) throw new KmodsealError('E_NOTFOUND', `${p}: the package has no boot/vmlinuz-* (not a linux-image package?)`);
+    const release = path.basename(image).replace(/^vmlinu[zx]-/, '');
+    const cfg = data.files.get(`boot/config-${release}`);
+    const map = data.files.get(`boot/System.map-${release}`);
+    return fromImage(
+      data.files.get(image)!,
+      `${p}: ${image}`,
+      configOverride ?? (cfg ? Buffer.from(cfg).toString('latin1') : undefined),
+      systemMap ?? (map ? parseSystemMap(Buffer.from(map).toString('latin1')) : undefined),
+    );
+  }
+  // A loose image: look for config-RELEASE beside it once the release is known.
+  const src = await fromImage(bytes, p, configOverride, systemMap);
+  if (src.config || !src.inspection?.release) return src;
+  const beside = readText(path.join(path.dirname(p), `config-${src.inspection.release}`));
+  return beside === undefined ? src : { ...src, config: parseKernelConfig(beside), configSource: 'file' };
+}
+
+function readText(p: string): string | undefined {
+  const b = readOptional(p);
+  return b ? Buffer.from(b).toString('latin1') : undefined;
+}
+
+function optionalMap(p: string): SystemMap | undefined {
+  const t = readText(p);
+  return t === undefined ? undefined : parseSystemMap(t);
+}
+
+/** The running kernel, from /proc and /sys. Nothing needs privileges; what is unreadable is left out. */
+export function loadRunningKernel(root = ''): KernelSource {
+  const release = root ? (readText(`${root}/proc/sys/kernel/osrelease`) ?? '').trim() : runningRelease();
+  const version = readText(`${root}/proc/version`);
+  const banner = version ? findBanner(Buffer.from(version, 'latin1'))?.banner ?? version.trim() : undefined;
+  const notes = readOptional(`${root}/sys/kernel/notes`);
+  const cfgGz = readOptional(`${root}/proc/config.gz`);
+  let config: KernelConfig | undefined;
+  if (cfgGz) {
+    try {
+      config = parseKernelConfig(zlib.gunzipSync(cfgGz, { maxOutputLength: 16 << 20 }).toString('latin1'));
+    } catch {
+      config = undefined;
+    }
+  }
+  const keys = (readText(`${root}/proc/keys`) ?? '')
+    .split('\n')
+    .filter((l) => /\basymmetric\b/.test(l))
+    .map((l) => l.replace(/^.*?\basymmetric\s+/, '').replace(/: X509\..*$/, '').trim());
+  return {
+    description: 'running kernel',
+    inspection: undefined,
+    config,
+    configSource: config ? 'proc' : undefined,
+    running: { release, banner, buildId: notes ? gnuBuildIdFromNotes(notes) : undefined, btf: readOptional(`${root}/sys/kernel/btf/vmlinux`), builtinKeys: keys },
+    modulesDir: fs.existsSync(`${root}/lib/modules/${release}`) ? `${root}/lib/modules/${release}` : undefined,
+  };
+}
+
+/** The GNU build id in a raw notes blob (/sys/kernel/notes: native byte order, 4-byte aligned). */
+export function gnuBuildIdFromNotes(notes: Uint8Array): string | undefined {
+  const dv = new DataView(notes.buffer, notes.byteOffset, notes.byteLength);
+  let off = 0;
+  for (let guard = 0; off + 12 <= notes.length && guard < 4096; guard++) {
+    const namesz = dv.getUint32(off, true);
+    const descsz = dv.getUint32(off + 4, true);
+    const type = dv.getUint32(off + 8, true);
+    const nameOff = off + 12;
+    const descOff = nameOff + ((namesz + 3) & ~3);
+    const next = descOff + ((descsz + 3) & ~3);
+    if (next > notes.length || next <= off) return undefined;
+    if (type === 3 && namesz === 4 && Buffer.from(notes.subarray(nameOff, nameOff + 3)).toString('latin1') === 'GNU') {
+      return Buffer.from(notes.subarray(descOff, descOff + descsz)).toString('hex');
+    }
+    off = next;
+  }
+  return undefined;
+}

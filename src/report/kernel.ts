@@ -1,0 +1,121 @@
+/** `kmodseal kernel`: the readable summary and the JSON object, both from one KernelSource. */
+import type { KernelSource } from '../node/kernel-source.js';
+import type { KernelConfig } from '../kernel/config.js';
+import { formatSymvers } from '../kernel/ksymtab.js';
+import { parseBtf } from '../btf/btf.js';
+
+export interface KernelJson {
+  readonly source: string;
+  readonly release: string | null;
+  readonly banner: string | null;
+  readonly buildId: string | null;
+  /** Payload compression of the boot image (null for a plain vmlinux). */
+  readonly compression: string | null;
+  readonly image: { kind: string; pe: boolean; payloadOffset: number; payloadLength: number; fileSize: number; kernelSize: number; elf: boolean } | null;
+  readonly certificates: readonly { subject: string; issuer: string; serial: string; subjectKeyId: string | null; sha256: string; der: string; offset: number; kernelName: string }[];
+  readonly certificateList: { method: string; offset: number; listSize: number; unparsed: number; extra: { offset: number; size: number; used: number } | null } | null;
+  readonly btf: { size: number; types: number } | null;
+  readonly config: ({ source: string } & Record<string, boolean | string>) | null;
+  readonly exports: { count: number; gpl: number; withCrc: number; layout: string | null } | null;
+  readonly builtinKeys?: readonly string[];
+}
+
+function btfSummary(btf: Uint8Array | undefined, file: string): { size: number; types: number } | null {
+  if (!btf) return null;
+  return { size: btf.length, types: parseBtf(btf, { file }).ownCount };
+}
+
+function configSummary(config: KernelConfig | undefined, source: string | undefined): KernelJson['config'] {
+  if (!config) return null;
+  const p = config.policy;
+  return {
+    source: source ?? 'unknown',
+    MODULE_SIG: p.moduleSig,
+    MODULE_SIG_FORCE: p.moduleSigForce,
+    MODVERSIONS: p.modversions,
+    MODULE_ALLOW_BTF_MISMATCH: p.moduleAllowBtfMismatch,
+    SECURITY_LOCKDOWN_LSM: p.securityLockdownLsm,
+    MODULE_COMPRESS: p.moduleCompress,
+    MODULE_DECOMPRESS: p.moduleDecompress,
+  };
+}
+
+export function kernelToJson(src: KernelSource): KernelJson {
+  const k = src.inspection;
+  if (!k) {
+    const r = src.running!;
+    return {
+      source: src.description,
+      release: r.release,
+      banner: r.banner ?? null,
+      buildId: r.buildId ?? null,
+      compression: null,
+      image: null,
+      certificates: [],
+      certificateList: null,
+      btf: btfSummary(r.btf, '/sys/kernel/btf/vmlinux'),
+      config: configSummary(src.config, src.configSource),
+      exports: null,
+      builtinKeys: r.builtinKeys,
+    };
+  }
+  const list = k.certificates;
+  return {
+    source: src.description,
+    release: k.release ?? null,
+    banner: k.banner ?? null,
+    buildId: k.buildId ?? null,
+    compression: k.image.compression ?? null,
+    image: { kind: k.image.kind, pe: k.image.pe, payloadOffset: k.image.payloadOffset, payloadLength: k.image.payloadLength, fileSize: k.image.fileSize, kernelSize: k.image.kernelSize, elf: k.isElf },
+    certificates: (list?.certificates ?? []).map((c) => ({
+      subject: c.subject, issuer: c.issuer, serial: c.serial, subjectKeyId: c.subjectKeyId ?? null, sha256: c.sha256, der: c.der, offset: c.offset, kernelName: c.kernelName,
+    })),
+    certificateList: list
+      ? { method: list.method, offset: list.offset, listSize: list.listSize, unparsed: list.unparsed.length, extra: list.extra ? { offset: list.extra.offset, size: list.extra.size, used: list.extra.used } : null }
+      : null,
+    btf: btfSummary(k.btf, src.description),
+    config: configSummary(src.config, src.configSource),
+    exports: k.exports
+      ? { count: k.exports.length, gpl: k.exports.filter((e) => e.gpl).length, withCrc: k.exports.filter((e) => e.crc !== undefined).length, layout: k.ksymtabLayout ?? null }
+      : null,
+  };
+}
+
+const yn = (b: boolean | string): string => (typeof b === 'string' ? b : b ? 'y' : 'n');
+
+export function renderKernel(j: KernelJson): string {
+  const lines: string[] = [];
+  const row = (k: string, v: string): void => void lines.push(`${(k + ':').padEnd(14)}${v}`);
+  row('kernel', j.source);
+  row('release', j.release ?? '(not found)');
+  row('banner', j.banner ?? '(not found)');
+  row('build id', j.buildId ?? '(none)');
+  if (j.image) {
+    const kind = `${j.image.kind}${j.image.pe ? ' (PE/EFI)' : ''}`;
+    row('image', j.compression ? `${kind}, ${j.compression} payload at 0x${j.image.payloadOffset.toString(16)}: ${j.image.payloadLength} -> ${j.image.kernelSize} bytes${j.image.elf ? ' (ELF vmlinux)' : ' (raw image, not ELF)'}` : `${kind}, ${j.image.kernelSize} bytes`);
+  }
+  if (j.certificateList) {
+    const l = j.certificateList;
+    row('certificates', `${j.certificates.length} in the system list at 0x${l.offset.toString(16)} (${l.listSize} bytes, found by ${l.method === 'symbols' ? 'symbols' : 'scanning'})${l.unparsed ? `, ${l.unparsed} unparsable` : ''}`);
+  } else if (j.image) row('certificates', '(no system certificate list found)');
+  j.certificates.forEach((c, i) => {
+    lines.push(`  [${i}] ${c.kernelName}`);
+    lines.push(`      subject ${c.subject}`);
+    lines.push(`      issuer  ${c.issuer}`);
+    lines.push(`      serial  ${c.serial}`);
+    lines.push(`      skid    ${c.subjectKeyId ?? '(none)'}`);
+    lines.push(`      sha256  ${c.sha256}`);
+  });
+  if (j.certificateList?.extra) {
+    const e = j.certificateList.extra;
+    row('extra area', `${e.size} bytes reserved at 0x${e.offset.toString(16)}, ${e.used} used`);
+  }
+  if (j.builtinKeys) row('builtin keys', j.builtinKeys.length ? j.builtinKeys.join('; ') : '(none visible in /proc/keys)');
+  row('btf', j.btf ? `${j.btf.size} bytes, ${j.btf.types} types` : '(none)');
+  row('config', j.config ? `${j.config.source}: ${['MODULE_SIG', 'MODULE_SIG_FORCE', 'MODVERSIONS', 'MODULE_ALLOW_BTF_MISMATCH', 'SECURITY_LOCKDOWN_LSM', 'MODULE_COMPRESS', 'MODULE_DECOMPRESS'].map((k) => `${k}=${yn(j.config![k]!)}`).join(' ')}` : '(not found: pass --config FILE)');
+  if (j.exports) row('exports', `${j.exports.count} (${j.exports.gpl} GPL-only, ${j.exports.withCrc} with CRC, ${j.exports.layout ?? '?'} ksymtab)`);
+  else if (j.image) row('exports', j.image.elf ? '(no __ksymtab)' : '(raw image: no section table to read exports from)');
+  return lines.join('\n') + '\n';
+}
+
+export { formatSymvers };
