@@ -9,6 +9,9 @@ import type { Io } from '../src/cli/io.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE = process.env.KMODSEAL_CACHE ? path.join(process.env.KMODSEAL_CACHE, 'kernels') : path.join(ROOT, '.cache', 'kernels');
 /** The CLI users run: the bundle `npm run build` writes (package.json "bin"). */
+/** The read-only kit beside the checkout (CI lays shared/ next to the clone). */
+export const TESTKERNEL = process.env.KMODSEAL_TESTKERNEL ?? path.join(ROOT, '..', 'shared', 'testkernel');
+
 export const BIN = path.join(ROOT, 'dist', 'bundle', 'kmodseal.mjs');
 
 export interface KernelSet {

@@ -8,11 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { cachedPackageDir, corpus, have, runBin } from '../helpers.js';
+import { TESTKERNEL, cachedPackageDir, corpus, have, runBin } from '../helpers.js';
 import type { KernelJson } from '../../src/report/kernel.js';
 
 const sets = corpus();
-const TESTKERNEL = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../shared/testkernel');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-kernel-'));
 
 function kernelJson(args: string[]): KernelJson {
