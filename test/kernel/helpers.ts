@@ -1,7 +1,7 @@
 /**
  * Shared test fixtures for test/kernel: the cached Debian kernel packages
  * (.cache/kernels/index.tsv, from `npm run fetch-kernels`) and the test kernel kit
- * (/work/shared/testkernel, see its README.md).
+ * (../shared/testkernel beside the checkout, see its README.md).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const TESTKERNEL = process.env.KMODSEAL_TESTKERNEL ?? '/work/shared/testkernel';
+import { TESTKERNEL } from '../helpers.js';
+export { TESTKERNEL };
 export const KERNEL_CACHE = process.env.KMODSEAL_KERNEL_CACHE ?? join(ROOT, '.cache/kernels');
 
 export interface CachedKernel {
