@@ -13,6 +13,8 @@ import { parseSystemMap, type SystemMap } from '../kernel/system-map.js';
 import { parseDeb, readDebData } from '../deb/deb.js';
 import { findBanner } from '../kernel/banner.js';
 import { readFileBytes, runningRelease } from './files.js';
+import { probePe } from '../pe/pe.js';
+import { readPeSignatures, type PeSignatures } from '../pe/authenticode.js';
 
 export interface KernelSource {
   /** What was read, for messages ("linux-image-….deb: boot/vmlinuz-…"). */
@@ -26,6 +28,8 @@ export interface KernelSource {
   readonly running: RunningKernel | undefined;
   /** The module directory of this kernel, when the source has one (tree, .deb extraction not included). */
   readonly modulesDir: string | undefined;
+  /** Authenticode signatures and SBAT of a PE/EFI image (read-only). */
+  readonly pe: PeSignatures | undefined;
 }
 
 export interface RunningKernel {
@@ -61,6 +65,7 @@ async function fromImage(bytes: Uint8Array, description: string, configText: str
     configSource: inspection.config ? 'embedded' : configText !== undefined ? 'file' : undefined,
     running: undefined,
     modulesDir,
+    pe: probePe(bytes) ? readPeSignatures(bytes, description) : undefined,
   };
 }
 
@@ -155,6 +160,7 @@ export function loadRunningKernel(root = ''): KernelSource {
     configSource: config ? 'proc' : undefined,
     running: { release, banner, buildId: notes ? gnuBuildIdFromNotes(notes) : undefined, btf: readOptional(`${root}/sys/kernel/btf/vmlinux`), builtinKeys: keys },
     modulesDir: fs.existsSync(`${root}/lib/modules/${release}`) ? `${root}/lib/modules/${release}` : undefined,
+    pe: undefined,
   };
 }
 

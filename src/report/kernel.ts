@@ -18,6 +18,11 @@ export interface KernelJson {
   readonly config: ({ source: string } & Record<string, boolean | string>) | null;
   readonly exports: { count: number; gpl: number; withCrc: number; layout: string | null } | null;
   readonly builtinKeys?: readonly string[];
+  /** Secure Boot (Authenticode) signatures of a PE/EFI image and its .sbat; null when not PE. */
+  readonly secureBoot: {
+    readonly signatures: readonly { signers: readonly { subject: string | null; issuer: string; serial: string }[]; certificates: readonly string[]; digestAlgorithm: string; signedDigest: string; imageDigest: string; digestMatches: boolean }[];
+    readonly sbat: string | null;
+  } | null;
 }
 
 function btfSummary(btf: Uint8Array | undefined, file: string): { size: number; types: number } | null {
@@ -57,6 +62,7 @@ export function kernelToJson(src: KernelSource): KernelJson {
       config: configSummary(src.config, src.configSource),
       exports: null,
       builtinKeys: r.builtinKeys,
+      secureBoot: null,
     };
   }
   const list = k.certificates;
@@ -78,6 +84,19 @@ export function kernelToJson(src: KernelSource): KernelJson {
     exports: k.exports
       ? { count: k.exports.length, gpl: k.exports.filter((e) => e.gpl).length, withCrc: k.exports.filter((e) => e.crc !== undefined).length, layout: k.ksymtabLayout ?? null }
       : null,
+    secureBoot: src.pe
+      ? {
+          signatures: src.pe.signatures.map((s) => ({
+            signers: s.signers.map((x) => ({ subject: x.subject ?? null, issuer: x.issuer, serial: x.serial })),
+            certificates: s.certificates,
+            digestAlgorithm: s.digestAlgorithm,
+            signedDigest: s.signedDigest,
+            imageDigest: s.imageDigest,
+            digestMatches: s.digestMatches,
+          })),
+          sbat: src.pe.sbat ?? null,
+        }
+      : null,
   };
 }
 
@@ -93,6 +112,14 @@ export function renderKernel(j: KernelJson): string {
   if (j.image) {
     const kind = `${j.image.kind}${j.image.pe ? ' (PE/EFI)' : ''}`;
     row('image', j.compression ? `${kind}, ${j.compression} payload at 0x${j.image.payloadOffset.toString(16)}: ${j.image.payloadLength} -> ${j.image.kernelSize} bytes${j.image.elf ? ' (ELF vmlinux)' : ' (raw image, not ELF)'}` : `${kind}, ${j.image.kernelSize} bytes`);
+  }
+  if (j.secureBoot) {
+    if (j.secureBoot.signatures.length === 0) row('secure boot', 'PE/EFI image, not signed');
+    for (const sig of j.secureBoot.signatures) {
+      for (const x of sig.signers) row('secure boot', `signed by ${x.subject ?? '(certificate not included)'}, issuer ${x.issuer}, serial ${x.serial}`);
+      row('  digest', `${sig.digestAlgorithm} ${sig.imageDigest} ${sig.digestMatches ? 'matches the signature' : `DOES NOT match the signed ${sig.signedDigest}`}`);
+    }
+    if (j.secureBoot.sbat) for (const l of j.secureBoot.sbat.trimEnd().split('\n')) row('sbat', l);
   }
   if (j.certificateList) {
     const l = j.certificateList;
