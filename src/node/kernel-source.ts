@@ -103,7 +103,16 @@ export async function loadKernelSource(p: string, options: { systemMap?: string;
   const bytes = readFileBytes(p);
   if (bytes.length >= 8 && Buffer.from(bytes.subarray(0, 8)).toString('latin1') === '!<arch>\n') {
     const deb = parseDeb(bytes, p);
-    const data = await readDebData(deb, p, { select: (e) => /^boot\/(vmlinu[zx]|config|System\.map)-/.test(e.path) });
+    // dpkg-deb writes members in path order: once past boot/, the rest of data.tar is not needed
+    let inBoot = false;
+    const data = await readDebData(deb, p, {
+      select: (e) => /^boot\/(vmlinu[zx]|config|System\.map)-/.test(e.path),
+      until: (e) => {
+        if (e.path.startsWith('boot/')) inBoot = true;
+        else if (inBoot) return true;
+        return false;
+      },
+    });
     const names = [...data.files.keys()];
     const image = names.find((n) => /^boot\/vmlinu[zx]-/.test(n));
     if (!image) throw new KmodsealError('E_NOTFOUND', `${p}: the package has no boot/vmlinuz-* (not a linux-image package?)`);

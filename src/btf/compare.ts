@@ -1,0 +1,235 @@
+/**
+ * "Semantic mismatch" between the vmlinux a module was built against and a target vmlinux.
+ *
+ * A module's split BTF refers to base types by id. The kernel accepts any split BTF that is
+ * structurally valid (validate.ts), even when the ids now name different types; this finds
+ * that case offline: every base id the module references is compared, as a type, between the
+ * build base and the target base — kind, name, size, vlen, encoding, and members / params /
+ * element types recursively (by structure, so renumbered-but-identical nested types match).
+ *
+ * Work is bounded: each (build id, target id) pair is compared once (a pair under comparison
+ * counts as equal, which also ends cycles), and at most MAX_PAIRS pairs are visited.
+ */
+import { ByteReader } from '../bytes/reader.js';
+import {
+  BTF_KIND_ARRAY, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC,
+  BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_STRUCT, BTF_KIND_UNION, BTF_KIND_VAR,
+  type Btf, type BtfType,
+} from './btf.js';
+
+/** Upper bound on compared type pairs (E_LIMIT beyond). */
+export const MAX_PAIRS = 2_000_000;
+
+export interface BaseTypeMismatch {
+  /** The base type id the module references. */
+  readonly id: number;
+  /** One-line descriptions, e.g. `STRUCT 'sk_buff' size=232 vlen=30`, or `(none)` past the end. */
+  readonly build: string;
+  readonly target: string;
+  /** Where the first difference is, from the referenced type down, e.g. `STRUCT 'a'.b -> PTR -> STRUCT 'c'`. */
+  readonly path: string;
+  /** What differs at the end of `path`, e.g. `size 8 != 16`, `name 'x' != 'y'`, `member count 3 != 4`. */
+  readonly reason: string;
+}
+
+export interface BaseCompareResult {
+  /** Distinct base ids the module's own types reference. */
+  readonly referenced: number;
+  /** Mismatching referenced ids, lowest id first, at most `limit`. */
+  readonly mismatches: readonly BaseTypeMismatch[];
+  /** True when more mismatches exist than were reported. */
+  readonly truncated: boolean;
+}
+
+/** Type ids a type refers to (members, params, element/index types, targets). */
+export function referencedIds(t: BtfType): number[] {
+  switch (t.kind) {
+    case BTF_KIND_INT: case BTF_KIND_FWD: case BTF_KIND_FLOAT: case BTF_KIND_ENUM: case BTF_KIND_ENUM64:
+      return [];
+    case BTF_KIND_ARRAY:
+      return [t.type, t.indexType];
+    case BTF_KIND_STRUCT: case BTF_KIND_UNION:
+      return t.members.map((m) => m.type);
+    case BTF_KIND_FUNC_PROTO:
+      return [t.type, ...t.params.map((p) => p.type)];
+    case BTF_KIND_DATASEC:
+      return t.vars.map((v) => v.type);
+    default:
+      return [t.type];
+  }
+}
+
+/** `KIND 'name' size=… vlen=…` for reports. */
+export function describeType(btf: Btf, id: number): string {
+  if (id === 0) return 'void';
+  if (!btf.hasType(id)) return '(none)';
+  const t = btf.type(id);
+  let s = `${t.kindName} '${t.nameOff === 0 ? '(anon)' : t.name ?? '(invalid)'}'`;
+  if ('size' in t) s += ` size=${t.size}`;
+  if (t.kind === BTF_KIND_STRUCT || t.kind === BTF_KIND_UNION || t.kind === BTF_KIND_ENUM || t.kind === BTF_KIND_ENUM64 || t.kind === BTF_KIND_FUNC_PROTO || t.kind === BTF_KIND_DATASEC) s += ` vlen=${t.vlen}`;
+  return s;
+}
+
+interface Diff {
+  path: string[];
+  reason: string;
+}
+
+class Comparer {
+  private readonly done = new Map<string, Diff | null>();
+  private pairs = 0;
+  constructor(private readonly a: Btf, private readonly b: Btf, private readonly file: string) {}
+
+  private label(t: BtfType): string {
+    return t.nameOff ? `${t.kindName} '${t.name ?? '(invalid)'}'` : t.kindName;
+  }
+
+  labelOf(id: number): string {
+    return id === 0 ? 'void' : this.a.hasType(id) ? this.label(this.a.type(id)) : `[${id}]`;
+  }
+
+  /** The first difference between a's `ia` and b's `ib`, or null. */
+  diff(ia: number, ib: number): Diff | null {
+    const key = `${ia}:${ib}`;
+    const known = this.done.get(key);
+    if (known !== undefined) return known;
+    if (++this.pairs > MAX_PAIRS) throw new ByteReader(new Uint8Array(0), { file: this.file, format: 'btf' }).error('E_LIMIT', 0, `more than ${MAX_PAIRS} type pairs compared`);
+    this.done.set(key, null); // in progress: equal unless shown otherwise (ends cycles)
+    const d = this.compute(ia, ib);
+    this.done.set(key, d);
+    return d;
+  }
+
+  private compute(ia: number, ib: number): Diff | null {
+    const { a, b } = this;
+    if (a === b && ia === ib) return null;
+    if (ia === 0 || ib === 0) return ia === ib ? null : { path: [], reason: `${ia === 0 ? 'void' : describeType(a, ia)} != ${ib === 0 ? 'void' : describeType(b, ib)}` };
+    if (!a.hasType(ia) || !b.hasType(ib)) {
+      return a.hasType(ia) === b.hasType(ib) ? null : { path: [], reason: `type ${a.hasType(ia) ? ib : ia} does not exist` };
+    }
+    const ta = a.type(ia);
+    const tb = b.type(ib);
+    if (ta.kind !== tb.kind) return { path: [], reason: `kind ${ta.kindName} != ${tb.kindName}` };
+    if ((ta.name ?? null) !== (tb.name ?? null)) return { path: [], reason: `name '${ta.name ?? '(invalid)'}' != '${tb.name ?? '(invalid)'}'` };
+    if (ta.kflag !== tb.kflag && ta.kind !== BTF_KIND_FUNC) return { path: [], reason: `kind_flag ${+ta.kflag} != ${+tb.kflag}` };
+    const here = this.label(ta);
+    const sub = (x: number, y: number, step: string): Diff | null => {
+      const d = this.diff(x, y);
+      return d ? { path: [step ? `${here}.${step}` : here, ...(d.path.length ? d.path : [this.labelOf(x)])], reason: d.reason } : null;
+    };
+    switch (ta.kind) {
+      case BTF_KIND_INT: {
+        const o = tb as typeof ta;
+        if (ta.size !== o.size) return { path: [], reason: `size ${ta.size} != ${o.size}` };
+        if (ta.intData !== o.intData) return { path: [], reason: `int encoding/bits 0x${ta.intData.toString(16)} != 0x${o.intData.toString(16)}` };
+        return null;
+      }
+      case BTF_KIND_FLOAT: {
+        const o = tb as typeof ta;
+        return ta.size === o.size ? null : { path: [], reason: `size ${ta.size} != ${o.size}` };
+      }
+      case BTF_KIND_FWD:
+        return null;
+      case BTF_KIND_ENUM: case BTF_KIND_ENUM64: {
+        const o = tb as typeof ta;
+        if (ta.size !== o.size) return { path: [], reason: `size ${ta.size} != ${o.size}` };
+        if (ta.values.length !== o.values.length) return { path: [], reason: `value count ${ta.values.length} != ${o.values.length}` };
+        for (let i = 0; i < ta.values.length; i++) {
+          const x = ta.values[i]!;
+          const y = o.values[i]!;
+          if (x.name !== y.name || x.val !== y.val) return { path: [], reason: `value #${i} ${x.name}=${x.val} != ${y.name}=${y.val}` };
+        }
+        return null;
+      }
+      case BTF_KIND_STRUCT: case BTF_KIND_UNION: {
+        const o = tb as typeof ta;
+        if (ta.size !== o.size) return { path: [], reason: `size ${ta.size} != ${o.size}` };
+        if (ta.members.length !== o.members.length) return { path: [], reason: `member count ${ta.members.length} != ${o.members.length}` };
+        for (let i = 0; i < ta.members.length; i++) {
+          const x = ta.members[i]!;
+          const y = o.members[i]!;
+          const mname = x.nameOff ? x.name ?? '(invalid)' : `#${i}`;
+          if (x.name !== y.name) return { path: [], reason: `member #${i} name '${x.name}' != '${y.name}'` };
+          if (x.bitsOffset !== y.bitsOffset || x.bitfieldSize !== y.bitfieldSize) {
+            return { path: [], reason: `member ${mname} at bit ${x.bitsOffset}${x.bitfieldSize ? `:${x.bitfieldSize}` : ''} != ${y.bitsOffset}${y.bitfieldSize ? `:${y.bitfieldSize}` : ''}` };
+          }
+          const d = sub(x.type, y.type, mname);
+          if (d) return d;
+        }
+        return null;
+      }
+      case BTF_KIND_ARRAY: {
+        const o = tb as typeof ta;
+        if (ta.nelems !== o.nelems) return { path: [], reason: `nr_elems ${ta.nelems} != ${o.nelems}` };
+        return sub(ta.type, o.type, '') ?? sub(ta.indexType, o.indexType, '[index]');
+      }
+      case BTF_KIND_FUNC_PROTO: {
+        const o = tb as typeof ta;
+        if (ta.params.length !== o.params.length) return { path: [], reason: `param count ${ta.params.length} != ${o.params.length}` };
+        const r = sub(ta.type, o.type, '(return)');
+        if (r) return r;
+        for (let i = 0; i < ta.params.length; i++) {
+          const d = sub(ta.params[i]!.type, o.params[i]!.type, `(arg ${i + 1})`);
+          if (d) return d;
+        }
+        return null;
+      }
+      case BTF_KIND_DATASEC: {
+        const o = tb as typeof ta;
+        if (ta.size !== o.size || ta.vars.length !== o.vars.length) return { path: [], reason: `size/vlen ${ta.size}/${ta.vars.length} != ${o.size}/${o.vars.length}` };
+        for (let i = 0; i < ta.vars.length; i++) {
+          const x = ta.vars[i]!;
+          const y = o.vars[i]!;
+          if (x.offset !== y.offset || x.size !== y.size) return { path: [], reason: `entry #${i} ${x.offset}+${x.size} != ${y.offset}+${y.size}` };
+          const d = sub(x.type, y.type, `#${i}`);
+          if (d) return d;
+        }
+        return null;
+      }
+      case BTF_KIND_FUNC: case BTF_KIND_VAR: {
+        const o = tb as typeof ta;
+        if (ta.linkage !== o.linkage) return { path: [], reason: `linkage ${ta.linkage} != ${o.linkage}` };
+        return sub(ta.type, o.type, '');
+      }
+      case BTF_KIND_DECL_TAG: {
+        const o = tb as typeof ta;
+        if (ta.componentIdx !== o.componentIdx) return { path: [], reason: `component_idx ${ta.componentIdx} != ${o.componentIdx}` };
+        return sub(ta.type, o.type, '');
+      }
+      default: {
+        // PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG
+        const o = tb as typeof ta & { type: number };
+        return sub((ta as { type: number }).type, o.type, '');
+      }
+    }
+  }
+}
+
+/**
+ * Compares every base type `module` (split BTF parsed on `buildBase`) references with the type
+ * of the same id in `targetBase`.
+ * @param limit most mismatches to report (default 10)
+ * @throws FormatError E_LIMIT when the comparison would visit more than MAX_PAIRS type pairs
+ */
+export function compareModuleBase(module: Btf, buildBase: Btf, targetBase: Btf, limit = 10): BaseCompareResult {
+  const refs = new Set<number>();
+  for (const id of module.ownIds()) {
+    for (const r of referencedIds(module.type(id))) if (r > 0 && r < module.startId) refs.add(r);
+  }
+  const ids = [...refs].sort((x, y) => x - y);
+  const cmp = new Comparer(buildBase, targetBase, module.file);
+  const mismatches: BaseTypeMismatch[] = [];
+  let truncated = false;
+  for (const id of ids) {
+    const d = cmp.diff(id, id);
+    if (!d) continue;
+    if (mismatches.length >= limit) {
+      truncated = true;
+      break;
+    }
+    const path = (d.path.length ? d.path : [cmp.labelOf(id)]).join(' -> ');
+    mismatches.push({ id, build: describeType(buildBase, id), target: describeType(targetBase, id), path, reason: d.reason });
+  }
+  return { referenced: ids.length, mismatches, truncated };
+}
+
