@@ -8,6 +8,8 @@ export const EXIT = {
   USAGE: 2,
   /** A module name, alias or default input could not be found. */
   NOT_FOUND: 3,
+  /** A check found a module that would not load as asked (BTF rejected, semantic mismatch, ...). */
+  CHECK_FAILED: 4,
   /** An internal error (a bug): a stack trace is printed. */
   BUG: 70,
 } as const;

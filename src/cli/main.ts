@@ -80,6 +80,31 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
       result = await kernelCommand(target, o, io);
     });
 
+  const btf = program.command('btf').summary('dump BTF like bpftool; check module BTF against a kernel as the kernel does');
+  btf
+    .command('dump')
+    .summary('print BTF exactly as `bpftool btf dump file FILE [base BASE] format raw`')
+    .argument('<file>', 'raw BTF, vmlinux, or a module (.ko, .ko.xz, .ko.zst, .ko.gz)')
+    .option('--base <kernel>', 'base BTF for a module: raw BTF, vmlinux, image, .deb, directory, or "running"')
+    .option('--json', 'the JSON bpftool prints with -j')
+    .action(async (file: string, o: Record<string, unknown>) => {
+      const { btfDumpCommand } = await import('./commands/btf.js');
+      result = await btfDumpCommand(file, o, io);
+    });
+  btf
+    .command('check')
+    .summary("predict the kernel's verdict on module BTF (btf_parse_module), and compare base types")
+    .argument('<modules...>', 'module files')
+    .option('--kernel <kernel>', 'target: raw BTF (/sys/kernel/btf/vmlinux), vmlinux, image, .deb, directory, or "running"')
+    .option('--built-against <kernel>', 'the kernel the modules were built against: compare every base type they reference')
+    .option('--allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=y (default: from the target config)')
+    .option('--no-allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=n')
+    .option('--json', 'print JSON')
+    .action(async (modules: string[], o: Record<string, unknown>) => {
+      const { btfCheckCommand } = await import('./commands/btf.js');
+      result = await btfCheckCommand(modules, o, io);
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

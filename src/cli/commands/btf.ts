@@ -1,0 +1,121 @@
+/** `kmodseal btf dump|check`: bpftool-identical dumps and the kernel's module BTF verdict. */
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { readFileBytes, modnameFromPath } from '../../node/files.js';
+import { loadKernelBtf, type KernelBtf } from '../../node/kernel-btf.js';
+import { decompressModule } from '../../compress/index.js';
+import { Elf } from '../../elf/elf.js';
+import { readModinfo } from '../../modinfo/modinfo.js';
+import { findElfBtf, parseBtf, parseBtfFile } from '../../btf/btf.js';
+import { writeBtfJson, writeBtfRaw } from '../../btf/dump.js';
+import { checkModuleBtf, type ModuleBtfCheckResult } from '../../btf/validate.js';
+import { compareModuleBase, type BaseCompareResult } from '../../btf/compare.js';
+import { isKmodsealError, KmodsealError } from '../../bytes/errors.js';
+
+export async function btfDumpCommand(file: string, o: { base?: string; json?: boolean }, io: Io): Promise<ExitCode> {
+  const base = o.base ? (await loadKernelBtf(o.base)).btf : undefined;
+  const { data } = await decompressModule(readFileBytes(file), file);
+  const btf = parseBtfFile(data, file, base);
+  const out = (chunk: string): void => io.stdout(chunk);
+  if (o.json) writeBtfJson(btf, out);
+  else writeBtfRaw(btf, out);
+  return EXIT.OK;
+}
+
+export interface BtfCheckJson {
+  readonly file: string;
+  readonly module: string;
+  /** ok | mismatch | no-btf | unsupported */
+  readonly status: string;
+  readonly loads: boolean;
+  readonly errno: string | null;
+  readonly typeId: number | null;
+  readonly reason: string | null;
+  readonly kernelLog: readonly string[];
+  /** With --built-against: the base types the module references compared with the target's. */
+  readonly semantic: { status: 'compatible' | 'mismatched'; referenced: number; mismatches: BaseCompareResult['mismatches']; truncated: boolean } | null;
+  readonly error?: { code: string; message: string };
+}
+
+export async function btfCheckCommand(
+  modules: string[],
+  o: { kernel?: string; builtAgainst?: string; allowBtfMismatch?: boolean; json?: boolean },
+  io: Io,
+): Promise<ExitCode> {
+  if (!o.kernel) throw new KmodsealError('E_USAGE', 'btf check needs --kernel (image, vmlinux, .deb, directory, raw BTF, or "running")');
+  if (modules.length === 0) throw new KmodsealError('E_USAGE', 'btf check needs at least one module');
+  const target = await loadKernelBtf(o.kernel);
+  const built = o.builtAgainst ? await loadKernelBtf(o.builtAgainst) : undefined;
+  const allow = o.allowBtfMismatch ?? target.allowMismatch ?? false;
+  const results: BtfCheckJson[] = [];
+  let exit: ExitCode = EXIT.OK;
+  for (const file of modules) {
+    try {
+      const r = await checkOne(file, target, built, allow);
+      results.push(r);
+      if (r.status !== 'ok' && r.status !== 'no-btf') exit = Math.max(exit, EXIT.CHECK_FAILED) as ExitCode;
+      if (r.semantic?.status === 'mismatched') exit = Math.max(exit, EXIT.CHECK_FAILED) as ExitCode;
+    } catch (e) {
+      if (!isKmodsealError(e)) throw e;
+      io.stderr(`kmodseal: ERROR: ${e.message}\n`);
+      results.push({ file, module: modnameFromPath(file), status: 'error', loads: false, errno: null, typeId: null, reason: null, kernelLog: [], semantic: null, error: { code: e.code, message: e.message } });
+      if (exit === EXIT.OK) exit = EXIT.BAD_INPUT;
+    }
+  }
+  if (o.json) {
+    io.stdout(Buffer.from(JSON.stringify({ kernel: { source: target.description, release: target.release ?? null, series: target.series, allowBtfMismatch: allow }, modules: results }, null, 2) + '\n', 'utf8'));
+    return exit;
+  }
+  for (const r of results) {
+    if (r.error) continue;
+    const consequence = r.status === 'ok' || r.status === 'no-btf' ? 'loads' : r.loads ? 'loads without BTF (MODULE_ALLOW_BTF_MISMATCH=y)' : `rejected (${r.errno})`;
+    const what =
+      r.status === 'ok' ? 'BTF valid' : r.status === 'no-btf' ? 'no .BTF' : r.status === 'unsupported' ? `not predictable: ${r.reason}` : `BTF mismatch${r.typeId ? ` at type [${r.typeId}]` : ''}: ${r.reason}`;
+    io.stdout(`${r.file}: ${r.module}: ${what} -> ${consequence}\n`);
+    for (const l of r.kernelLog) io.stdout(`    kernel: ${l}\n`);
+    if (r.semantic) {
+      if (r.semantic.status === 'compatible') io.stdout(`    base types: compatible (${r.semantic.referenced} referenced, all equal to the target's)\n`);
+      else {
+        io.stdout(`    base types: MISMATCHED (${r.semantic.mismatches.length}${r.semantic.truncated ? '+' : ''} of ${r.semantic.referenced} referenced differ)\n`);
+        for (const m of r.semantic.mismatches) io.stdout(`      [${m.id}] ${m.path}: ${m.reason}\n        built against: ${m.build}\n        target:        ${m.target}\n`);
+      }
+    }
+  }
+  return exit;
+}
+
+async function checkOne(file: string, target: KernelBtf, built: KernelBtf | undefined, allow: boolean): Promise<BtfCheckJson> {
+  const { data } = await decompressModule(readFileBytes(file), file);
+  const elf = Elf.parse(data, file);
+  const module = readModinfo(elf).find((e) => e.key === 'name')?.value ?? modnameFromPath(file);
+  const found = findElfBtf(elf);
+  if (!found || found.btf.length === 0) {
+    return { file, module, status: 'no-btf', loads: true, errno: null, typeId: null, reason: null, kernelLog: [], semantic: null };
+  }
+  const res: ModuleBtfCheckResult = checkModuleBtf(found.btf, target.btf, {
+    kernel: target.series,
+    allowMismatch: allow,
+    moduleName: module,
+    littleEndian: elf.header.littleEndian,
+    file,
+    offset: found.btfOffset,
+    ...(found.distilledBase ? { distilledBase: found.distilledBase } : {}),
+  });
+  let semantic: BtfCheckJson['semantic'] = null;
+  if (built) {
+    const moduleBtf = parseBtf(found.btf, { file, offset: found.btfOffset, base: built.btf });
+    const cmp = compareModuleBase(moduleBtf, built.btf, target.btf);
+    semantic = { status: cmp.mismatches.length ? 'mismatched' : 'compatible', referenced: cmp.referenced, mismatches: cmp.mismatches, truncated: cmp.truncated };
+  }
+  return {
+    file,
+    module,
+    status: res.status === 'fail' ? 'mismatch' : res.status,
+    loads: res.loads,
+    errno: res.status === 'fail' ? (res.errName ?? `errno ${-res.err}`) : null,
+    typeId: res.typeId ?? null,
+    reason: res.reason ?? null,
+    kernelLog: res.kernelLog,
+    semantic,
+  };
+}

@@ -1,0 +1,66 @@
+/** `kmodseal btf dump|check` end to end: bpftool parity, verdicts and exit codes. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { TESTKERNEL, corpus, have, modulesBelow, runBin } from '../helpers.js';
+import type { BtfCheckJson } from '../../src/cli/commands/btf.js';
+
+const sets = corpus();
+const k61 = sets.find((s) => s.set === 'amd64-6.1')!;
+const k612 = sets.find((s) => s.set === 'amd64-6.12')!;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-btfcli-'));
+const vmlinux = path.join(TESTKERNEL, 'vmlinux');
+
+test('btf dump = bpftool (text and -j) for a test-kernel module and a Debian .ko.xz', { skip: !have('bpftool') && 'bpftool missing' }, () => {
+  const m = path.join(TESTKERNEL, 'modules/kms_hello.ko');
+  assert.ok(runBin(['btf', 'dump', m, '--base', vmlinux]).stdout.equals(execFileSync('bpftool', ['-B', vmlinux, 'btf', 'dump', 'file', m, 'format', 'raw'])));
+  assert.ok(runBin(['btf', 'dump', '--json', m, '--base', vmlinux]).stdout.equals(execFileSync('bpftool', ['-j', '-B', vmlinux, 'btf', 'dump', 'file', m, 'format', 'raw'])));
+  const out = path.join(tmp, 'vmlinux-6.12');
+  assert.equal(runBin(['kernel', '--extract-vmlinux', out, k612.dir]).code, 0);
+  const xz = modulesBelow(k612.modulesDir).find((f) => f.endsWith('/dummy.ko.xz'))!;
+  const plain = path.join(tmp, 'dummy.ko');
+  fs.writeFileSync(plain, execFileSync('xz', ['-dc', xz]));
+  const ours = runBin(['btf', 'dump', xz, '--base', k612.dir]);
+  assert.equal(ours.code, 0, ours.stderr);
+  assert.ok(ours.stdout.equals(execFileSync('bpftool', ['-B', out, 'btf', 'dump', 'file', plain, 'format', 'raw'], { maxBuffer: 1 << 28 })));
+});
+
+test('btf check: the test kernel accepts its modules (exit 0)', () => {
+  const mods = ['kms_hello.ko', 'kms_export.ko', 'kms_user.ko', 'in-tree/dummy.ko'].map((m) => path.join(TESTKERNEL, 'modules', m));
+  const r = runBin(['btf', 'check', '--json', '--kernel', vmlinux, ...mods]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout.toString()) as { kernel: { series: string; allowBtfMismatch: boolean }; modules: BtfCheckJson[] };
+  assert.equal(j.kernel.series, '6.12');
+  assert.equal(j.kernel.allowBtfMismatch, false);
+  assert.deepEqual(j.modules.map((m) => [m.module, m.status, m.loads]), [['kms_hello', 'ok', true], ['kms_export', 'ok', true], ['kms_user', 'ok', true], ['dummy', 'ok', true]]);
+});
+
+test('btf check: a 6.1 module against the 6.12 kernel: mismatch, loads only because Debian allows it; base types differ', () => {
+  const m = modulesBelow(k61.modulesDir).find((f) => f.endsWith('/dummy.ko'))!;
+  const r = runBin(['btf', 'check', '--json', '--kernel', k612.dir, '--built-against', k61.dir, m]);
+  assert.equal(r.code, 4, r.stderr);
+  const one = (JSON.parse(r.stdout.toString()) as { modules: BtfCheckJson[] }).modules[0]!;
+  assert.equal(one.status, 'mismatch');
+  assert.equal(one.loads, true);
+  assert.ok(one.kernelLog.some((l) => /BTF mismatch detected/.test(l)), one.kernelLog.join('\n'));
+  assert.equal(one.semantic!.status, 'mismatched');
+  const strict = runBin(['btf', 'check', '--json', '--no-allow-btf-mismatch', '--kernel', k612.dir, m]);
+  const s = (JSON.parse(strict.stdout.toString()) as { modules: BtfCheckJson[] }).modules[0]!;
+  assert.equal(s.loads, false);
+  assert.equal(s.errno, 'EINVAL');
+  assert.ok(s.kernelLog.some((l) => /failed to validate module \[dummy\] BTF: -22/.test(l)), s.kernelLog.join('\n'));
+});
+
+test('btf check: a module built against its own kernel is compatible; bad input and usage have their exit codes', () => {
+  const xz = modulesBelow(k612.modulesDir).find((f) => f.endsWith('/dummy.ko.xz'))!;
+  const r = runBin(['btf', 'check', '--kernel', k612.dir, '--built-against', k612.dir, xz]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout.toString(), /BTF valid -> loads\n\s+base types: compatible/);
+  const bad = path.join(tmp, 'bad.ko');
+  fs.writeFileSync(bad, 'nope');
+  assert.equal(runBin(['btf', 'check', '--kernel', vmlinux, bad]).code, 1);
+  assert.equal(runBin(['btf', 'check', bad]).code, 2);
+});
