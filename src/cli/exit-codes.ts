@@ -10,6 +10,8 @@ export const EXIT = {
   NOT_FOUND: 3,
   /** A check found a module that would not load as asked (BTF rejected, semantic mismatch, ...). */
   CHECK_FAILED: 4,
+  /** `check`: every module loads, but at least one taints the kernel. */
+  TAINTED: 5,
   /** An internal error (a bug): a stack trace is printed. */
   BUG: 70,
 } as const;

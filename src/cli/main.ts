@@ -80,6 +80,29 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
       result = await kernelCommand(target, o, io);
     });
 
+  program
+    .command('check')
+    .summary('predict, offline, whether modules load into a kernel, and why not')
+    .description(
+      'The kernel\'s load-time checks in its order: signature trust, ELF, struct module size, modversions CRCs,\n' +
+        'vermagic, symbols and namespaces, BTF. Without --kernel: the running kernel against /lib/modules/$(uname -r).',
+    )
+    .argument('[modules...]', 'module files, directories, .deb files (default: the kernel\'s own module tree)')
+    .option('--kernel <kernel>', 'kernel image, vmlinux, .deb, or unpacked package tree')
+    .option('--running', 'the running kernel (the default)')
+    .option('--sig-enforce', 'as if module.sig_enforce=1 (default: CONFIG_MODULE_SIG_FORCE)')
+    .option('--lockdown', 'as if locked down (integrity), e.g. by Secure Boot')
+    .option('--allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=y (default: from the config)')
+    .option('--no-allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=n')
+    .option('--force', 'as modprobe --force (ignore vermagic and modversions; the signature then counts as absent)')
+    .option('--trust <cert...>', 'also trust these certificates (PEM or DER), as MOK/secondary keyring keys')
+    .option('--json', 'print {"kernel": {...}, "modules": [...]}')
+    .option('--report <file.html>', 'also write a self-contained HTML report')
+    .action(async (modules: string[], o: Record<string, unknown>) => {
+      const { checkCommand } = await import('./commands/check.js');
+      result = await checkCommand(modules, o, io);
+    });
+
   const btf = program.command('btf').summary('dump BTF like bpftool; check module BTF against a kernel as the kernel does');
   btf
     .command('dump')

@@ -1,0 +1,188 @@
+/**
+ * What the module loader reads from a module file, gathered without judging it:
+ * the signature trailer's position (which fixes the ELF length the later checks see),
+ * .modinfo keys, struct module, symbols, __versions and the module's own exports.
+ * Authority: kernel/module/main.c (load_module and helpers), kernel/module/version.c,
+ * include/linux/module.h (struct modversion_info), include/linux/export-internal.h.
+ */
+import { Elf, SHF_ALLOC, SHT_SYMTAB, SHN_UNDEF, type ElfSection } from '../elf/elf.js';
+import { readModinfo, type ModinfoEntry } from '../modinfo/modinfo.js';
+import { MODULE_SIG_MAGIC } from '../modsig/signature.js';
+import { ByteReader, latin1 } from '../bytes/reader.js';
+import type { FormatError } from '../bytes/errors.js';
+
+export interface TrailerFacts {
+  /** Magic present at the end. */
+  readonly present: boolean;
+  /** mod_check_sig's verdict on the info block: 'ok', or the errno it returns. */
+  readonly check: 'ok' | 'EBADMSG' | 'ENOPKG' | 'none';
+  readonly log: string | undefined;
+  /** Signed content length M (when check is ok). */
+  readonly contentLength: number;
+  readonly sigOffset: number;
+  readonly sigLength: number;
+  /** The length of ELF data later checks see (§1.2 step 5). */
+  readonly elfLength: number;
+}
+
+/** §1.2: locate the trailer exactly as module_sig_check()/mod_check_sig() do. Never throws. */
+export function trailerFacts(data: Uint8Array): TrailerFacts {
+  const L = data.length;
+  const n = MODULE_SIG_MAGIC.length;
+  let present = L > n;
+  for (let i = 0; present && i < n; i++) if (data[L - n + i] !== MODULE_SIG_MAGIC[i]) present = false;
+  if (!present) return { present: false, check: 'none', log: undefined, contentLength: L, sigOffset: 0, sigLength: 0, elfLength: L };
+  const L1 = L - n;
+  const bad = (log?: string): TrailerFacts => ({ present: true, check: 'EBADMSG', log, contentLength: L1, sigOffset: 0, sigLength: 0, elfLength: L1 });
+  if (L1 <= 12) return bad();
+  const t = L1 - 12;
+  const sigLen = ((data[t + 8]! << 24) | (data[t + 9]! << 16) | (data[t + 10]! << 8) | data[t + 11]!) >>> 0;
+  if (sigLen >= L1 - 12) return bad();
+  if (data[t + 2] !== 2) return { present: true, check: 'ENOPKG', log: 'module: not signed with expected PKCS#7 message', contentLength: L1, sigOffset: 0, sigLength: 0, elfLength: L1 };
+  for (const i of [0, 1, 3, 4, 5, 6, 7]) if (data[t + i] !== 0) return bad('module: PKCS#7 signature info has unexpected non-zero params');
+  const M = L1 - 12 - sigLen;
+  return { present: true, check: 'ok', log: undefined, contentLength: M, sigOffset: M, sigLength: sigLen, elfLength: M };
+}
+
+export interface VersionRecord {
+  readonly crc: number;
+  readonly name: string;
+}
+
+export interface ModuleExport {
+  readonly name: string;
+  readonly gpl: boolean;
+  readonly crc: number | undefined;
+  readonly namespace: string;
+}
+
+export interface UndefinedSymbol {
+  readonly name: string;
+  readonly weak: boolean;
+}
+
+export interface ModuleFacts {
+  readonly file: string;
+  readonly trailer: TrailerFacts;
+  /** The ELF (over the first `trailer.elfLength` bytes), or the reason the kernel would refuse it. */
+  readonly elf: Elf | undefined;
+  readonly elfError: FormatError | undefined;
+  readonly modinfo: readonly ModinfoEntry[];
+  /** .modinfo name=, else the name in struct module, else the file's base name. */
+  readonly name: string;
+  readonly thisModule: readonly ElfSection[];
+  readonly symtabCount: number;
+  readonly undefinedSymbols: readonly UndefinedSymbol[];
+  readonly commonSymbols: readonly string[];
+  /** __versions records; undefined when the module has no (SHF_ALLOC) __versions section. */
+  readonly versions: readonly VersionRecord[] | undefined;
+  readonly exports: readonly ModuleExport[];
+  readonly hasKcrctab: boolean;
+  readonly modinfoCount: number;
+  /** Sections with both SHF_WRITE and SHF_EXECINSTR (rejected with STRICT_MODULE_RWX). */
+  readonly writeExecSections: readonly ElfSection[];
+}
+
+const SHF_WRITE = 0x1;
+const SHF_EXECINSTR = 0x4;
+const STB_WEAK = 2;
+const SHN_COMMON_ = 0xfff2;
+
+export function first(modinfo: readonly ModinfoEntry[], key: string): string | undefined {
+  return modinfo.find((e) => e.key === key)?.value;
+}
+
+/** Reads a decompressed module. Never throws for bad ELF: the kernel's refusal is a result. */
+export function moduleFacts(data: Uint8Array, file: string, fallbackName: string): ModuleFacts {
+  const trailer = trailerFacts(data);
+  let elf: Elf | undefined;
+  let elfError: FormatError | undefined;
+  try {
+    elf = Elf.parse(data.subarray(0, trailer.elfLength), file);
+  } catch (e) {
+    elfError = e as FormatError;
+  }
+  if (!elf) {
+    return {
+      file, trailer, elf, elfError, modinfo: [], name: fallbackName, thisModule: [], symtabCount: 0, undefinedSymbols: [], commonSymbols: [],
+      versions: undefined, exports: [], hasKcrctab: false, modinfoCount: 0, writeExecSections: [],
+    };
+  }
+  const modinfo = readModinfo(elf);
+  const thisModule = elf.sections.filter((s) => s.index > 0 && s.name === '.gnu.linkonce.this_module');
+  const is64 = elf.header.class === 64;
+  let structName: string | undefined;
+  const tm = thisModule[0];
+  if (tm && tm.sh_type !== 8) {
+    const off = is64 ? 24 : 12; // enum module_state state; struct list_head list; char name[]
+    const r = elf.sectionReader(tm);
+    if (r.length > off) {
+      const end = Math.min(r.length, off + (is64 ? 56 : 60));
+      let i = off;
+      while (i < end && r.data[i] !== 0) i++;
+      structName = latin1(r.data, off, i);
+    }
+  }
+  const name = first(modinfo, 'name') ?? (structName || fallbackName);
+  const symtabs = elf.sections.filter((s) => s.sh_type === SHT_SYMTAB);
+  const syms = symtabs.length ? elf.symbols() ?? [] : [];
+  const undefinedSymbols: UndefinedSymbol[] = [];
+  const commonSymbols: string[] = [];
+  for (const s of syms) {
+    if (s.index === 0) continue;
+    if (s.st_shndx === SHN_UNDEF && s.name) undefinedSymbols.push({ name: s.name, weak: s.bind === STB_WEAK });
+    else if (s.st_shndx === SHN_COMMON_) commonSymbols.push(s.name);
+  }
+  // __versions: SHF_ALLOC section, records of {unsigned long crc; char name[64 - sizeof(long)]}
+  const vsec = elf.sections.find((s) => s.index > 0 && s.name === '__versions' && (s.sh_flags & SHF_ALLOC) !== 0);
+  let versions: VersionRecord[] | undefined;
+  if (vsec) {
+    versions = [];
+    const r: ByteReader = elf.sectionReader(vsec);
+    const rec = 64;
+    for (let o = 0; o + rec <= r.length; o += rec) {
+      const crc = is64 ? Number(r.u64(o) & 0xffffffffn) : r.u32(o);
+      const nameOff = o + (is64 ? 8 : 4);
+      let i = nameOff;
+      while (i < o + rec && r.data[i] !== 0) i++;
+      versions.push({ crc, name: latin1(r.data, nameOff, i) });
+    }
+  }
+  // Exports: __ksymtab_NAME symbols in __ksymtab / __ksymtab_gpl; CRCs at __crc_NAME in __kcrctab*;
+  // namespaces at __kstrtabns_NAME in __ksymtab_strings.
+  const byName = new Map(syms.map((s) => [s.name, s]));
+  const exports: ModuleExport[] = [];
+  for (const s of syms) {
+    if (!s.name.startsWith('__ksymtab_')) continue;
+    const sec = elf.sections[s.st_shndx];
+    if (!sec || (sec.name !== '__ksymtab' && sec.name !== '__ksymtab_gpl')) continue;
+    const sym = s.name.slice('__ksymtab_'.length);
+    const crcSym = byName.get(`__crc_${sym}`);
+    let crc: number | undefined;
+    const crcSec = crcSym ? elf.sections[crcSym.st_shndx] : undefined;
+    if (crcSym && crcSec && crcSec.name.startsWith('__kcrctab')) {
+      try {
+        crc = elf.sectionReader(crcSec).u32(Number(crcSym.st_value));
+      } catch {
+        crc = undefined;
+      }
+    }
+    let namespace = '';
+    const ns = byName.get(`__kstrtabns_${sym}`);
+    const nsSec = ns ? elf.sections[ns.st_shndx] : undefined;
+    if (ns && nsSec) {
+      try {
+        namespace = elf.sectionReader(nsSec).cstring(Number(ns.st_value));
+      } catch {
+        namespace = '';
+      }
+    }
+    exports.push({ name: sym, gpl: sec.name === '__ksymtab_gpl', crc, namespace });
+  }
+  return {
+    file, trailer, elf, elfError, modinfo, name, thisModule, symtabCount: symtabs.length, undefinedSymbols, commonSymbols, versions, exports,
+    hasKcrctab: elf.sections.some((s) => s.name === '__kcrctab' || s.name === '__kcrctab_gpl'),
+    modinfoCount: elf.sections.filter((s) => s.index > 0 && s.name === '.modinfo').length,
+    writeExecSections: elf.sections.filter((s) => (s.sh_flags & SHF_WRITE) !== 0 && (s.sh_flags & SHF_EXECINSTR) !== 0 && (s.sh_flags & SHF_ALLOC) !== 0),
+  };
+}

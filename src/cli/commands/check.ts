@@ -1,0 +1,127 @@
+/** `kmodseal check`: will these modules load into this kernel, and why not. */
+import fs from 'node:fs';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { loadKernelSource, loadRunningKernel, type KernelSource } from '../../node/kernel-source.js';
+import { readFileBytes, walkModules, hasModuleExtension, runningRelease } from '../../node/files.js';
+import { buildTarget, type CheckTarget } from '../../check/target.js';
+import { checkModules, type CheckInput, type ModuleVerdict } from '../../check/check.js';
+import { parseDeb, readDebData } from '../../deb/deb.js';
+import { KmodsealError } from '../../bytes/errors.js';
+import { renderCheckHtml } from '../../report/check-html.js';
+import { writeFileAtomic } from '../../node/atomic.js';
+
+export interface CheckOptions {
+  kernel?: string;
+  running?: boolean;
+  sigEnforce?: boolean;
+  lockdown?: boolean;
+  allowBtfMismatch?: boolean;
+  force?: boolean;
+  trust?: string[];
+  json?: boolean;
+  report?: string;
+}
+
+/** DER certificates of a file: one DER certificate, or every CERTIFICATE block of a PEM file. */
+function certificatesOf(bytes: Uint8Array, file: string): Uint8Array[] {
+  const text = Buffer.from(bytes).toString('latin1');
+  if (!text.includes('-----BEGIN')) return [bytes];
+  const out = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+  if (!out.length) throw new KmodsealError('E_USAGE', `${file}: no certificate in this PEM file`);
+  return out;
+}
+
+async function gatherInputs(paths: readonly string[]): Promise<CheckInput[]> {
+  const out: CheckInput[] = [];
+  for (const p of paths) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      throw new KmodsealError('E_NOTFOUND', `${p}: no such file or directory`);
+    }
+    if (st.isDirectory()) {
+      for (const f of walkModules(p)) out.push({ file: f, data: readFileBytes(f) });
+    } else if (p.endsWith('.deb')) {
+      const bytes = readFileBytes(p);
+      const data = await readDebData(parseDeb(bytes, p), p, { select: (e) => hasModuleExtension(e.path) });
+      for (const [name, d] of [...data.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out.push({ file: `${p}:${name}`, data: d });
+    } else out.push({ file: p, data: readFileBytes(p) });
+  }
+  return out;
+}
+
+export async function checkCommand(modules: string[], o: CheckOptions, io: Io): Promise<ExitCode> {
+  let src: KernelSource;
+  if (o.running || !o.kernel) {
+    if (o.kernel) throw new KmodsealError('E_USAGE', 'give either --kernel or --running');
+    const running = loadRunningKernel();
+    const release = running.running?.release ?? runningRelease();
+    // The running kernel's own image: /boot/vmlinuz-RELEASE (needed for its keys and exports).
+    const image = [`/boot/vmlinuz-${release}`, `/boot/vmlinux-${release}`].find((f) => fs.existsSync(f));
+    if (!image) {
+      io.stderr(`kmodseal: ERROR: the running kernel ${release} has no /boot/vmlinuz-${release} to read its trusted keys and exports from;\n` +
+        `kmodseal: give the kernel with --kernel IMAGE|DEB|DIR (and modules to check).\n`);
+      return EXIT.NOT_FOUND;
+    }
+    src = await loadKernelSource(image);
+    if (!modules.length) {
+      const dir = `/lib/modules/${release}`;
+      if (!fs.existsSync(dir)) {
+        io.stderr(`kmodseal: ERROR: ${dir} does not exist: this machine has no modules for the running kernel.\n`);
+        return EXIT.NOT_FOUND;
+      }
+      modules = [dir];
+    }
+  } else {
+    src = await loadKernelSource(o.kernel);
+    if (!modules.length) {
+      if (!src.modulesDir) throw new KmodsealError('E_USAGE', `${o.kernel}: no module tree beside this kernel; give modules to check`);
+      modules = [src.modulesDir];
+    }
+  }
+  const target: CheckTarget = buildTarget(src, { sigEnforce: o.sigEnforce, lockdown: o.lockdown, allowBtfMismatch: o.allowBtfMismatch, force: o.force });
+  const extra = (o.trust ?? []).flatMap((f) => certificatesOf(readFileBytes(f), f));
+  const inputs = await gatherInputs(modules);
+  const verdicts = await checkModules(target, inputs, { extraTrusted: extra });
+  const kernelJson = {
+    source: target.description,
+    release: target.release ?? null,
+    vermagic: target.vermagic ?? null,
+    series: target.series,
+    structModuleSize: target.structModuleSize ?? null,
+    trusted: target.trusted.map((c) => c.kernelName),
+    policy: target.policy,
+  };
+  if (o.report) writeFileAtomic(o.report, renderCheckHtml({ kernel: kernelJson, modules: verdicts }));
+  if (o.json) io.stdout(Buffer.from(JSON.stringify({ kernel: kernelJson, modules: verdicts }, null, 2) + '\n', 'utf8'));
+  else io.stdout(Buffer.from(renderCheckText(kernelJson, verdicts), 'utf8'));
+  if (verdicts.some((v) => v.outcome === 'rejected')) return EXIT.CHECK_FAILED;
+  if (verdicts.some((v) => v.outcome === 'loads-tainted')) return EXIT.TAINTED;
+  return EXIT.OK;
+}
+
+function renderCheckText(kernel: { source: string; release: string | null; policy: CheckTarget['policy'] }, verdicts: readonly ModuleVerdict[]): string {
+  const lines: string[] = [];
+  const pol = kernel.policy;
+  lines.push(`kernel: ${kernel.release ?? '?'} (${kernel.source})`);
+  lines.push(`policy: sig_enforce=${pol.sigEnforce ? 1 : 0} lockdown=${pol.lockdown ? 1 : 0} modversions=${pol.modversions ? 1 : 0} allow_btf_mismatch=${pol.allowBtfMismatch ? 1 : 0} force=${pol.force ? 1 : 0}`);
+  for (const outcome of ['rejected', 'loads-tainted', 'loads'] as const) {
+    const group = verdicts.filter((v) => v.outcome === outcome);
+    if (!group.length) continue;
+    lines.push('', `${outcome} (${group.length}):`);
+    for (const v of group) {
+      const head = outcome === 'rejected' ? v.errno! : outcome === 'loads-tainted' ? `taint ${v.taints}` : 'ok';
+      const fatal = v.reasons.find((r) => r.fatal);
+      lines.push(`  ${v.name.padEnd(24)} ${head.padEnd(13)} ${fatal ? fatal.message : v.reasons.filter((r) => r.check === 'taint' || r.code === 'unsigned' || r.code === 'untrusted-key').map((r) => r.message).join('; ')}`);
+      if (outcome !== 'loads') {
+        lines.push(`    ${v.file}`);
+        for (const r of v.reasons) if (r.log && (r.fatal || outcome === 'rejected')) for (const l of r.log.split('\n')) lines.push(`    kernel: ${l}`);
+      }
+    }
+  }
+  const n = (o: string): number => verdicts.filter((v) => v.outcome === o).length;
+  lines.push('', `${verdicts.length} modules: ${n('loads')} load, ${n('loads-tainted')} load tainted, ${n('rejected')} rejected`);
+  return lines.join('\n') + '\n';
+}

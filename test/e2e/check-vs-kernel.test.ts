@@ -1,0 +1,110 @@
+/**
+ * The final judge: `kmodseal check` must give the verdict the real kernel gives. Each case
+ * boots the test kernel under qemu (about 3 s), loads modules with finit_module(), and
+ * compares outcome, errno and the module's taint with the prediction.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { TESTKERNEL, corpus, modulesBelow, runBin } from '../helpers.js';
+import { bootAndLoad, canBoot, opensslSign } from './kernel.js';
+import type { ModuleVerdict } from '../../src/check/check.js';
+
+const K = TESTKERNEL;
+const keys = path.join(K, 'keys');
+const vmlinux = path.join(K, 'vmlinux');
+const hello = path.join(K, 'modules/kms_hello.ko');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-e2e-'));
+const out = (n: string): string => path.join(tmp, n);
+
+function variants(): void {
+  opensslSign(`${keys}/direct.key`, `${keys}/direct.crt`, hello, out('direct.ko'));
+  opensslSign(`${keys}/ecdirect.key`, `${keys}/ecdirect.crt`, hello, out('ecdsa.ko'));
+  opensslSign(`${keys}/leaf2.key`, `${keys}/leaf2.crt`, hello, out('leaf2-chain.ko'), ['-certfile', `${keys}/inter.crt`]);
+  opensslSign(`${keys}/leaf2.key`, `${keys}/leaf2.crt`, hello, out('leaf2-nochain.ko'), []);
+  opensslSign(`${keys}/untrusted.key`, `${keys}/untrusted.crt`, hello, out('untrusted.ko'));
+  opensslSign(`${keys}/direct.key`, `${keys}/direct.crt`, hello, out('direct-sha512.ko'), ['-nocerts'], 'sha512');
+  const tampered = fs.readFileSync(out('direct.ko'));
+  tampered[0x200]! ^= 0x01;
+  fs.writeFileSync(out('tampered.ko'), tampered);
+  // signed attributes (openssl's default adds them): fatal even without enforcement
+  execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-md', 'sha256', '-nocerts', '-signer', `${keys}/direct.crt`, '-inkey', `${keys}/direct.key`, '-in', hello, '-out', out('attrs.p7s')]);
+  const p7 = fs.readFileSync(out('attrs.p7s'));
+  const info = Buffer.alloc(12);
+  info[2] = 2;
+  info.writeUInt32BE(p7.length, 8);
+  fs.writeFileSync(out('attrs.ko'), Buffer.concat([fs.readFileSync(hello), p7, info, Buffer.from('~Module signature appended~\n')]));
+  // vermagic edited in place ("mod_unload" -> "mod_unlaod"), and a CRC changed in __versions
+  const elf = fs.readFileSync(hello);
+  const at = elf.indexOf('mod_unload');
+  const vm = Buffer.from(elf);
+  vm.write('mod_unlaod', at, 'latin1');
+  fs.writeFileSync(out('vermagic.ko'), vm);
+  const crc = Buffer.from(elf);
+  const rec = crc.indexOf(Buffer.from('_printk\0', 'latin1'));
+  crc[rec - 8]! ^= 0xff; // the record's crc word precedes its name
+  fs.writeFileSync(out('crc.ko'), crc);
+}
+
+interface Case {
+  readonly title: string;
+  readonly cmdline: string;
+  readonly modules: readonly string[];
+}
+
+const cases: Case[] = [
+  { title: 'RSA signer the kernel trusts, enforced', cmdline: 'module.sig_enforce=1', modules: [out('direct.ko')] },
+  { title: 'ECDSA signer, enforced', cmdline: 'module.sig_enforce=1', modules: [out('ecdsa.ko')] },
+  { title: 'leaf of an intermediate of the trusted root, chain carried, enforced', cmdline: 'module.sig_enforce=1', modules: [out('leaf2-chain.ko')] },
+  { title: 'leaf without its intermediate, enforced', cmdline: 'module.sig_enforce=1', modules: [out('leaf2-nochain.ko')] },
+  { title: 'unsigned, enforced', cmdline: 'module.sig_enforce=1', modules: [hello] },
+  { title: 'untrusted signer, not enforced', cmdline: '', modules: [out('untrusted.ko')] },
+  { title: 'trusted key but one byte changed, not enforced', cmdline: '', modules: [out('tampered.ko')] },
+  { title: 'signed attributes, not enforced', cmdline: '', modules: [out('attrs.ko')] },
+  { title: 'vermagic flag changed', cmdline: '', modules: [out('vermagic.ko')] },
+  { title: 'CRC of an imported symbol changed; sha512 signature', cmdline: 'module.sig_enforce=1', modules: [out('crc.ko'), out('direct-sha512.ko')] },
+  {
+    title: 'dependencies in order, a missing one, and the in-tree module',
+    cmdline: '',
+    modules: [path.join(K, 'modules/kms_user.ko'), path.join(K, 'modules/kms_export.ko'), path.join(K, 'modules/kms_user.ko'), path.join(K, 'modules/in-tree/dummy.ko')],
+  },
+];
+
+const debian = corpus().filter((k) => k.set === 'amd64-6.1' || k.set === 'amd64-6.12');
+if (debian.length === 2) {
+  const plain = (k: (typeof debian)[number], n: string): string => {
+    const f = modulesBelow(k.modulesDir).find((p) => p.endsWith('/dummy.ko') || p.endsWith('/dummy.ko.xz'))!;
+    const o = out(n);
+    fs.writeFileSync(o, f.endsWith('.xz') ? execFileSync('xz', ['-dc', f]) : fs.readFileSync(f));
+    return o;
+  };
+  cases.push({ title: "Debian's 6.1 and 6.12 dummy.ko (other builds)", cmdline: '', modules: [plain(debian[0]!, 'deb61-dummy.ko'), plain(debian[1]!, 'deb612-dummy.ko')] });
+}
+
+test('check predicts the booted kernel\'s verdict for every case', { skip: !canBoot() && 'needs root and the test kernel kit' }, () => {
+  variants();
+  const failures: string[] = [];
+  for (const c of cases) {
+    const args = ['check', '--json', '--kernel', vmlinux, ...(c.cmdline.includes('sig_enforce=1') ? ['--sig-enforce'] : []), ...c.modules];
+    const r = runBin(args);
+    assert.ok(r.code === 0 || r.code === 4 || r.code === 5, `${c.title}: exit ${r.code} ${r.stderr}`);
+    const predicted = (JSON.parse(r.stdout.toString('utf8')) as { modules: ModuleVerdict[] }).modules;
+    const real = bootAndLoad(vmlinux, c.cmdline, c.modules);
+    assert.equal(real.length, c.modules.length, `${c.title}: the kernel reported ${real.length} loads`);
+    real.forEach((k, i) => {
+      const p = predicted[i]!;
+      const got = { loaded: p.outcome !== 'rejected', errno: p.errno ?? 'OK', taint: p.outcome === 'rejected' ? null : p.taints };
+      const want = { loaded: k.loaded, errno: k.errno_name, taint: k.loaded ? (k.module_taint ?? '') : null };
+      if (JSON.stringify(got) !== JSON.stringify(want)) failures.push(`${c.title} [${path.basename(c.modules[i]!)}]: predicted ${JSON.stringify(got)}, kernel ${JSON.stringify(want)} (log: ${k.kernel_log.join(' | ')})`);
+      // the line the kernel logged for the fatal reason is among the predicted lines
+      const fatal = p.reasons.find((x) => x.fatal);
+      if (fatal?.log && k.kernel_log.length) {
+        for (const line of fatal.log.split('\n')) if (!k.kernel_log.includes(line)) failures.push(`${c.title}: kernel did not log predicted line '${line}' (it logged: ${k.kernel_log.join(' | ')})`);
+      }
+    });
+  }
+  assert.deepEqual(failures, []);
+});
