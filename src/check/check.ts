@@ -45,6 +45,16 @@ export interface CheckInput {
   readonly data: Uint8Array;
 }
 
+export interface CheckOptions {
+  /** Certificates of the secondary/machine keyrings (MOK etc.). */
+  readonly extraTrusted?: readonly Uint8Array[];
+  /**
+   * 'given' (insmod): load in the order given. 'dependencies' (depmod/modprobe): load every
+   * module after the given modules that export what it needs. Results keep the given order.
+   */
+  readonly order?: 'given' | 'dependencies';
+}
+
 const GPL_COMPATIBLE = new Set(['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL']);
 /** Taint letters in the order the kernel prints them (kernel/panic.c taint_flags). */
 const TAINT_ORDER = 'PFSRMBUDAWCIOELKXTN';
@@ -69,16 +79,48 @@ export function trustedKeys(target: CheckTarget, extra: readonly Uint8Array[] = 
  * Checks modules against a target, loading them in the order given.
  * `extraTrusted`: certificates in the secondary/machine keyrings (MOK etc.).
  */
-export async function checkModules(target: CheckTarget, inputs: readonly CheckInput[], options: { extraTrusted?: readonly Uint8Array[] } = {}): Promise<ModuleVerdict[]> {
+export async function checkModules(target: CheckTarget, inputs: readonly CheckInput[], options: CheckOptions = {}): Promise<ModuleVerdict[]> {
   const keys = trustedKeys(target, options.extraTrusted);
   const loaded = new Map<string, ExportInfo>(target.exports ?? []);
   const loadedNames = new Set<string>();
-  const out: ModuleVerdict[] = [];
-  for (const input of inputs) {
-    const v = await checkOne(target, keys, input, loaded, loadedNames);
-    out.push(v);
-  }
+  const order = options.order === 'dependencies' ? await dependencyOrder(inputs) : inputs.map((_, i) => i);
+  const out: ModuleVerdict[] = new Array(inputs.length);
+  for (const i of order) out[i] = await checkOne(target, keys, inputs[i]!, loaded, loadedNames);
   return out;
+}
+
+/**
+ * Indexes of `inputs` with every module after the modules that export the symbols it imports
+ * (depmod's order); cycles and unreadable modules keep their place.
+ */
+async function dependencyOrder(inputs: readonly CheckInput[]): Promise<number[]> {
+  const provider = new Map<string, number>();
+  const needs: string[][] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    try {
+      const data = (await decompressModule(inputs[i]!.data, inputs[i]!.file)).data;
+      const f = moduleFacts(data, inputs[i]!.file, '');
+      for (const e of f.exports) if (!provider.has(e.name)) provider.set(e.name, i);
+      needs.push(f.undefinedSymbols.map((u) => u.name));
+    } catch (e) {
+      if (!isKmodsealError(e)) throw e;
+      needs.push([]);
+    }
+  }
+  const state = new Uint8Array(inputs.length); // 0 new, 1 visiting, 2 done
+  const order: number[] = [];
+  const visit = (i: number): void => {
+    if (state[i]) return;
+    state[i] = 1;
+    for (const sym of needs[i]!) {
+      const p = provider.get(sym);
+      if (p !== undefined && p !== i && state[p] === 0) visit(p);
+    }
+    state[i] = 2;
+    order.push(i);
+  };
+  for (let i = 0; i < inputs.length; i++) visit(i);
+  return order;
 }
 
 async function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInput, exportsNow: Map<string, ExportInfo>, loadedNames: Set<string>): Promise<ModuleVerdict> {

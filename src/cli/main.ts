@@ -95,7 +95,7 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=y (default: from the config)')
     .option('--no-allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=n')
     .option('--force', 'as modprobe --force (ignore vermagic and modversions; the signature then counts as absent)')
-    .option('--trust <cert...>', 'also trust these certificates (PEM or DER), as MOK/secondary keyring keys')
+    .option('--trust <cert>', 'also trust this certificate (PEM or DER), as a MOK/secondary keyring key (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--json', 'print {"kernel": {...}, "modules": [...]}')
     .option('--report <file.html>', 'also write a self-contained HTML report')
     .action(async (modules: string[], o: Record<string, unknown>) => {
