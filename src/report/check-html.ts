@@ -38,7 +38,7 @@ h1{font-size:1.3em} table{border-collapse:collapse;width:100%} td,th{border-bott
 li.fatal{color:#900} .file{color:#666;font-size:.9em} .filters label{margin-right:1em} .hidden{display:none}
 </style></head><body>
 <h1>kmodseal check: ${esc(report.kernel.release ?? '(unknown release)')}</h1>
-<p>kernel: <code>${esc(report.kernel.source)}</code><br>vermagic: <code>${esc(report.kernel.vermagic ?? '?')}</code><br>trusted keys: ${report.kernel.trusted.map((t) => `<code>${esc(t)}</code>`).join(', ') || '(none)'}<br>policy: <code>${esc(JSON.stringify(report.kernel.policy))}</code></p>
+<p>kernel: <code>${esc(report.kernel.source)}</code><br>vermagic: <code>${esc(report.kernel.vermagic ?? '?')}</code><br>trusted keys: ${report.kernel.trusted.map((t) => `<code>${esc(t)}</code>`).join(', ') || '(none)'}<br>policy: ${Object.entries(report.kernel.policy).map(([k, v]) => `<code>${esc(k)}=${esc(String(v))}</code>`).join(' ')}</p>
 <p class="summary"><span id="n-loads">${count('loads')} load</span><span id="n-tainted">${count('loads-tainted')} load tainted</span><span id="n-rejected">${count('rejected')} rejected</span><span id="n-shown"></span></p>
 <div class="filters">
 <label><input type="checkbox" class="of" value="rejected" checked> rejected</label>
