@@ -24,6 +24,10 @@ export interface SignatureVerdict {
   readonly detail: string;
   /** The trusted certificate that vouched for the signature (its kernel name), when OK. */
   readonly trustedBy?: string;
+  /** That certificate. */
+  readonly trustedKey?: KeyCert;
+  /** The digest the (first) signer names, once the PKCS#7 parsed. */
+  readonly hash?: string;
 }
 
 /** One certificate as the kernel's X.509 parser keys it. */
@@ -89,8 +93,15 @@ function tlv(der: Uint8Array, at = 0): { content: Uint8Array; total: number } {
   return { content: der.subarray(p, p + len), total: p + len - at };
 }
 
-/** Parses a certificate the way x509_cert_parse() keys it. Throws on undecodable DER. */
-export function keyCert(der: Uint8Array, name = ''): KeyCert {
+/** Curves x509_cert_parse() accepts per series (x509_extract_key_data()). */
+const CURVES: Record<KernelSeries, readonly string[]> = { '6.1': ['prime192v1', 'prime256v1', 'secp384r1'], '6.12': ['prime192v1', 'prime256v1', 'secp384r1', 'secp521r1'] };
+
+/**
+ * Parses a certificate the way x509_cert_parse() keys it. With `series`, refuses what that
+ * kernel cannot load into a keyring (an unsupported curve).
+ * Throws on undecodable DER.
+ */
+export function keyCert(der: Uint8Array, name = '', series?: KernelSeries): KeyCert {
   const cert = AsnConvert.parse(der, Certificate);
   const tbsDer = new Uint8Array(AsnConvert.serialize(cert.tbsCertificate));
   const issuerContent = tlv(new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.issuer))).content;
@@ -120,6 +131,8 @@ export function keyCert(der: Uint8Array, name = ''): KeyCert {
     key = undefined;
   }
   const t = key?.asymmetricKeyType;
+  const curve = key?.asymmetricKeyDetails?.namedCurve;
+  if (series && t === 'ec' && !CURVES[series].includes(curve ?? '')) throw new Error(`curve ${curve ?? '?'} is not supported by ${series} kernels`);
   const selfSigned = hex(issuerContent) === hex(subjectContent) && (authIds[1] === undefined || authIds[1] === skid);
   return {
     der, id, skid, authIds, selfSigned, key, keyAlgo: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ecdsa' : 'other', tbs: tbsDer,
@@ -309,5 +322,5 @@ export function kernelSignatureVerdict(
   };
   let t = decide(trusted);
   if (t.r === 'ENOKEY' && options.platform?.length) t = decide(options.platform);
-  return { result: t.r, detail: t.detail, log: [], ...(t.by ? { trustedBy: t.by.name } : {}) };
+  return { result: t.r, detail: t.detail, log: [], hash: signers[0]!.hash, ...(t.by ? { trustedBy: t.by.name, trustedKey: t.by } : {}) };
 }
