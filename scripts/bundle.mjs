@@ -1,9 +1,9 @@
-// Bundles the CLI and its worker into dist/bundle/*.mjs: one file each, so start-up does not
+// Bundles the CLI and its workers into dist/bundle/*.mjs: one file each, so start-up does not
 // resolve and compile hundreds of small modules (about half of a short run's time otherwise).
 // Native packages stay external. Run by `npm run build`.
 import { build } from 'esbuild';
 await build({
-  entryPoints: { kmodseal: 'bin/kmodseal.ts', 'inspect-worker': 'src/node/inspect-worker.ts' },
+  entryPoints: { kmodseal: 'bin/kmodseal.ts', 'inspect-worker': 'src/node/inspect-worker.ts', 'sign-worker': 'src/node/sign-worker.ts' },
   outdir: 'dist/bundle',
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -1,0 +1,175 @@
+/**
+ * `keygen`, `sign`, `verify`, `seal`: per-build ephemeral keys and exact module signing.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { KmodsealError } from '../../bytes/errors.js';
+import { generateSigningKey, KEY_TYPES, type KeyType } from '../../keys/keygen.js';
+import { writePrivateKeyFile } from '../../keys/key-file.js';
+import { writeFileAtomic } from '../../node/atomic.js';
+import { readFileBytes, walkModules } from '../../node/files.js';
+import { signMany } from '../../node/sign-many.js';
+import type { SignerSpec, SignResult, SignTask } from '../../node/sign-job.js';
+import { isHashAlgorithm, type HashAlgorithm } from '../../keys/signer.js';
+import { certificateToPem } from '../../keys/x509.js';
+import { createTrustedKeyring, verifyModuleSignature, type VerifyResult } from '../../sign/verify.js';
+import { decompressModule } from '../../compress/index.js';
+import { loadKernelSource } from '../../node/kernel-source.js';
+import { embedExtraCertificate } from '../../kernel/embed.js';
+import { kernelSeries } from '../../node/kernel-btf.js';
+
+/** DER certificates of a file: one DER certificate, or every CERTIFICATE block of a PEM file. */
+export function readCertificates(file: string): Uint8Array[] {
+  const bytes = readFileBytes(file);
+  const text = Buffer.from(bytes).toString('latin1');
+  if (!text.includes('-----BEGIN')) return [bytes];
+  const out = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+  if (!out.length) throw new KmodsealError('E_USAGE', `${file}: no certificate in this PEM file`);
+  return out;
+}
+
+function keyType(t: string | undefined): KeyType {
+  const v = (t ?? 'rsa4096') as KeyType;
+  if (!KEY_TYPES.includes(v)) throw new KmodsealError('E_USAGE', `--type must be one of ${KEY_TYPES.join(', ')}`);
+  return v;
+}
+function hashOf(h: string | undefined): HashAlgorithm {
+  const v = h ?? 'sha256';
+  if (!isHashAlgorithm(v)) throw new KmodsealError('E_USAGE', `--hash must be one of sha1, sha224, sha256, sha384, sha512`);
+  return v;
+}
+
+export async function keygenCommand(o: { type?: string; subject?: string; days?: string; ca?: boolean; issuerKey?: string; issuerCert?: string; keyOut?: string; certOut?: string; derOut?: string; json?: boolean }, io: Io): Promise<ExitCode> {
+  if (!o.certOut && !o.derOut) throw new KmodsealError('E_USAGE', 'keygen needs --cert-out FILE.pem and/or --der-out FILE.der (and --key-out to keep the private key)');
+  const issuer = o.issuerKey || o.issuerCert ? { privateKey: crypto.createPrivateKey(Buffer.from(readFileBytes(o.issuerKey ?? ''))), certificate: readCertificates(o.issuerCert ?? '')[0]! } : undefined;
+  if ((o.issuerKey === undefined) !== (o.issuerCert === undefined)) throw new KmodsealError('E_USAGE', '--issuer-key and --issuer-cert go together');
+  const k = await generateSigningKey({
+    type: keyType(o.type),
+    ...(o.subject ? { subject: o.subject } : {}),
+    ...(o.days ? { days: Number(o.days) } : {}),
+    ...(o.ca ? { ca: true } : {}),
+    ...(issuer ? { issuer } : {}),
+  });
+  if (o.keyOut) writePrivateKeyFile(o.keyOut, k.privateKeyPem);
+  if (o.certOut) writeFileAtomic(o.certOut, k.certificatePem);
+  if (o.derOut) writeFileAtomic(o.derOut, k.certificate);
+  const x = new crypto.X509Certificate(Buffer.from(k.certificate));
+  const info = { type: k.type, subject: x.subject, issuer: x.issuer, serial: x.serialNumber.toLowerCase(), sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(), keyOut: o.keyOut ?? null, certOut: o.certOut ?? null, derOut: o.derOut ?? null };
+  io.stdout(o.json ? JSON.stringify(info, null, 2) + '\n' : `${k.type} key, certificate ${info.subject} (serial ${info.serial})${o.keyOut ? `; private key in ${o.keyOut} (mode 0600)` : '; private key not kept'}\n`);
+  return EXIT.OK;
+}
+
+/** Module files below each path (files kept as given), with where each signed copy goes. */
+function signTasks(paths: readonly string[], out: string | undefined): SignTask[] {
+  const tasks: SignTask[] = [];
+  for (const p of paths) {
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    if (!st) throw new KmodsealError('E_NOTFOUND', `${p}: no such file or directory`);
+    const files = st.isDirectory() ? walkModules(p).map((f) => [f, path.relative(p, f)] as const) : [[p, path.basename(p)] as const];
+    for (const [src, rel] of files) tasks.push({ src, dest: out ? path.join(out, st.isDirectory() ? path.join(path.basename(path.resolve(p)), rel) : rel) : src });
+  }
+  return tasks;
+}
+
+function summarize(results: readonly SignResult[], io: Io, what: string): ExitCode {
+  let bad = 0;
+  for (const r of results) {
+    if (r.error) {
+      bad++;
+      io.stderr(`kmodseal: ERROR: ${r.error.message}\n`);
+    }
+  }
+  io.stderr(`${what} ${results.length - bad} of ${results.length} modules${bad ? `; ${bad} failed and were left as they were` : ''}\n`);
+  return bad ? EXIT.BAD_INPUT : EXIT.OK;
+}
+
+export async function signCommand(paths: string[], o: { key?: string; cert?: string; hash?: string; keyId?: string; chain?: string[]; out?: string; jobs?: number; pkcs11Module?: string; json?: boolean }, io: Io): Promise<ExitCode> {
+  if (!o.key || !o.cert) throw new KmodsealError('E_USAGE', 'sign needs --key (PEM file or pkcs11: URI) and --cert');
+  if (!paths.length) throw new KmodsealError('E_USAGE', 'sign needs module files or directories');
+  const keyIdForm = o.keyId === undefined || o.keyId === 'issuer-serial' ? 'issuer-serial' : o.keyId === 'skid' ? 'skid' : undefined;
+  if (!keyIdForm) throw new KmodsealError('E_USAGE', '--key-id must be issuer-serial (sign-file default) or skid (sign-file -k)');
+  const spec: SignerSpec = {
+    id: crypto.randomUUID(),
+    key: o.key.startsWith('pkcs11:') ? o.key : Buffer.from(readFileBytes(o.key)).toString('latin1'),
+    certificate: readCertificates(o.cert)[0]!,
+    hash: hashOf(o.hash),
+    keyIdForm,
+    chain: o.chain ? o.chain.flatMap(readCertificates) : undefined,
+    ...(o.pkcs11Module ? { pkcs11Module: o.pkcs11Module } : {}),
+  };
+  const results = await signMany(spec, signTasks(paths, o.out), { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
+  if (o.json) io.stdout(JSON.stringify(results, null, 2) + '\n');
+  return summarize(results, io, 'signed');
+}
+
+export async function verifyCommand(paths: string[], o: { cert?: string[]; kernel?: string; series?: string; json?: boolean }, io: Io): Promise<ExitCode> {
+  if (!o.cert?.length && !o.kernel) throw new KmodsealError('E_USAGE', 'verify needs --cert CERT (repeatable) or --kernel IMAGE');
+  let certs: Uint8Array[] = (o.cert ?? []).flatMap(readCertificates);
+  let series: '6.1' | '6.12' | undefined = o.series === '6.1' || o.series === '6.12' ? o.series : undefined;
+  if (o.kernel) {
+    const src = await loadKernelSource(o.kernel);
+    certs = [...certs, ...(src.inspection?.certificates?.certificates ?? []).map((c) => new Uint8Array(Buffer.from(c.der, 'base64')))];
+    series ??= kernelSeries(src.inspection?.release);
+  }
+  const ring = createTrustedKeyring(certs, series ?? '6.12');
+  for (const r of ring.rejected) io.stderr(`kmodseal: warning: trusted certificate ${r.index} is not loadable by the kernel: ${r.reason}\n`);
+  const out: (VerifyResult & { file: string })[] = [];
+  let exit: ExitCode = EXIT.OK;
+  const files = paths.flatMap((p) => (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ? walkModules(p) : [p]));
+  if (!files.length) throw new KmodsealError('E_USAGE', 'verify needs module files or directories');
+  for (const file of files) {
+    try {
+      const { data } = await decompressModule(readFileBytes(file), file);
+      const r = { file, ...verifyModuleSignature(data, ring, { file }) };
+      out.push(r);
+      if (r.status !== 'ok' && exit === EXIT.OK) exit = EXIT.CHECK_FAILED;
+      if (!o.json) io.stdout(`${file}: ${r.status}${r.errno ? ` (${r.errno})` : ''}: ${r.detail}\n`);
+    } catch (e) {
+      if (!(e instanceof KmodsealError)) throw e;
+      io.stderr(`kmodseal: ERROR: ${e.message}\n`);
+      exit = EXIT.BAD_INPUT;
+    }
+  }
+  if (o.json) io.stdout(JSON.stringify(out, null, 2) + '\n');
+  return exit;
+}
+
+export async function sealCommand(
+  paths: string[],
+  o: { kernelTree?: string; type?: string; hash?: string; subject?: string; certOut?: string; derOut?: string; manifest?: string; embed?: string; embedOut?: string; systemMap?: string; jobs?: number; json?: boolean },
+  io: Io,
+): Promise<ExitCode> {
+  const roots = o.kernelTree ? [o.kernelTree, ...paths] : paths;
+  if (!roots.length) throw new KmodsealError('E_USAGE', 'seal needs --kernel-tree DIR or module paths');
+  if (!o.certOut && !o.derOut) throw new KmodsealError('E_USAGE', 'seal needs --cert-out FILE.pem and/or --der-out FILE.der: the kernel must get the certificate');
+  // Checks that can fail go first: nothing is signed for an image that cannot take the certificate.
+  const embedSrc = o.embed ? await loadKernelSource(o.embed, o.systemMap ? { systemMap: o.systemMap } : {}) : undefined;
+  if (embedSrc && !embedSrc.inspection?.certificates?.extra) {
+    throw new KmodsealError('E_UNSUPPORTED', `${o.embed}: no reserved extra-certificate area (needs CONFIG_SYSTEM_EXTRA_CERTIFICATE and a vmlinux with symbols or --system-map)`);
+  }
+  if (embedSrc && !embedSrc.inspection!.isElf) throw new KmodsealError('E_UNSUPPORTED', `${o.embed}: --embed writes into a vmlinux ELF (as insert-sys-cert); rebuild the compressed image from it`);
+  const key = await generateSigningKey({ type: keyType(o.type ?? 'rsa4096'), ...(o.subject ? { subject: o.subject } : {}) });
+  const spec: SignerSpec = { id: crypto.randomUUID(), key: key.privateKeyPem, certificate: key.certificate, hash: hashOf(o.hash), keyIdForm: 'issuer-serial', chain: undefined };
+  const tasks = signTasks(roots, undefined);
+  const results = await signMany(spec, tasks, { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
+  if (o.certOut) writeFileAtomic(o.certOut, certificateToPem(key.certificate));
+  if (o.derOut) writeFileAtomic(o.derOut, key.certificate);
+  const x = new crypto.X509Certificate(Buffer.from(key.certificate));
+  const manifest = {
+    certificate: { subject: x.subject, serial: x.serialNumber.toLowerCase(), sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(), type: key.type },
+    hash: spec.hash,
+    modules: results.map((r) => ({ path: r.file, compression: r.compression ?? null, sha256Before: r.sha256Before ?? null, sha256After: r.sha256After ?? null, error: r.error?.message ?? null })),
+  };
+  if (o.manifest) writeFileAtomic(o.manifest, JSON.stringify(manifest, null, 2) + '\n');
+  if (embedSrc) {
+    const k = embedSrc.inspection!;
+    const patched = embedExtraCertificate(k.kernel, o.embed!, k.certificates, key.certificate, { wordSize: k.elf!.class === 64 ? 8 : 4, littleEndian: k.elf!.littleEndian });
+    writeFileAtomic(o.embedOut ?? o.embed!, patched, fs.statSync(o.embed!).mode & 0o7777);
+  }
+  if (o.json) io.stdout(JSON.stringify(manifest, null, 2) + '\n');
+  else io.stdout(`sealed with ${key.type} key ${manifest.certificate.subject} serial ${manifest.certificate.serial}; the private key is discarded\n`);
+  return summarize(results, io, 'sealed');
+}

@@ -1,0 +1,39 @@
+/**
+ * Signs many modules on every core, with a progress bar on a terminal. Used by `sign` and
+ * `seal`. PKCS#11 keys sign on this thread only (one HSM session).
+ */
+import cliProgress from 'cli-progress';
+import { defaultConcurrency, runOrdered, siblingUrl } from './pool.js';
+import { runSignTask, type SignerSpec, type SignResult, type SignTask } from './sign-job.js';
+
+export async function signMany(spec: SignerSpec, tasks: readonly SignTask[], options: { jobs?: number; progress?: boolean; onResult?: (r: SignResult) => void } = {}): Promise<SignResult[]> {
+  const results: SignResult[] = [];
+  const bar = options.progress && tasks.length > 1 ? new cliProgress.SingleBar({ format: 'signing [{bar}] {value}/{total} {eta_formatted} left', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  bar?.start(tasks.length, 0);
+  const take = (r: SignResult): void => {
+    results.push(r);
+    options.onResult?.(r);
+    bar?.increment();
+  };
+  const workers = spec.key.startsWith('pkcs11:') ? 1 : (options.jobs ?? defaultConcurrency());
+  try {
+    if (workers > 1 && tasks.length >= 8) {
+      await runOrdered<{ spec: SignerSpec; task: SignTask }, SignResult>(
+        siblingUrl(import.meta.url, 'sign-worker'),
+        tasks.map((task) => ({ spec, task })),
+        workers,
+        take,
+        async (batch) => {
+          const out: SignResult[] = [];
+          for (const b of batch) out.push(await runSignTask(b.spec, b.task));
+          return out;
+        },
+      );
+    } else {
+      for (const t of tasks) take(await runSignTask(spec, t));
+    }
+  } finally {
+    bar?.stop();
+  }
+  return results;
+}
