@@ -145,8 +145,53 @@ static napi_value decode_into(napi_env env, napi_callback_info info) {
     : "xz decoder error", at);
 }
 
+/*
+ * encode(input: Uint8Array, dictSize: number) -> Buffer
+ * What `xz --check=crc32 --lzma2=dict=SIZE` writes (preset 6 otherwise), which is how the
+ * kernel's modules_install compresses modules: same library as the xz tool, same bytes.
+ */
+static napi_value encode(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
+    return throw_code(env, "E_USAGE", "encode(input, dictSize)", 0);
+  napi_typedarray_type type;
+  size_t in_len, byte_off;
+  void *in_data;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, argv[0], &type, &in_len, &in_data, &ab, &byte_off) != napi_ok || type != napi_uint8_array)
+    return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
+  double dict;
+  if (napi_get_value_double(env, argv[1], &dict) != napi_ok || dict < 4096 || dict > (1u << 30))
+    return throw_code(env, "E_USAGE", "dictSize out of range", 0);
+  lzma_options_lzma opt;
+  if (lzma_lzma_preset(&opt, 6)) return throw_code(env, "E_COMPRESS", "cannot set preset 6", 0);
+  opt.dict_size = (uint32_t)dict;
+  lzma_filter filters[2] = { { LZMA_FILTER_LZMA2, &opt }, { LZMA_VLI_UNKNOWN, NULL } };
+  /* the stream encoder, as the xz tool uses single-threaded: no sizes in the block header */
+  lzma_stream st = LZMA_STREAM_INIT;
+  if (lzma_stream_encoder(&st, filters, LZMA_CHECK_CRC32) != LZMA_OK) return throw_code(env, "E_COMPRESS", "cannot initialise the xz encoder", 0);
+  size_t cap = lzma_stream_buffer_bound(in_len);
+  unsigned char *out = malloc(cap ? cap : 1);
+  if (!out) { lzma_end(&st); return throw_code(env, "E_LIMIT", "out of memory", 0); }
+  st.next_in = in_data; st.avail_in = in_len;
+  st.next_out = out; st.avail_out = cap;
+  lzma_ret ret;
+  do ret = lzma_code(&st, LZMA_FINISH); while (ret == LZMA_OK);
+  size_t pos = (size_t)st.total_out;
+  lzma_end(&st);
+  if (ret != LZMA_STREAM_END) { free(out); return throw_code(env, "E_COMPRESS", "xz encoder error", 0); }
+  napi_value result;
+  void *copy;
+  napi_create_buffer_copy(env, pos, out, &copy, &result);
+  free(out);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "encode", NAPI_AUTO_LENGTH, encode, NULL, &fn);
+  napi_set_named_property(env, exports, "encode", fn);
   napi_create_function(env, "decodeInto", NAPI_AUTO_LENGTH, decode_into, NULL, &fn);
   napi_set_named_property(env, exports, "decodeInto", fn);
   napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn);

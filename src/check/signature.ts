@@ -13,6 +13,7 @@ import { ContentInfo, SignedData, type SignerInfo } from '@peculiar/asn1-cms';
 import { Certificate, AuthorityKeyIdentifier, SubjectKeyIdentifier, id_ce_authorityKeyIdentifier, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
 import type { KernelSeries } from '../btf/validate.js';
 import type { TrailerFacts } from './module-facts.js';
+import { derTlv } from '../bytes/der.js';
 
 export type SigResult = 'OK' | 'ENODATA' | 'ENOPKG' | 'ENOKEY' | 'EKEYREJECTED' | 'EBADMSG' | 'EINVAL';
 
@@ -80,18 +81,6 @@ const CERT_SIG: Record<string, [string, 'rsa' | 'ecdsa']> = {
 
 const hex = (b: ArrayBuffer | Uint8Array): string => Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)).toString('hex');
 
-/** Content octets of the DER TLV at the start of `der`, and the TLV's total length. */
-function tlv(der: Uint8Array, at = 0): { content: Uint8Array; total: number } {
-  let len = der[at + 1]!;
-  let p = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[p + i]!;
-    p += n;
-  }
-  return { content: der.subarray(p, p + len), total: p + len - at };
-}
 
 /** Curves x509_cert_parse() accepts per series (x509_extract_key_data()). */
 const CURVES: Record<KernelSeries, readonly string[]> = { '6.1': ['prime192v1', 'prime256v1', 'secp384r1'], '6.12': ['prime192v1', 'prime256v1', 'secp384r1', 'secp521r1'] };
@@ -104,8 +93,8 @@ const CURVES: Record<KernelSeries, readonly string[]> = { '6.1': ['prime192v1', 
 export function keyCert(der: Uint8Array, name = '', series?: KernelSeries): KeyCert {
   const cert = AsnConvert.parse(der, Certificate);
   const tbsDer = new Uint8Array(AsnConvert.serialize(cert.tbsCertificate));
-  const issuerContent = tlv(new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.issuer))).content;
-  const subjectContent = tlv(new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.subject))).content;
+  const issuerContent = derTlv(new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.issuer))).content;
+  const subjectContent = derTlv(new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.subject))).content;
   const serial = new Uint8Array(cert.tbsCertificate.serialNumber);
   const id = hex(serial) + hex(issuerContent);
   let skid: string | undefined;
@@ -118,7 +107,7 @@ export function keyCert(der: Uint8Array, name = '', series?: KernelSeries): KeyC
       let isser: string | undefined;
       if (akid.authorityCertIssuer && akid.authorityCertSerialNumber) {
         const dn = akid.authorityCertIssuer.find((g) => g.directoryName)?.directoryName;
-        if (dn) isser = hex(new Uint8Array(akid.authorityCertSerialNumber)) + hex(tlv(new Uint8Array(AsnConvert.serialize(dn))).content);
+        if (dn) isser = hex(new Uint8Array(akid.authorityCertSerialNumber)) + hex(derTlv(new Uint8Array(AsnConvert.serialize(dn))).content);
       }
       authIds = [isser, kid];
     }
@@ -218,7 +207,7 @@ export function kernelSignatureVerdict(
     if (si.version === 1) {
       const ias = si.sid.issuerAndSerialNumber;
       if (!ias || sd.version !== 1) return v('EBADMSG', 'SignedData-SignerInfo version mismatch', ['PKCS7: SignedData-SignerInfo version mismatch']);
-      authId = hex(new Uint8Array(ias.serialNumber)) + hex(tlv(new Uint8Array(AsnConvert.serialize(ias.issuer))).content);
+      authId = hex(new Uint8Array(ias.serialNumber)) + hex(derTlv(new Uint8Array(AsnConvert.serialize(ias.issuer))).content);
     } else if (si.version === 3) {
       if (!si.sid.subjectKeyIdentifier || sd.version === 1) return v('EBADMSG', 'SignedData-SignerInfo version mismatch', ['PKCS7: SignedData-SignerInfo version mismatch']);
       authId = hex(si.sid.subjectKeyIdentifier.buffer);

@@ -42,6 +42,7 @@ const require = createRequire(import.meta.url);
 interface NativeXz {
   decode(input: Uint8Array, maxOutput: number, sizeHint?: number): Buffer;
   decodeInto(input: Uint8Array, output: Uint8Array): number;
+  encode(input: Uint8Array, dictSize: number): Buffer;
 }
 let nativeXz: NativeXz | null | undefined;
 function loadNativeXz(): NativeXz | null {
@@ -55,6 +56,14 @@ function loadNativeXz(): NativeXz | null {
     }
   }
   return (nativeXz = null);
+}
+
+/**
+ * `xz --check=crc32 --lzma2=dict=SIZE` (preset 6) through the system liblzma, the library the
+ * xz tool uses (same bytes); undefined when the native fast path is not built.
+ */
+export function nativeXzEncode(data: Uint8Array, dictSize: number): Uint8Array | undefined {
+  return loadNativeXz()?.encode(data, dictSize);
 }
 
 /** Which xz implementation is in use (for diagnostics and benchmarks). */

@@ -21,6 +21,7 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { Certificate, type Name } from '@peculiar/asn1-x509';
 import { ByteReader, latin1, toHex } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
+import { derTlv } from '../bytes/der.js';
 import { formatName } from '../modsig/signature.js';
 
 /** One certificate as the kernel's builtin keyring would load it. */
@@ -325,14 +326,6 @@ function fabricateName(name: Name): string {
 
 /** The raw content octets of an attribute value, as latin1 (the kernel copies bytes). */
 function attributeBytes(value: object): string {
-  const der = new Uint8Array(AsnConvert.serialize(value));
-  let len = der[1] ?? 0;
-  let p = 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[p + i]!;
-    p += n;
-  }
-  return latin1(der, p, Math.min(der.length, p + len));
+  const { content } = derTlv(new Uint8Array(AsnConvert.serialize(value)));
+  return latin1(content, 0, content.length);
 }

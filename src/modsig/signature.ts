@@ -15,6 +15,7 @@ import { ContentInfo, SignedData } from '@peculiar/asn1-cms';
 import { Name } from '@peculiar/asn1-x509';
 import { ByteReader, copyBytes, latin1 } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
+import { derTlv } from '../bytes/der.js';
 
 export const MODULE_SIG_STRING = '~Module signature appended~\n';
 export const MODULE_SIG_MAGIC = new TextEncoder().encode(MODULE_SIG_STRING);
@@ -192,7 +193,7 @@ function firstCommonName(name: Name): string | undefined {
     for (const atv of rdn) {
       if (atv.type !== OID_CN) continue;
       const der = new Uint8Array(AsnConvert.serialize(atv.value));
-      const content = derContent(der);
+      const { content } = derTlv(der);
       let end = content.indexOf(0);
       if (end < 0) end = content.length;
       return latin1(content, 0, end);
@@ -201,19 +202,6 @@ function firstCommonName(name: Name): string | undefined {
   return undefined;
 }
 
-/** Content octets of a DER TLV (short or long definite length). */
-function derContent(der: Uint8Array): Uint8Array {
-  if (der.length < 2) return new Uint8Array(0);
-  let len = der[1]!;
-  let p = 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[p + i]!;
-    p += n;
-  }
-  return der.subarray(p, p + len);
-}
 
 const SHORT_NAMES: Record<string, string> = {
   '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU',

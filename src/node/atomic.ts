@@ -6,16 +6,18 @@ import { KmodsealError } from '../bytes/errors.js';
 
 /**
  * Writes `data` to `file` atomically. `mode` applies from creation on (0o600 for keys: the
- * bytes are never readable by others, not even for a moment).
+ * bytes are never readable by others, not even for a moment). `durable` (default) also
+ * fsyncs before the rename; bulk module writes skip it, as sign-file and kbuild do (a process
+ * failure still never leaves a half-written file; fsync per module would triple the time).
  * @throws KmodsealError E_IO
  */
-export function writeFileAtomic(file: string, data: Uint8Array | string, mode = 0o644): void {
+export function writeFileAtomic(file: string, data: Uint8Array | string, mode = 0o644, durable = true): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', mode);
     fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, file);

@@ -2,10 +2,12 @@
  * File-system edges: reading module files, walking trees, and looking modules up by name the
  * way kmod does (modules.dep, modules.alias, modules.builtin(.modinfo) of a module directory).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KmodsealError } from '../bytes/errors.js';
 import { parseModinfoString, type ModinfoEntry } from '../modinfo/modinfo.js';
+import { certificatesFromPem } from '../keys/certificate.js';
 
 export const MODULE_EXTENSIONS = ['.ko', '.ko.xz', '.ko.zst', '.ko.gz'] as const;
 
@@ -333,3 +335,30 @@ export function readModuleSparse(file: string): Uint8Array | undefined {
 const SHT_NOBITS_ = 8;
 /** Bytes read from the start of a module in one go (the median Debian module is smaller). */
 const SPARSE_HEAD = 16 * 1024;
+
+/** stat(), or E_NOTFOUND naming the path. */
+export function statOrNotFound(p: string): fs.Stats {
+  const st = fs.statSync(p, { throwIfNoEntry: false });
+  if (!st) throw new KmodsealError('E_NOTFOUND', `${p}: no such file or directory`);
+  return st;
+}
+
+/**
+ * The DER certificates in a file: one DER certificate, or every CERTIFICATE block of a PEM
+ * file. Each must parse as X.509.
+ * @throws KmodsealError E_USAGE (PEM without certificates), E_FORMAT (not X.509), E_IO
+ */
+export function readCertificateFile(file: string): Uint8Array[] {
+  const bytes = readFileBytes(file);
+  const text = Buffer.from(bytes).toString('latin1');
+  const ders = text.includes('-----BEGIN') ? certificatesFromPem(text) : [bytes];
+  if (!ders.length) throw new KmodsealError('E_USAGE', `${file}: no certificate in this PEM file`);
+  for (const der of ders) {
+    try {
+      new crypto.X509Certificate(Buffer.from(der));
+    } catch (e) {
+      throw new KmodsealError('E_FORMAT', `${file}: not an X.509 certificate: ${(e as Error).message}`);
+    }
+  }
+  return ders;
+}

@@ -12,7 +12,7 @@ import { parseKernelConfig, type KernelConfig } from '../kernel/config.js';
 import { parseSystemMap, type SystemMap } from '../kernel/system-map.js';
 import { parseDeb, readDebData } from '../deb/deb.js';
 import { findBanner } from '../kernel/banner.js';
-import { readFileBytes, runningRelease } from './files.js';
+import { readFileBytes, runningRelease, statOrNotFound } from './files.js';
 import { probePe } from '../pe/pe.js';
 import { readPeSignatures, type PeSignatures } from '../pe/authenticode.js';
 
@@ -77,12 +77,7 @@ async function fromImage(bytes: Uint8Array, description: string, configText: str
 export async function loadKernelSource(p: string, options: { systemMap?: string; config?: string } = {}): Promise<KernelSource> {
   const systemMap = options.systemMap ? parseSystemMap(Buffer.from(readFileBytes(options.systemMap)).toString('latin1')) : undefined;
   const configOverride = options.config ? Buffer.from(readFileBytes(options.config)).toString('latin1') : undefined;
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(p);
-  } catch {
-    throw new KmodsealError('E_NOTFOUND', `${p}: no such file or directory`);
-  }
+  const st = statOrNotFound(p);
   if (st.isDirectory()) {
     const boot = path.join(p, 'boot');
     const names = fs.existsSync(boot) ? fs.readdirSync(boot) : [];

@@ -59,7 +59,7 @@ export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<Sig
     const out = await signModuleFile(data, signerFor(spec), { hash: spec.hash, keyIdForm: spec.keyIdForm, ...(spec.chain ? { chain: spec.chain } : {}), file: task.src });
     if (task.dest !== task.src) fs.mkdirSync(path.dirname(task.dest), { recursive: true });
     const mode = fs.statSync(task.src).mode & 0o7777;
-    writeFileAtomic(task.dest, out.data, mode);
+    writeFileAtomic(task.dest, out.data, mode, false);
     return { file: task.dest, compression: out.compression, sha256Before: sha256(data), sha256After: sha256(out.data) };
   } catch (e) {
     return { file: task.src, error: flattenError(e) };

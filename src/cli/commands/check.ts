@@ -3,10 +3,9 @@ import fs from 'node:fs';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { loadKernelSource, loadRunningKernel, type KernelSource } from '../../node/kernel-source.js';
-import { readFileBytes, walkModules, hasModuleExtension, runningRelease } from '../../node/files.js';
+import { readCertificateFile, readFileBytes, statOrNotFound, walkModules, hasModuleExtension, runningRelease } from '../../node/files.js';
 import { buildTarget, type CheckTarget } from '../../check/target.js';
 import { checkModules, type CheckInput, type ModuleVerdict } from '../../check/check.js';
-import { keyCert } from '../../check/signature.js';
 import { parseDeb, readDebData } from '../../deb/deb.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { renderCheckHtml } from '../../report/check-html.js';
@@ -24,36 +23,10 @@ export interface CheckOptions {
   report?: string;
 }
 
-/** DER certificates of a file: one DER certificate, or every CERTIFICATE block of a PEM file. */
-function certificatesOf(bytes: Uint8Array, file: string): Uint8Array[] {
-  const text = Buffer.from(bytes).toString('latin1');
-  if (!text.includes('-----BEGIN')) return validCertificates([bytes], file);
-  const out = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
-  if (!out.length) throw new KmodsealError('E_USAGE', `${file}: no certificate in this PEM file`);
-  return validCertificates(out, file);
-}
-
-/** Refuses a --trust file that is not a certificate, naming it. */
-function validCertificates(ders: Uint8Array[], file: string): Uint8Array[] {
-  for (const der of ders) {
-    try {
-      keyCert(der, file);
-    } catch (e) {
-      throw new KmodsealError('E_FORMAT', `${file}: not an X.509 certificate: ${(e as Error).message}`);
-    }
-  }
-  return ders;
-}
-
 async function gatherInputs(paths: readonly string[]): Promise<CheckInput[]> {
   const out: CheckInput[] = [];
   for (const p of paths) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(p);
-    } catch {
-      throw new KmodsealError('E_NOTFOUND', `${p}: no such file or directory`);
-    }
+    const st = statOrNotFound(p);
     if (st.isDirectory()) {
       for (const f of walkModules(p)) out.push({ file: f, data: readFileBytes(f) });
     } else if (p.endsWith('.deb')) {
@@ -95,7 +68,7 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
     }
   }
   const target: CheckTarget = buildTarget(src, { sigEnforce: o.sigEnforce, lockdown: o.lockdown, allowBtfMismatch: o.allowBtfMismatch, force: o.force });
-  const extra = (o.trust ?? []).flatMap((f) => certificatesOf(readFileBytes(f), f));
+  const extra = (o.trust ?? []).flatMap(readCertificateFile);
   const inputs = await gatherInputs(modules);
   // Files named one by one load in that order (insmod); trees and packages in dependency order (modprobe).
   const expanded = modules.some((m) => m.endsWith('.deb') || (fs.existsSync(m) && fs.statSync(m).isDirectory()));

@@ -10,7 +10,7 @@ import { KmodsealError } from '../../bytes/errors.js';
 import { generateSigningKey, KEY_TYPES, type KeyType } from '../../keys/keygen.js';
 import { writePrivateKeyFile } from '../../keys/key-file.js';
 import { writeFileAtomic } from '../../node/atomic.js';
-import { readFileBytes, walkModules } from '../../node/files.js';
+import { readCertificateFile, readFileBytes, statOrNotFound, walkModules } from '../../node/files.js';
 import { signMany } from '../../node/sign-many.js';
 import type { SignerSpec, SignResult, SignTask } from '../../node/sign-job.js';
 import { isHashAlgorithm, type HashAlgorithm } from '../../keys/signer.js';
@@ -20,16 +20,6 @@ import { decompressModule } from '../../compress/index.js';
 import { loadKernelSource } from '../../node/kernel-source.js';
 import { embedExtraCertificate } from '../../kernel/embed.js';
 import { kernelSeries } from '../../node/kernel-btf.js';
-
-/** DER certificates of a file: one DER certificate, or every CERTIFICATE block of a PEM file. */
-export function readCertificates(file: string): Uint8Array[] {
-  const bytes = readFileBytes(file);
-  const text = Buffer.from(bytes).toString('latin1');
-  if (!text.includes('-----BEGIN')) return [bytes];
-  const out = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
-  if (!out.length) throw new KmodsealError('E_USAGE', `${file}: no certificate in this PEM file`);
-  return out;
-}
 
 function keyType(t: string | undefined): KeyType {
   const v = (t ?? 'rsa4096') as KeyType;
@@ -44,7 +34,7 @@ function hashOf(h: string | undefined): HashAlgorithm {
 
 export async function keygenCommand(o: { type?: string; subject?: string; days?: string; ca?: boolean; issuerKey?: string; issuerCert?: string; keyOut?: string; certOut?: string; derOut?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   if (!o.certOut && !o.derOut) throw new KmodsealError('E_USAGE', 'keygen needs --cert-out FILE.pem and/or --der-out FILE.der (and --key-out to keep the private key)');
-  const issuer = o.issuerKey || o.issuerCert ? { privateKey: crypto.createPrivateKey(Buffer.from(readFileBytes(o.issuerKey ?? ''))), certificate: readCertificates(o.issuerCert ?? '')[0]! } : undefined;
+  const issuer = o.issuerKey || o.issuerCert ? { privateKey: crypto.createPrivateKey(Buffer.from(readFileBytes(o.issuerKey ?? ''))), certificate: readCertificateFile(o.issuerCert ?? '')[0]! } : undefined;
   if ((o.issuerKey === undefined) !== (o.issuerCert === undefined)) throw new KmodsealError('E_USAGE', '--issuer-key and --issuer-cert go together');
   const k = await generateSigningKey({
     type: keyType(o.type),
@@ -66,8 +56,7 @@ export async function keygenCommand(o: { type?: string; subject?: string; days?:
 function signTasks(paths: readonly string[], out: string | undefined): SignTask[] {
   const tasks: SignTask[] = [];
   for (const p of paths) {
-    const st = fs.statSync(p, { throwIfNoEntry: false });
-    if (!st) throw new KmodsealError('E_NOTFOUND', `${p}: no such file or directory`);
+    const st = statOrNotFound(p);
     const files = st.isDirectory() ? walkModules(p).map((f) => [f, path.relative(p, f)] as const) : [[p, path.basename(p)] as const];
     for (const [src, rel] of files) tasks.push({ src, dest: out ? path.join(out, st.isDirectory() ? path.join(path.basename(path.resolve(p)), rel) : rel) : src });
   }
@@ -94,10 +83,10 @@ export async function signCommand(paths: string[], o: { key?: string; cert?: str
   const spec: SignerSpec = {
     id: crypto.randomUUID(),
     key: o.key.startsWith('pkcs11:') ? o.key : Buffer.from(readFileBytes(o.key)).toString('latin1'),
-    certificate: readCertificates(o.cert)[0]!,
+    certificate: readCertificateFile(o.cert)[0]!,
     hash: hashOf(o.hash),
     keyIdForm,
-    chain: o.chain ? o.chain.flatMap(readCertificates) : undefined,
+    chain: o.chain ? o.chain.flatMap(readCertificateFile) : undefined,
     ...(o.pkcs11Module ? { pkcs11Module: o.pkcs11Module } : {}),
   };
   const results = await signMany(spec, signTasks(paths, o.out), { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
@@ -107,7 +96,7 @@ export async function signCommand(paths: string[], o: { key?: string; cert?: str
 
 export async function verifyCommand(paths: string[], o: { cert?: string[]; kernel?: string; series?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   if (!o.cert?.length && !o.kernel) throw new KmodsealError('E_USAGE', 'verify needs --cert CERT (repeatable) or --kernel IMAGE');
-  let certs: Uint8Array[] = (o.cert ?? []).flatMap(readCertificates);
+  let certs: Uint8Array[] = (o.cert ?? []).flatMap(readCertificateFile);
   let series: '6.1' | '6.12' | undefined = o.series === '6.1' || o.series === '6.12' ? o.series : undefined;
   if (o.kernel) {
     const src = await loadKernelSource(o.kernel);
