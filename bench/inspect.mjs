@@ -29,6 +29,7 @@ const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
 console.log(`inspect vs modinfo (${runs} runs each, median; ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/processor/g).length} cores)`);
 console.log('set          modules  kind    kmodseal   modinfo   ratio');
 for (const [set, , , , dir] of sets) {
+  if (!fs.existsSync(path.join(dir, 'lib/modules')) || !fs.readdirSync(path.join(dir, 'lib/modules')).some((r) => fs.existsSync(path.join(dir, 'lib/modules', r, 'kernel')))) continue;
   const release = fs.readdirSync(path.join(dir, 'lib/modules'))[0];
   const mdir = path.join(dir, 'lib/modules', release);
   const files = walk(mdir).sort();

@@ -149,6 +149,38 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     });
 
   program
+    .command('detach')
+    .summary('move every module\'s signature into a bundle (sign-file -d blobs + manifest)')
+    .argument('<tree>', 'module tree')
+    .option('--out <bundle>', 'bundle directory (absent or empty)')
+    .option('--keep', 'leave the tree signed (default: the modules are left unsigned)')
+    .option('--json', 'print JSON')
+    .action(async (tree: string, o: Record<string, unknown>) => {
+      const { detachCommand } = await import('./commands/repro.js');
+      result = await detachCommand(tree, o, io);
+    });
+  program
+    .command('attach')
+    .summary('attach a bundle\'s signatures to an independent build of the same modules')
+    .argument('<bundle>', 'bundle written by detach')
+    .argument('<tree>', 'module tree of the second build')
+    .option('--json', 'print JSON')
+    .action(async (bundle: string, tree: string, o: Record<string, unknown>) => {
+      const { attachCommand } = await import('./commands/repro.js');
+      result = await attachCommand(bundle, tree, o, io);
+    });
+  program
+    .command('diff')
+    .summary('compare two builds (trees, .deb files or kernel images) modulo signatures and ephemeral certificates')
+    .argument('<a>')
+    .argument('<b>')
+    .option('--json', 'print JSON')
+    .action(async (a: string, b: string, o: Record<string, unknown>) => {
+      const { diffCommand } = await import('./commands/repro.js');
+      result = await diffCommand(a, b, o, io);
+    });
+
+  program
     .command('check')
     .summary('predict, offline, whether modules load into a kernel, and why not')
     .description(
@@ -185,7 +217,7 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
   btf
     .command('check')
     .summary("predict the kernel's verdict on module BTF (btf_parse_module), and compare base types")
-    .argument('<modules...>', 'module files')
+    .argument('<modules...>', 'module files or directories')
     .option('--kernel <kernel>', 'target: raw BTF (/sys/kernel/btf/vmlinux), vmlinux, image, .deb, directory, or "running"')
     .option('--built-against <kernel>', 'the kernel the modules were built against: compare every base type they reference')
     .option('--allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=y (default: from the target config)')

@@ -1,7 +1,8 @@
 /** `kmodseal btf dump|check`: bpftool-identical dumps and the kernel's module BTF verdict. */
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { readFileBytes, modnameFromPath } from '../../node/files.js';
+import fs from 'node:fs';
+import { readFileBytes, modnameFromPath, walkModules } from '../../node/files.js';
 import { loadKernelBtf, type KernelBtf } from '../../node/kernel-btf.js';
 import { decompressModule } from '../../compress/index.js';
 import { Elf } from '../../elf/elf.js';
@@ -49,7 +50,8 @@ export async function btfCheckCommand(
   const allow = o.allowBtfMismatch ?? target.allowMismatch ?? false;
   const results: BtfCheckJson[] = [];
   let exit: ExitCode = EXIT.OK;
-  for (const file of modules) {
+  const files = modules.flatMap((m) => (fs.statSync(m, { throwIfNoEntry: false })?.isDirectory() ? walkModules(m) : [m]));
+  for (const file of files) {
     try {
       const r = await checkOne(file, target, built, allow);
       results.push(r);
