@@ -64,3 +64,23 @@ test('btf check: a module built against its own kernel is compatible; bad input 
   assert.equal(runBin(['btf', 'check', '--kernel', vmlinux, bad]).code, 1);
   assert.equal(runBin(['btf', 'check', bad]).code, 2);
 });
+
+const prev = sets.find((s) => s.set === 'amd64-6.12-prev');
+test('which modules of the other 6.12 build fail BTF validation against this kernel, and why', { skip: !prev && 'no amd64-6.12-prev' }, () => {
+  const mods = modulesBelow(prev!.modulesDir).filter((_, i) => i % 10 === 0);
+  const r = runBin(['btf', 'check', '--json', '--no-allow-btf-mismatch', '--kernel', k612.dir, ...mods]);
+  assert.equal(r.code, 4, r.stderr);
+  const out = (JSON.parse(r.stdout.toString()) as { modules: BtfCheckJson[] }).modules;
+  const byReason = new Map<string, number>();
+  for (const m of out) byReason.set(m.status === 'mismatch' ? `${m.errno}: ${m.reason}` : m.status, (byReason.get(m.status === 'mismatch' ? `${m.errno}: ${m.reason}` : m.status) ?? 0) + 1);
+  // every module either fails structurally or, when its split BTF happens to line up, passes; the reasons are the kernel's
+  const failed = out.filter((m) => m.status === 'mismatch');
+  assert.ok(failed.length > out.length / 2, `only ${failed.length} of ${out.length} failed: ${JSON.stringify([...byReason])}`);
+  for (const m of failed) {
+    assert.ok(m.kernelLog.some((l) => l.startsWith('BPF: ')), m.module);
+    assert.ok(m.kernelLog.at(-1)!.startsWith(`failed to validate module [${m.module}] BTF: -`), m.kernelLog.at(-1));
+  }
+  // and its own build accepts the same modules' counterparts
+  const own = modulesBelow(prev!.modulesDir).filter((_, i) => i % 200 === 0);
+  assert.equal(runBin(['btf', 'check', '--kernel', prev!.dir, ...own]).code, 0);
+});
