@@ -127,3 +127,18 @@ export function formatSymvers(symbols: readonly ExportedSymbol[], module = 'vmli
   }
   return s;
 }
+
+/**
+ * The exports a `Module.symvers` records for one owner ("vmlinux" by default), in file order:
+ * `0xCRC<TAB>symbol<TAB>owner<TAB>EXPORT_SYMBOL[_GPL]<TAB>namespace` (scripts/mod/modpost.c: write_dump).
+ * Lines that do not have that shape are skipped. Never throws.
+ */
+export function parseModuleSymvers(text: string, owner = 'vmlinux'): ExportedSymbol[] {
+  const out: ExportedSymbol[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split('\t');
+    if (f.length < 4 || f[2] !== owner || !/^0x[0-9a-fA-F]{1,8}$/.test(f[0]!)) continue;
+    out.push({ name: f[1]!, crc: Number.parseInt(f[0]!, 16), gpl: f[3] === 'EXPORT_SYMBOL_GPL', namespace: f[4] ?? '' });
+  }
+  return out;
+}

@@ -10,6 +10,7 @@ import { KmodsealError } from '../bytes/errors.js';
 import { inspectKernelImage, type KernelInspection } from '../kernel/inspect.js';
 import { parseKernelConfig, type KernelConfig } from '../kernel/config.js';
 import { parseSystemMap, type SystemMap } from '../kernel/system-map.js';
+import { parseModuleSymvers, type ExportedSymbol } from '../kernel/ksymtab.js';
 import { parseDeb, readDebData } from '../deb/deb.js';
 import { findBanner } from '../kernel/banner.js';
 import { readFileBytes, runningRelease, statOrNotFound } from './files.js';
@@ -30,6 +31,8 @@ export interface KernelSource {
   readonly modulesDir: string | undefined;
   /** Authenticode signatures and SBAT of a PE/EFI image (read-only). */
   readonly pe: PeSignatures | undefined;
+  /** A build tree without an image: the release and exports its Module.symvers records. */
+  readonly symvers?: { readonly release: string | undefined; readonly exports: readonly ExportedSymbol[] };
 }
 
 export interface RunningKernel {
@@ -93,7 +96,23 @@ export async function loadKernelSource(p: string, options: { systemMap?: string;
     if (fs.existsSync(vmlinux)) {
       return fromImage(readFileBytes(vmlinux), vmlinux, configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config')), systemMap ?? optionalMap(path.join(p, 'System.map')));
     }
-    throw new KmodsealError('E_NOTFOUND', `${p}: no boot/vmlinuz-* or vmlinux in this directory`);
+    const symvers = readText(path.join(p, 'Module.symvers'));
+    if (symvers !== undefined) {
+      // a build tree (or linux-headers) without the image: what Module.symvers and the config say
+      const release = (readText(path.join(p, 'kernel.release')) ?? readText(path.join(p, 'include/config/kernel.release')))?.trim();
+      const cfg = configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config'));
+      return {
+        description: path.join(p, 'Module.symvers'),
+        inspection: undefined,
+        config: cfg !== undefined ? parseKernelConfig(cfg) : undefined,
+        configSource: cfg !== undefined ? 'file' : undefined,
+        running: undefined,
+        modulesDir: undefined,
+        pe: undefined,
+        symvers: { release: release || undefined, exports: parseModuleSymvers(symvers) },
+      };
+    }
+    throw new KmodsealError('E_NOTFOUND', `${p}: no boot/vmlinuz-*, vmlinux or Module.symvers in this directory`);
   }
   const bytes = readFileBytes(p);
   if (bytes.length >= 8 && Buffer.from(bytes.subarray(0, 8)).toString('latin1') === '!<arch>\n') {

@@ -47,6 +47,14 @@ function configSummary(config: KernelConfig | undefined, source: string | undefi
 
 export function kernelToJson(src: KernelSource): KernelJson {
   const k = src.inspection;
+  if (!k && src.symvers) {
+    const e = src.symvers.exports;
+    return {
+      source: src.description, release: src.symvers.release ?? null, banner: null, buildId: null, compression: null, image: null,
+      certificates: [], certificateList: null, btf: null, config: configSummary(src.config, src.configSource),
+      exports: { count: e.length, gpl: e.filter((x) => x.gpl).length, withCrc: e.length, layout: null }, secureBoot: null,
+    };
+  }
   if (!k) {
     const r = src.running!;
     return {

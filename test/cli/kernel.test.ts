@@ -147,3 +147,19 @@ test('bad kernels: one error line with offset and exit 1; usage errors exit 2', 
   assert.equal(runBin(['kernel', '--running', garbage]).code, 2);
   assert.equal(runBin(['kernel', path.join(tmp, 'missing')]).code, 3);
 });
+
+test('a build tree without an image: release, config and exports from Module.symvers, --symvers line for line', () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'symvers-'));
+  for (const f of ['Module.symvers', 'System.map', 'kernel.release', 'config']) fs.copyFileSync(path.join(TESTKERNEL, f), path.join(dir, f));
+  const j = kernelJson([dir]);
+  assert.equal(j.release, fs.readFileSync(path.join(TESTKERNEL, 'kernel.release'), 'utf8').trim());
+  assert.equal(j.config!.MODULE_SIG, true);
+  const vmlinuxLines = fs.readFileSync(path.join(TESTKERNEL, 'Module.symvers'), 'latin1').split('\n').filter((l) => l.split('\t')[2] === 'vmlinux');
+  assert.equal(j.exports!.count, vmlinuxLines.length);
+  const r = runBin(['kernel', '--symvers', dir]);
+  assert.equal(r.stdout.toString('latin1'), vmlinuxLines.join('\n') + '\n');
+  // Debian's linux-headers tree: the same exports the image has
+  const headers = cachedPackageDir('amd64-6.1-headers')!;
+  const src = path.join(headers, 'usr/src', fs.readdirSync(path.join(headers, 'usr/src')).find((n) => n.endsWith('-amd64'))!);
+  assert.equal(kernelJson([src]).exports!.count, forSet('amd64-6.1').exports!.count);
+});

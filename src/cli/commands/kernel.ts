@@ -32,6 +32,10 @@ export async function kernelCommand(target: string | undefined, o: KernelOptions
     fs.mkdirSync(o.extractCerts, { recursive: true });
     (k.certificates?.certificates ?? []).forEach((c, i) => writeFileAtomic(path.join(o.extractCerts!, `cert-${i}.der`), Buffer.from(c.der, 'base64')));
   }
+  if (o.symvers && src.symvers) {
+    io.stdout(formatSymvers(src.symvers.exports));
+    return EXIT.OK;
+  }
   if (o.symvers) {
     if (!k?.exports) throw new KmodsealError('E_NOTFOUND', `${src.description}: no exported-symbol tables to read (raw image or no __ksymtab)`);
     io.stdout(formatSymvers(k.exports));
