@@ -10,7 +10,7 @@ const sets = corpus();
 
 test('the corpus has the four required packages', () => {
   const names = sets.map((s) => s.set);
-  for (const want of ['amd64-6.1', 'amd64-6.12', 'armhf-6.1', 's390x-6.1']) assert.ok(names.includes(want), `missing ${want} (run scripts/fetch-kernels.sh)`);
+  for (const want of ['amd64-6.1', 'amd64-6.12', 'armhf-6.1', 's390x-6.1', 'arm64-6.1', 'amd64-6.12-prev']) assert.ok(names.includes(want), `missing ${want} (run scripts/fetch-kernels.sh)`);
   const ext = (set: string): string[] => [...new Set(modulesBelow(sets.find((s) => s.set === set)!.modulesDir).map((f) => f.replace(/^.*?\.ko/, '.ko')))];
   assert.deepEqual(ext('amd64-6.1'), ['.ko']);
   assert.deepEqual(ext('amd64-6.12'), ['.ko.xz']);
