@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { walk, median } from './lib.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
@@ -12,20 +13,11 @@ const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const sets = Object.fromEntries(fs.readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t')).map((f) => [f[0], f]));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-bench-check-'));
-const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
 function time(cmd, args) {
   const t = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 28 });
   if (r.status !== 0 && r.status !== 4 && r.status !== 5) throw new Error(`${cmd} failed (${r.status}): ${r.stderr}`);
   return Number(process.hrtime.bigint() - t) / 1e9;
-}
-function walk(d, out = []) {
-  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-    const p = path.join(d, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (/\.ko(\.xz)?$/.test(e.name)) out.push(p);
-  }
-  return out;
 }
 
 console.log('check of a whole package against its kernel vs depmod -b over the same tree');

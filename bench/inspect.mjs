@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { walk, median } from './lib.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const index = path.join(process.env.KMODSEAL_CACHE ?? path.join(root, '.cache'), 'kernels', 'index.tsv');
@@ -10,21 +11,12 @@ const sets = fs.readFileSync(index, 'utf8').trim().split('\n').map((l) => l.spli
 const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 
-function walk(d, out = []) {
-  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-    const p = path.join(d, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (/\.ko(\.xz|\.zst|\.gz)?$/.test(e.name)) out.push(p);
-  }
-  return out;
-}
 function time(cmd, args) {
   const t = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.status}`);
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
-const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
 
 console.log(`inspect vs modinfo (${runs} runs each, median; ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/processor/g).length} cores)`);
 console.log('set          modules  kind    kmodseal   modinfo   ratio');

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { median } from './lib.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
@@ -21,7 +22,6 @@ function time(cmd, args) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
-const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
 const pipeline = (image, systemMap) =>
   `set -e; ${anchors}/extract-vmlinux ${image} > ${tmp}/vmlinux; readelf -n ${tmp}/vmlinux > /dev/null; readelf -S -W ${tmp}/vmlinux > /dev/null; ` +
   `objcopy -O binary --only-section=.BTF ${tmp}/vmlinux ${tmp}/btf; grep -a -m1 -o 'Linux version [^%]*' ${tmp}/vmlinux > /dev/null; ` +

@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { walk } from './lib.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
@@ -16,14 +17,6 @@ const sets = Object.fromEntries(fs.readFileSync(path.join(cache, 'kernels', 'ind
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-bench-sign-'));
 const cores = os.availableParallelism();
 
-function walk(d, out = []) {
-  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-    const p = path.join(d, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (/\.ko(\.xz)?$/.test(e.name)) out.push(p);
-  }
-  return out;
-}
 function time(cmd, args, opts = {}) {
   const t = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 28, ...opts });

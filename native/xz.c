@@ -27,17 +27,22 @@ static napi_value throw_code(napi_env env, const char *code, const char *msg, si
 
 static void free_buf(napi_env env, void *data, void *hint) { (void)env; (void)hint; free(data); }
 
+/* The bytes of a Uint8Array argument; false when it is not one. */
+static int u8_arg(napi_env env, napi_value v, void **data, size_t *len) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  return napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) == napi_ok && type == napi_uint8_array;
+}
+
 static napi_value decode(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
     return throw_code(env, "E_USAGE", "decode(input, maxOutput)", 0);
-  napi_typedarray_type type;
-  size_t in_len, byte_off;
+  size_t in_len;
   void *in_data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, argv[0], &type, &in_len, &in_data, &ab, &byte_off) != napi_ok || type != napi_uint8_array)
-    return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
+  if (!u8_arg(env, argv[0], &in_data, &in_len)) return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
   double maxd;
   if (napi_get_value_double(env, argv[1], &maxd) != napi_ok || maxd < 1)
     return throw_code(env, "E_USAGE", "maxOutput must be a positive number", 0);
@@ -112,12 +117,9 @@ static napi_value decode_into(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
     return throw_code(env, "E_USAGE", "decodeInto(input, output)", 0);
-  napi_typedarray_type t1, t2;
-  size_t in_len, out_len, o1, o2;
+  size_t in_len, out_len;
   void *in_data, *out_data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, argv[0], &t1, &in_len, &in_data, &ab, &o1) != napi_ok || t1 != napi_uint8_array ||
-      napi_get_typedarray_info(env, argv[1], &t2, &out_len, &out_data, &ab, &o2) != napi_ok || t2 != napi_uint8_array)
+  if (!u8_arg(env, argv[0], &in_data, &in_len) || !u8_arg(env, argv[1], &out_data, &out_len))
     return throw_code(env, "E_USAGE", "input and output must be Uint8Arrays", 0);
   lzma_stream s = LZMA_STREAM_INIT;
   if (lzma_stream_decoder(&s, 256u << 20, LZMA_CONCATENATED) != LZMA_OK)
@@ -155,12 +157,9 @@ static napi_value encode(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
     return throw_code(env, "E_USAGE", "encode(input, dictSize)", 0);
-  napi_typedarray_type type;
-  size_t in_len, byte_off;
+  size_t in_len;
   void *in_data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, argv[0], &type, &in_len, &in_data, &ab, &byte_off) != napi_ok || type != napi_uint8_array)
-    return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
+  if (!u8_arg(env, argv[0], &in_data, &in_len)) return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
   double dict;
   if (napi_get_value_double(env, argv[1], &dict) != napi_ok || dict < 4096 || dict > (1u << 30))
     return throw_code(env, "E_USAGE", "dictSize out of range", 0);

@@ -11,3 +11,5 @@ echo
 node bench/sign.mjs
 echo
 node bench/check.mjs
+echo
+node bench/repro.mjs
