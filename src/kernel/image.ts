@@ -21,7 +21,7 @@ import {
 } from './payload.js';
 import { findBanner } from './banner.js';
 
-export type KernelImageKind = 'vmlinux' | 'bzimage' | 'arm64-image' | 'gzip' | 'scanned';
+export type KernelImageKind = 'vmlinux' | 'bzimage' | 'arm64-image' | 'efi-zboot' | 'gzip' | 'scanned';
 
 /** The bzImage setup header fields we use, named as in boot.rst. */
 export interface BzImageHeaderRaw {
@@ -59,12 +59,14 @@ const ARM64_MAGIC = [0x41, 0x52, 0x4d, 0x64]; // "ARM\x64" at 0x38
 const HDRS = [0x48, 0x64, 0x72, 0x53]; // "HdrS" at 0x202
 /** How many magic occurrences per codec the scan tries (extract-vmlinux tries them all). */
 const MAX_SCAN_CANDIDATES = 32;
+const ZIMG = [0x7a, 0x69, 0x6d, 0x67]; // "zimg"
 
 /** The container kind of a kernel file, by magic, or undefined if none is recognised. Never throws. */
 export function probeKernelImage(data: Uint8Array): Exclude<KernelImageKind, 'scanned'> | undefined {
   if (probeElf(data)) return 'vmlinux';
   if (isBzImage(data)) return 'bzimage';
   if (matches(data, 0x38, ARM64_MAGIC)) return 'arm64-image';
+  if (data.length >= 32 && data[0] === 0x4d && data[1] === 0x5a && matches(data, 4, ZIMG)) return 'efi-zboot';
   if (probeCodec(data) === 'gzip') return 'gzip';
   return undefined;
 }
@@ -97,11 +99,31 @@ export async function unwrapKernelImage(data: Uint8Array, options: UnwrapOptions
   if (kind === 'vmlinux') return { ...base, kind, compression: undefined, data, isElf: true };
   if (kind === 'arm64-image') return { ...base, kind, compression: undefined, data, isElf: false };
   if (kind === 'bzimage') return unwrapBzImage(data, file, maxSize, pe);
+  if (kind === 'efi-zboot') return unwrapZboot(data, file, maxSize, pe);
   if (kind === 'gzip') {
     const out = await decompressPayload(data, 'gzip', file, 0, maxSize);
     return { ...base, kind, compression: 'gzip', payloadLength: data.length, data: out, isElf: probeElf(out) };
   }
   return scanForPayload(data, file, maxSize, pe);
+}
+
+/**
+ * EFI zboot (arm64, riscv, loongarch; drivers/firmware/efi/libstub/zboot-header.S):
+ * "MZ" | u16 | "zimg" | le32 payload offset | le32 payload size | 8 reserved | compression type
+ * (NUL-padded ASCII: "gzip", "zstd", "lzma", "xz", ...). The payload is a compressed Image.
+ */
+async function unwrapZboot(data: Uint8Array, file: string, maxSize: number, pe: boolean): Promise<UnwrappedKernel> {
+  const r = new ByteReader(data, { file, format: 'efi-zboot' });
+  const offset = r.u32(8, 'payload offset');
+  const size = r.u32(12, 'payload size');
+  const type = r.cstring(24, 'compression type', Math.min(r.length, 32));
+  const payload = r.bytes(offset, size, 'payload (offset, size)');
+  const codec = probeCodec(payload);
+  if (!codec) throw r.error('E_UNSUPPORTED', offset, `zboot payload compressed with "${type}": no decoder for it`);
+  // zboot streams carry the uncompressed size after them (Makefile.zboot *_with_size), except gzip
+  const stream = codec === 'gzip' || payload.length < 8 ? payload : payload.subarray(0, payload.length - 4);
+  const out = await decompressPayload(stream, codec, file, offset, maxSize);
+  return { kind: 'efi-zboot', pe, compression: codec, payloadOffset: offset, payloadLength: size, bzImage: undefined, data: out, isElf: probeElf(out) };
 }
 
 async function unwrapBzImage(data: Uint8Array, file: string, maxSize: number, pe: boolean): Promise<UnwrappedKernel> {
