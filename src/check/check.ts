@@ -4,7 +4,7 @@
  * every finding reported. Modules are loaded in the order given, so a later module may use
  * an earlier one's exports (as with insmod).
  */
-import { decompressModule, probeCompression } from '../compress/index.js';
+import { decompressModule } from '../compress/index.js';
 import { isKmodsealError } from '../bytes/errors.js';
 import { checkModuleBtf } from '../btf/validate.js';
 import { findElfBtf } from '../btf/btf.js';
@@ -58,8 +58,6 @@ export interface CheckOptions {
 const GPL_COMPATIBLE = new Set(['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL']);
 /** Taint letters in the order the kernel prints them (kernel/panic.c taint_flags). */
 const TAINT_ORDER = 'PFSRMBUDAWCIOELKXTN';
-
-const E = (name: string): string => name;
 
 /** Trusted certificates of the target, parsed once. */
 export function trustedKeys(target: CheckTarget, extra: readonly Uint8Array[] = []): KeyCert[] {
@@ -145,7 +143,7 @@ async function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: Ch
     data = (await decompressModule(input.data, input.file)).data;
   } catch (e) {
     if (!isKmodsealError(e)) throw e;
-    reject('input', 'decompress', E('EINVAL'), e.message);
+    reject('input', 'decompress', 'EINVAL', e.message);
     return verdict(input.file, base, reasons, taints, errno, signedBy);
   }
   const facts: ModuleFacts = moduleFacts(data, input.file, base);
@@ -202,12 +200,10 @@ async function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: Ch
   // 7-8. check_modstruct_version() and check_modinfo(): module_layout CRC, then vermagic
   const ignoreVersions = p.force;
   const versions = ignoreVersions ? undefined : facts.versions;
-  let forced = false;
   const tryForce = (what: string, log: string): boolean => {
     if (p.forceLoad) {
       if (!taints.has('F')) note('modversions', 'forced', `${what}: forced load taints the kernel (F)`, log);
       taints.add('F');
-      forced = true;
       return true;
     }
     return false;
@@ -357,7 +353,6 @@ async function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: Ch
   // loaded: its exports become visible to later modules
   loadedNames.add(name);
   for (const ex of facts.exports) exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
-  void forced;
   return verdict(input.file, name, reasons, taints, errno, signedBy);
 }
 
@@ -367,4 +362,3 @@ function verdict(file: string, name: string, reasons: Reason[], taints: Set<stri
   return { file, name, outcome, errno, taints: errno ? '' : letters, reasons, signedBy };
 }
 
-export { probeCompression };

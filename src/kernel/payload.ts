@@ -11,7 +11,6 @@
  * gzip, xz and zstd are decoded (xz and zstd through src/compress); the others are recognised
  * and refused with E_UNSUPPORTED naming the codec. Every decode is bounded by `maxSize`.
  *
- * TODO(owner of src/compress): the stream-extent helpers below belong next to the codecs.
  */
 import zlib from 'node:zlib';
 import { ByteReader } from '../bytes/reader.js';
