@@ -58,3 +58,22 @@ test('diff against another build lists real differences (exit 4)', { skip: !prev
   assert.match(r.stdout.toString(), /module content differ at 0x[0-9a-f]+ .*sections: .*\.modinfo/);
   assert.match(r.stdout.toString(), /differences besides signatures/);
 });
+
+for (const set of ['amd64-6.1', 'amd64-6.12']) {
+  test(`the whole ${set} package: an unsigned build + detached signatures = the published tree, byte for byte`, { timeout: 900_000 }, () => {
+    const k = corpus().find((s) => s.set === set)!;
+    const published = path.join(k.modulesDir, 'kernel');
+    const second = path.join(tmp, `${set}-build`);
+    fs.cpSync(published, second, { recursive: true });
+    // the second build comes out unsigned
+    assert.equal(runBin(['detach', second, '--out', path.join(tmp, `${set}-discard`)]).code, 0);
+    const bundle = path.join(tmp, `${set}-bundle`);
+    const d = runBin(['detach', '--keep', published, '--out', bundle]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(runBin(['attach', bundle, second]).code, 0);
+    const files = modulesBelow(published);
+    assert.ok(files.length > 4000);
+    for (const f of files) assert.ok(fs.readFileSync(path.join(second, path.relative(published, f))).equals(fs.readFileSync(f)), f);
+    fs.rmSync(second, { recursive: true, force: true });
+  });
+}
