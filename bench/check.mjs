@@ -5,11 +5,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { walk, median } from './lib.mjs';
+import { walk, median, root, cache, bin } from './lib.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
-const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const sets = Object.fromEntries(fs.readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t')).map((f) => [f[0], f]));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-bench-check-'));

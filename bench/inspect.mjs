@@ -3,12 +3,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { walk, median } from './lib.mjs';
+import { walk, median, root, bin } from './lib.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const index = path.join(process.env.KMODSEAL_CACHE ?? path.join(root, '.cache'), 'kernels', 'index.tsv');
 const sets = fs.readFileSync(index, 'utf8').trim().split('\n').map((l) => l.split('\t'));
-const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 
 function time(cmd, args) {

@@ -6,12 +6,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { median } from './lib.mjs';
+import { median, root, cache, bin } from './lib.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
 const anchors = path.join(cache, 'anchors');
-const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-bench-'));
 const sets = fs.readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t'));

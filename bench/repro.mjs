@@ -4,10 +4,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { root, cache, bin } from './lib.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
-const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const DIFFOSCOPE_LIMIT = Number(process.env.BENCH_DIFFOSCOPE_SECONDS ?? 120);
 const sets = Object.fromEntries(fs.readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t')).map((f) => [f[0], f]));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-bench-repro-'));

@@ -6,11 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { walk } from './lib.mjs';
+import { walk, root, cache, bin } from './lib.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
-const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 const SIGN_FILE = '/usr/lib/linux-kbuild-6.1/scripts/sign-file';
 const XZ_SAMPLE = Number(process.env.BENCH_XZ_MODULES ?? 400);
 const sets = Object.fromEntries(fs.readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t')).map((f) => [f[0], f]));
