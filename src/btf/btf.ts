@@ -361,6 +361,17 @@ export class Btf {
   }
 
   /**
+   * Whether a (global) string offset is where a string starts (offset 0 of a section, or just
+   * after a NUL), resolving through the base. False outside every string section.
+   */
+  startsString(offset: number): boolean {
+    if (offset < this.startStrOff) return this.base?.startsString(offset) ?? false;
+    const local = offset - this.startStrOff;
+    if (local >= this.header.str_len) return false;
+    return local === 0 || this.data[this.strStart + local - 1] === 0;
+  }
+
+  /**
    * The bytes of the string at a (global) string offset, up to (not including) its NUL, as a
    * zero-copy view; undefined outside every string section.
    */

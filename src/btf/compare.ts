@@ -233,3 +233,62 @@ export function compareModuleBase(module: Btf, buildBase: Btf, targetBase: Btf, 
   return { referenced: ids.length, mismatches, truncated };
 }
 
+
+/** What `baseReferenceEvidence` found: signs that split BTF was built against another base. */
+export interface BaseEvidence {
+  /** Name offsets into the base string section that were checked. */
+  readonly namesChecked: number;
+  /** References to base type ids that were checked. */
+  readonly refsChecked: number;
+  /** Name offsets that land inside a base string instead of at its start (first few). */
+  readonly misplacedNames: readonly { readonly id: number; readonly nameOff: number; readonly reads: string }[];
+  /** References to base types of a kind that cannot be referenced that way (first few). */
+  readonly badKinds: readonly { readonly id: number; readonly ref: number; readonly kind: string; readonly from: string }[];
+  readonly misplacedNameCount: number;
+  readonly badKindCount: number;
+}
+
+const KIND = { FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, DECL_TAG: 17 } as const;
+const NOT_A_TYPE = new Set<number>([KIND.FUNC, KIND.VAR, KIND.DATASEC, KIND.DECL_TAG]);
+
+/**
+ * Without the base a module was built against, the evidence its split BTF carries of having
+ * been built against a different one (a heuristic, unlike {@link compareModuleBase}): name
+ * offsets below the base's string length must start a string of this base, and references to
+ * base ids must name kinds that can be referenced that way (a member, pointer or parameter
+ * cannot be a FUNC, VAR, DATASEC or DECL_TAG; a FUNC's type is a FUNC_PROTO).
+ */
+export function baseReferenceEvidence(module: Btf, limit = 5): BaseEvidence {
+  const base = module.base;
+  const misplacedNames: { id: number; nameOff: number; reads: string }[] = [];
+  const badKinds: { id: number; ref: number; kind: string; from: string }[] = [];
+  let namesChecked = 0;
+  let refsChecked = 0;
+  let misplacedNameCount = 0;
+  let badKindCount = 0;
+  if (!base) return { namesChecked, refsChecked, misplacedNames, badKinds, misplacedNameCount, badKindCount };
+  const name = (id: number, off: number): void => {
+    if (off === 0 || off >= module.startStrOff) return;
+    namesChecked++;
+    if (base.startsString(off)) return;
+    misplacedNameCount++;
+    if (misplacedNames.length < limit) misplacedNames.push({ id, nameOff: off, reads: base.str(off) ?? '' });
+  };
+  for (const id of module.ownIds()) {
+    const t = module.type(id);
+    name(id, t.nameOff);
+    if ('members' in t) for (const m of t.members) name(id, m.nameOff);
+    if ('values' in t) for (const v of t.values) name(id, v.nameOff);
+    if ('params' in t) for (const p of t.params) name(id, p.nameOff);
+    for (const ref of referencedIds(t)) {
+      if (ref === 0 || ref >= module.startId || !base.hasType(ref)) continue;
+      refsChecked++;
+      const k = base.kind(ref);
+      const bad = t.kind === KIND.FUNC ? k !== KIND.FUNC_PROTO : t.kind === KIND.DATASEC ? k !== KIND.VAR : t.kind === KIND.DECL_TAG ? false : NOT_A_TYPE.has(k);
+      if (!bad) continue;
+      badKindCount++;
+      if (badKinds.length < limit) badKinds.push({ id, ref, kind: describeType(base, ref), from: describeType(module, id) });
+    }
+  }
+  return { namesChecked, refsChecked, misplacedNames, badKinds, misplacedNameCount, badKindCount };
+}

@@ -84,3 +84,21 @@ test('which modules of the other 6.12 build fail BTF validation against this ker
   const own = modulesBelow(prev!.modulesDir).filter((_, i) => i % 200 === 0);
   assert.equal(runBin(['btf', 'check', '--kernel', prev!.dir, ...own]).code, 0);
 });
+
+test('without the original base: evidence of another base is reported as a heuristic, none for the own build', { skip: !prev && 'no amd64-6.12-prev' }, () => {
+  const pick = (k: typeof k612, n: string): string => modulesBelow(k.modulesDir).find((f) => f.endsWith(`/${n}.ko.xz`))!;
+  const names = ['dummy', 'veth', 'tun', 'ifb', 'nlmon', 'macvlan', 'eql', 'vrf'];
+  const run = (mods: string[]): BtfCheckJson[] => (JSON.parse(runBin(['btf', 'check', '--json', '--kernel', k612.dir, ...mods]).stdout.toString()) as { modules: BtfCheckJson[] }).modules;
+  for (const m of run(names.map((n) => pick(k612, n)))) {
+    assert.equal(m.status, 'ok', m.module);
+    assert.equal(m.heuristic!.status, 'no-evidence', `${m.module}: ${JSON.stringify(m.heuristic)}`);
+    assert.ok(m.heuristic!.namesChecked + m.heuristic!.refsChecked > 0, m.module);
+  }
+  const other = run(names.map((n) => pick(prev!, n)));
+  // modules the kernel accepts structurally still show traces of the other base
+  const passed = other.filter((m) => m.status === 'ok');
+  assert.ok(passed.length > 0, 'some modules of the other build pass the kernel\'s own check');
+  for (const m of passed) assert.equal(m.heuristic!.status, 'evidence-of-another-base', m.module);
+  const text = runBin(['btf', 'check', '--kernel', k612.dir, ...passed.map((m) => m.file)]).stdout.toString();
+  assert.match(text, /heuristic, no --built-against\): EVIDENCE of another base/);
+});

@@ -10,7 +10,7 @@ import { readModinfo } from '../../modinfo/modinfo.js';
 import { findElfBtf, parseBtf, parseBtfFile } from '../../btf/btf.js';
 import { writeBtfJson, writeBtfRaw } from '../../btf/dump.js';
 import { checkModuleBtf, type ModuleBtfCheckResult } from '../../btf/validate.js';
-import { compareModuleBase, type BaseCompareResult } from '../../btf/compare.js';
+import { baseReferenceEvidence, compareModuleBase, type BaseCompareResult, type BaseEvidence } from '../../btf/compare.js';
 import { isKmodsealError, KmodsealError } from '../../bytes/errors.js';
 
 export async function btfDumpCommand(file: string, o: { base?: string; json?: boolean }, io: Io): Promise<ExitCode> {
@@ -35,6 +35,11 @@ export interface BtfCheckJson {
   readonly kernelLog: readonly string[];
   /** With --built-against: the base types the module references compared with the target's. */
   readonly semantic: { status: 'compatible' | 'mismatched'; referenced: number; mismatches: BaseCompareResult['mismatches']; truncated: boolean } | null;
+  /**
+   * Without --built-against: a heuristic, the evidence the module's BTF carries of another base
+   * (names that do not start a string of this base, references to kinds that cannot be referenced so).
+   */
+  readonly heuristic: ({ status: 'evidence-of-another-base' | 'no-evidence' } & BaseEvidence) | null;
   readonly error?: { code: string; message: string };
 }
 
@@ -60,7 +65,7 @@ export async function btfCheckCommand(
     } catch (e) {
       if (!isKmodsealError(e)) throw e;
       io.stderr(`kmodseal: ERROR: ${e.message}\n`);
-      results.push({ file, module: modnameFromPath(file), status: 'error', loads: false, errno: null, typeId: null, reason: null, kernelLog: [], semantic: null, error: { code: e.code, message: e.message } });
+      results.push({ file, module: modnameFromPath(file), status: 'error', loads: false, errno: null, typeId: null, reason: null, kernelLog: [], semantic: null, heuristic: null, error: { code: e.code, message: e.message } });
       if (exit === EXIT.OK) exit = EXIT.BAD_INPUT;
     }
   }
@@ -75,6 +80,15 @@ export async function btfCheckCommand(
       r.status === 'ok' ? 'BTF valid' : r.status === 'no-btf' ? 'no .BTF' : r.status === 'unsupported' ? `not predictable: ${r.reason}` : `BTF mismatch${r.typeId ? ` at type [${r.typeId}]` : ''}: ${r.reason}`;
     io.stdout(`${r.file}: ${r.module}: ${what} -> ${consequence}\n`);
     for (const l of r.kernelLog) io.stdout(`    kernel: ${l}\n`);
+    if (r.heuristic) {
+      const h = r.heuristic;
+      if (h.status === 'no-evidence') io.stdout(`    base types (heuristic, no --built-against): no evidence of another base (${h.namesChecked} names, ${h.refsChecked} references checked)\n`);
+      else {
+        io.stdout(`    base types (heuristic, no --built-against): EVIDENCE of another base: ${h.misplacedNameCount} names do not start a string of this base, ${h.badKindCount} references point at kinds that cannot be referenced so\n`);
+        for (const n of h.misplacedNames) io.stdout(`      [${n.id}] name offset ${n.nameOff} lands inside a string (reads '${n.reads}')\n`);
+        for (const b of h.badKinds) io.stdout(`      [${b.id}] ${b.from} -> [${b.ref}] ${b.kind}\n`);
+      }
+    }
     if (r.semantic) {
       if (r.semantic.status === 'compatible') io.stdout(`    base types: compatible (${r.semantic.referenced} referenced, all equal to the target's)\n`);
       else {
@@ -92,7 +106,7 @@ async function checkOne(file: string, target: KernelBtf, built: KernelBtf | unde
   const module = readModinfo(elf).find((e) => e.key === 'name')?.value ?? modnameFromPath(file);
   const found = findElfBtf(elf);
   if (!found || found.btf.length === 0) {
-    return { file, module, status: 'no-btf', loads: true, errno: null, typeId: null, reason: null, kernelLog: [], semantic: null };
+    return { file, module, status: 'no-btf', loads: true, errno: null, typeId: null, reason: null, kernelLog: [], semantic: null, heuristic: null };
   }
   const res: ModuleBtfCheckResult = checkModuleBtf(found.btf, target.btf, {
     kernel: target.series,
@@ -104,6 +118,12 @@ async function checkOne(file: string, target: KernelBtf, built: KernelBtf | unde
     ...(found.distilledBase ? { distilledBase: found.distilledBase } : {}),
   });
   let semantic: BtfCheckJson['semantic'] = null;
+  let heuristic: BtfCheckJson['heuristic'] = null;
+  if (!built && res.status !== 'fail') {
+    // the split BTF parses against the target: look for traces of another base
+    const ev = baseReferenceEvidence(parseBtf(found.btf, { file, offset: found.btfOffset, base: target.btf }));
+    heuristic = { status: ev.misplacedNameCount || ev.badKindCount ? 'evidence-of-another-base' : 'no-evidence', ...ev };
+  }
   if (built) {
     const moduleBtf = parseBtf(found.btf, { file, offset: found.btfOffset, base: built.btf });
     const cmp = compareModuleBase(moduleBtf, built.btf, target.btf);
@@ -119,5 +139,6 @@ async function checkOne(file: string, target: KernelBtf, built: KernelBtf | unde
     reason: res.reason ?? null,
     kernelLog: res.kernelLog,
     semantic,
+    heuristic,
   };
 }
