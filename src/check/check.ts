@@ -5,7 +5,7 @@
  * an earlier one's exports (as with insmod).
  */
 import { decompressModule } from '../compress/index.js';
-import { isKmodsealError } from '../bytes/errors.js';
+import { isKmodsealError, type KmodsealError } from '../bytes/errors.js';
 import { checkModuleBtf } from '../btf/validate.js';
 import { findElfBtf } from '../btf/btf.js';
 import { moduleFacts, first, type ModuleFacts } from './module-facts.js';
@@ -81,31 +81,52 @@ export async function checkModules(target: CheckTarget, inputs: readonly CheckIn
   const keys = trustedKeys(target, options.extraTrusted);
   const loaded = new Map<string, ExportInfo>(target.exports ?? []);
   const loadedNames = new Set<string>();
-  const order = options.order === 'dependencies' ? await dependencyOrder(inputs) : inputs.map((_, i) => i);
   const out: ModuleVerdict[] = new Array(inputs.length);
-  for (const i of order) out[i] = await checkOne(target, keys, inputs[i]!, loaded, loadedNames);
+  if (options.order === 'dependencies') {
+    // every module is read once: the dependency order and the checks share the prepared bytes
+    const prepared: (Prepared | undefined)[] = [];
+    for (const input of inputs) prepared.push(await prepare(input));
+    for (const i of dependencyOrder(prepared)) {
+      out[i] = checkOne(target, keys, inputs[i]!, prepared[i]!, loaded, loadedNames);
+      prepared[i] = undefined; // let the decompressed module go
+    }
+  } else {
+    for (let i = 0; i < inputs.length; i++) out[i] = checkOne(target, keys, inputs[i]!, await prepare(inputs[i]!), loaded, loadedNames);
+  }
   return out;
+}
+
+/** A module decompressed and read (or why it could not be decompressed). */
+type Prepared = { readonly data: Uint8Array; readonly facts: ModuleFacts } | { readonly error: KmodsealError };
+
+/** The name the kernel falls back to when a module names itself nowhere: its file name. */
+function fileModname(file: string): string {
+  return file.replace(/^.*\//, '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
+}
+
+async function prepare(input: CheckInput): Promise<Prepared> {
+  try {
+    const data = (await decompressModule(input.data, input.file)).data;
+    return { data, facts: moduleFacts(data, input.file, fileModname(input.file)) };
+  } catch (e) {
+    if (!isKmodsealError(e)) throw e;
+    return { error: e };
+  }
 }
 
 /**
  * Indexes of `inputs` with every module after the modules that export the symbols it imports
  * (depmod's order); cycles and unreadable modules keep their place.
  */
-async function dependencyOrder(inputs: readonly CheckInput[]): Promise<number[]> {
+function dependencyOrder(prepared: readonly (Prepared | undefined)[]): number[] {
   const provider = new Map<string, number>();
   const needs: string[][] = [];
-  for (let i = 0; i < inputs.length; i++) {
-    try {
-      const data = (await decompressModule(inputs[i]!.data, inputs[i]!.file)).data;
-      const f = moduleFacts(data, inputs[i]!.file, '');
-      for (const e of f.exports) if (!provider.has(e.name)) provider.set(e.name, i);
-      needs.push(f.undefinedSymbols.map((u) => u.name));
-    } catch (e) {
-      if (!isKmodsealError(e)) throw e;
-      needs.push([]);
-    }
-  }
-  const state = new Uint8Array(inputs.length); // 0 new, 1 visiting, 2 done
+  prepared.forEach((m, i) => {
+    const f = m && 'facts' in m ? m.facts : undefined;
+    for (const e of f?.exports ?? []) if (!provider.has(e.name)) provider.set(e.name, i);
+    needs.push((f?.undefinedSymbols ?? []).map((u) => u.name));
+  });
+  const state = new Uint8Array(prepared.length); // 0 new, 1 visiting, 2 done
   const order: number[] = [];
   const visit = (i: number): void => {
     if (state[i]) return;
@@ -117,16 +138,16 @@ async function dependencyOrder(inputs: readonly CheckInput[]): Promise<number[]>
     state[i] = 2;
     order.push(i);
   };
-  for (let i = 0; i < inputs.length; i++) visit(i);
+  for (let i = 0; i < prepared.length; i++) visit(i);
   return order;
 }
 
-async function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInput, exportsNow: Map<string, ExportInfo>, loadedNames: Set<string>): Promise<ModuleVerdict> {
+function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInput, prepared: Prepared, exportsNow: Map<string, ExportInfo>, loadedNames: Set<string>): ModuleVerdict {
   const reasons: Reason[] = [];
   const taints = new Set<string>();
   let errno: string | null = null;
   let signedBy: string | null = null;
-  const base = input.file.replace(/^.*\//, '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
+  const base = fileModname(input.file);
   const reject = (check: string, code: string, err: string, message: string, log?: string): void => {
     const fatal = errno === null;
     if (fatal) errno = err;
@@ -138,15 +159,11 @@ async function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: Ch
   const p = target.policy;
 
   // 0d. decompression (the kernel's own, or userspace's: both give the same bytes for one stream)
-  let data: Uint8Array;
-  try {
-    data = (await decompressModule(input.data, input.file)).data;
-  } catch (e) {
-    if (!isKmodsealError(e)) throw e;
-    reject('input', 'decompress', 'EINVAL', e.message);
+  if ('error' in prepared) {
+    reject('input', 'decompress', 'EINVAL', prepared.error.message);
     return verdict(input.file, base, reasons, taints, errno, signedBy);
   }
-  const facts: ModuleFacts = moduleFacts(data, input.file, base);
+  const { data, facts } = prepared;
   const name = facts.name;
 
   // 1. module_sig_check()
