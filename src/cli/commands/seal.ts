@@ -8,7 +8,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { generateSigningKey, KEY_TYPES, type KeyType } from '../../keys/keygen.js';
-import { writePrivateKeyFile } from '../../keys/key-file.js';
+import { readPrivateKeyFile, writePrivateKeyFile } from '../../keys/key-file.js';
 import { writeFileAtomic } from '../../node/atomic.js';
 import { readCertificateFile, readFileBytes, statOrNotFound, walkModules } from '../../node/files.js';
 import { signMany } from '../../node/sign-many.js';
@@ -34,7 +34,7 @@ function hashOf(h: string | undefined): HashAlgorithm {
 
 export async function keygenCommand(o: { type?: string; subject?: string; days?: string; ca?: boolean; issuerKey?: string; issuerCert?: string; keyOut?: string; certOut?: string; derOut?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   if (!o.certOut && !o.derOut) throw new KmodsealError('E_USAGE', 'keygen needs --cert-out FILE.pem and/or --der-out FILE.der (and --key-out to keep the private key)');
-  const issuer = o.issuerKey || o.issuerCert ? { privateKey: crypto.createPrivateKey(Buffer.from(readFileBytes(o.issuerKey ?? ''))), certificate: readCertificateFile(o.issuerCert ?? '')[0]! } : undefined;
+  const issuer = o.issuerKey || o.issuerCert ? { privateKey: readPrivateKeyFile(o.issuerKey ?? ''), certificate: readCertificateFile(o.issuerCert ?? '')[0]! } : undefined;
   if ((o.issuerKey === undefined) !== (o.issuerCert === undefined)) throw new KmodsealError('E_USAGE', '--issuer-key and --issuer-cert go together');
   const k = await generateSigningKey({
     type: keyType(o.type),
