@@ -65,35 +65,30 @@ authorityKeyIdentifier=keyid
   return { keyPem, certDer, certPem };
 }
 
-/** Every plain .ko of the cached 6.1 amd64 set, sorted; empty when the corpus is absent. */
-export function corpusModules61(): string[] {
-  const k = modulesDir('amd64-6.1');
+/** Every module below a cached set's kernel/ ending in `ext`, sorted; empty when the corpus is absent. */
+function corpusModules(set: string, ext: string): string[] {
+  const k = modulesDir(set);
   if (!k) return [];
   const out: string[] = [];
   const walk = (d: string): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ko')) out.push(p);
+      else if (e.name.endsWith(ext)) out.push(p);
     }
   };
   walk(path.join(k, 'kernel'));
   return out.sort();
 }
 
+/** Every plain .ko of the cached 6.1 amd64 set. */
+export function corpusModules61(): string[] {
+  return corpusModules('amd64-6.1', '.ko');
+}
+
+/** Every .ko.xz of the cached 6.12 amd64 set. */
 export function corpusModules612Xz(): string[] {
-  const k = modulesDir('amd64-6.12');
-  if (!k) return [];
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ko.xz')) out.push(p);
-    }
-  };
-  walk(path.join(k, 'kernel'));
-  return out.sort();
+  return corpusModules('amd64-6.12', '.ko.xz');
 }
 
 /** `count` modules spread evenly over the list (deterministic). */
