@@ -27,6 +27,16 @@ static napi_value throw_code(napi_env env, const char *code, const char *msg, si
 
 static void free_buf(napi_env env, void *data, void *hint) { (void)env; (void)hint; free(data); }
 
+/* A decoder failure as a typed error: E_LIMIT for the memory limit, else E_COMPRESS. */
+static napi_value throw_decoder(napi_env env, lzma_ret ret, size_t at) {
+  const char *msg = ret == LZMA_FORMAT_ERROR ? "not an xz stream"
+    : ret == LZMA_OPTIONS_ERROR ? "unsupported xz options"
+    : ret == LZMA_DATA_ERROR ? "corrupt xz data"
+    : ret == LZMA_MEMLIMIT_ERROR ? "xz dictionary exceeds the memory limit"
+    : "xz decoder error";
+  return throw_code(env, ret == LZMA_MEMLIMIT_ERROR ? "E_LIMIT" : "E_COMPRESS", msg, at);
+}
+
 /* The bytes of a Uint8Array argument; false when it is not one. */
 static int u8_arg(napi_env env, napi_value v, void **data, size_t *len) {
   napi_typedarray_type type;
@@ -87,13 +97,8 @@ static napi_value decode(napi_env env, napi_callback_info info) {
       continue;
     }
     size_t at = in_len - s.avail_in;
-    const char *msg = ret == LZMA_FORMAT_ERROR ? "not an xz stream"
-      : ret == LZMA_OPTIONS_ERROR ? "unsupported xz options"
-      : ret == LZMA_DATA_ERROR ? "corrupt xz data"
-      : ret == LZMA_MEMLIMIT_ERROR ? "xz dictionary exceeds the memory limit"
-      : "xz decoder error";
     free(out); lzma_end(&s);
-    return throw_code(env, ret == LZMA_MEMLIMIT_ERROR ? "E_LIMIT" : "E_COMPRESS", msg, at);
+    return throw_decoder(env, ret, at);
   }
   size_t n = (size_t)s.total_out;
   lzma_end(&s);
@@ -141,10 +146,7 @@ static napi_value decode_into(napi_env env, napi_callback_info info) {
     return throw_code(env, "E_LIMIT", "decompressed size exceeds the output buffer", at);
   if (ret == LZMA_OK || ret == LZMA_BUF_ERROR)
     return throw_code(env, "E_TRUNCATED", "xz stream ends early", at);
-  return throw_code(env, ret == LZMA_MEMLIMIT_ERROR ? "E_LIMIT" : "E_COMPRESS",
-    ret == LZMA_FORMAT_ERROR ? "not an xz stream" : ret == LZMA_OPTIONS_ERROR ? "unsupported xz options"
-    : ret == LZMA_DATA_ERROR ? "corrupt xz data" : ret == LZMA_MEMLIMIT_ERROR ? "xz dictionary exceeds the memory limit"
-    : "xz decoder error", at);
+  return throw_decoder(env, ret, at);
 }
 
 /*
