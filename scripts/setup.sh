@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-debs=(kmod xz-utils zstd binutils openssl dpkg liblzma-dev bpftool sbsigntool osslsigncode systemd-boot-efi qemu-system-x86 busybox-static cpio gcc libc6-dev chromium linux-kbuild-6.1 softhsm2 opensc libengine-pkcs11-openssl diffoscope-minimal)
+debs=(kmod xz-utils zstd binutils openssl dpkg liblzma-dev libssl-dev libelf-dev zlib1g-dev pkg-config bpftool sbsigntool osslsigncode systemd-boot-efi qemu-system-x86 busybox-static cpio gcc libc6-dev chromium linux-kbuild-6.1 softhsm2 opensc libengine-pkcs11-openssl diffoscope-minimal)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
