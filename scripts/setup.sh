@@ -25,3 +25,4 @@ fi
 bash scripts/build-native.sh
 npm run build --silent
 bash scripts/fetch-kernels.sh >/dev/null
+bash scripts/build-btf-oracle.sh

@@ -29,6 +29,9 @@ export { parseBtf, parseBtfFile, Btf } from './btf/btf.js';
 export { dumpBtfRaw, dumpBtfJson } from './btf/dump.js';
 export { checkModuleBtf } from './btf/validate.js';
 export type { ModuleBtfCheckResult, KernelSeries } from './btf/validate.js';
+export { relocateDistilledBtf, openModuleBtf } from './btf/relocate.js';
+export type { RelocationResult, DistilledMapping } from './btf/relocate.js';
+export type { DistilledBaseOutcome } from './btf/validate.js';
 export { compareModuleBase } from './btf/compare.js';
 export type { BaseCompareResult } from './btf/compare.js';
 // the load verdict

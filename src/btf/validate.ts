@@ -16,15 +16,18 @@
  *   BPF:                            ("\n")
  *
  * Version differences handled: DATASEC names (6.1 identifier rule, 6.12 any printable
- * characters), and 6.12's CONFIG_MODULE_ALLOW_BTF_MISMATCH suppression of per-type and
- * per-member lines. Not handled: 6.12 distilled base BTF (`.BTF.base`) relocation.
+ * characters), 6.12's CONFIG_MODULE_ALLOW_BTF_MISMATCH suppression of per-type and
+ * per-member lines, and 6.12's distilled base: a module with a `.BTF.base` section has that
+ * section parsed as a standalone base (btf_parse_base()), its `.BTF` validated on top of it,
+ * then relocated onto vmlinux (btf_relocate(), see relocate.ts). 6.1 ignores `.BTF.base`.
  */
 import { ByteReader } from '../bytes/reader.js';
+import { relocateDistilledBtf, type DistilledMapping } from './relocate.js';
 import {
   BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64,
   BTF_KIND_FLOAT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_MAX, BTF_KIND_PTR,
   BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPEDEF, BTF_KIND_TYPE_TAG, BTF_KIND_UNION, BTF_KIND_VAR,
-  BTF_KIND_VOLATILE, BTF_MAGIC, BTF_MAX_NAME_OFFSET, BTF_MAX_TYPE, kindName, type Btf,
+  BTF_KIND_VOLATILE, BTF_MAGIC, BTF_MAX_NAME_OFFSET, BTF_MAX_TYPE, kindName, Btf,
 } from './btf.js';
 
 export type KernelSeries = '6.1' | '6.12';
@@ -34,7 +37,8 @@ export const E2BIG = 7;
 export const ELOOP = 40;
 /** Kernel-internal ENOTSUPP (not EOPNOTSUPP). */
 export const ENOTSUPP = 524;
-const ERRNO_NAMES: Record<number, string> = { [EINVAL]: 'EINVAL', [E2BIG]: 'E2BIG', [ELOOP]: 'ELOOP', [ENOTSUPP]: 'ENOTSUPP' };
+export const ENOENT = 2;
+const ERRNO_NAMES: Record<number, string> = { [EINVAL]: 'EINVAL', [E2BIG]: 'E2BIG', [ELOOP]: 'ELOOP', [ENOTSUPP]: 'ENOTSUPP', [ENOENT]: 'ENOENT' };
 
 /** KSYM_NAME_LEN (512 in 6.1 and 6.12): names must be shorter. */
 const KSYM_NAME_LEN = 512;
@@ -55,11 +59,27 @@ export interface ModuleBtfCheckOptions {
   /** File name and absolute offset of the `.BTF` bytes, for `offset` in the result. */
   file?: string;
   offset?: number;
-  /** The module's `.BTF.base` section, if any (6.12 uses it as the base; not supported yet). */
+  /**
+   * The module's `.BTF.base` section when the module has one (even empty): 6.12 parses it as
+   * the base of `.BTF` and relocates onto vmlinux; 6.1 ignores it.
+   */
   distilledBase?: Uint8Array;
+  /** Absolute offset of the `.BTF.base` bytes, for `offset` in the result. */
+  distilledBaseOffset?: number;
 }
 
-export type BtfCheckStage = 'hdr' | 'str' | 'meta' | 'type_tags';
+export type BtfCheckStage = 'hdr' | 'str' | 'meta' | 'type_tags' | 'relocate';
+
+/** What 6.12 did with a module's distilled base (present when the module has `.BTF.base` and the rules are 6.12's). */
+export interface DistilledBaseOutcome {
+  /** Types in `.BTF.base` (void included) and in the target's vmlinux BTF. */
+  readonly distilledTypes: number;
+  readonly targetTypes: number;
+  /** Every distilled type mapped onto the target (all of them when relocation succeeded). */
+  readonly mappings: readonly DistilledMapping[];
+  /** The module's `.BTF` relocated onto the target (split BTF on vmlinux), on success. */
+  readonly relocated?: Uint8Array;
+}
 
 export interface ModuleBtfCheckResult {
   /** 'ok': the kernel accepts the BTF; 'fail': btf_parse_module() fails; 'unsupported': not predictable here. */
@@ -81,6 +101,18 @@ export interface ModuleBtfCheckResult {
   readonly kernelLog: readonly string[];
   /** Whether the module load goes on (true when ok, or when a mismatch is allowed). */
   readonly loads: boolean;
+  /** Which section the failure is in: the module's `.BTF`, or (6.12) its `.BTF.base`. */
+  readonly section?: '.BTF' | '.BTF.base';
+  /** 6.12 with `.BTF.base`: the relocation onto vmlinux. */
+  readonly distilled?: DistilledBaseOutcome;
+}
+
+/** The parts of a base BTF the checks consult. */
+type BaseView = Pick<Btf, 'typeCount' | 'strEndOff' | 'strBytes' | 'kind' | 'sizeOrType' | 'littleEndian'>;
+
+/** No base: a standalone BTF (vmlinux, or a module's `.BTF.base`) starts at id 1 and string offset 0. */
+function noBase(littleEndian: boolean): BaseView {
+  return { typeCount: 1, strEndOff: 0, strBytes: () => undefined, kind: () => 0, sizeOrType: () => 0, littleEndian };
 }
 
 class Fail {
@@ -126,8 +158,10 @@ class Env {
 
   constructor(
     readonly data: Uint8Array,
-    readonly base: Btf,
+    readonly base: BaseView,
     readonly opts: ModuleBtfCheckOptions,
+    /** btf_parse_base() rules (no base_btf) instead of split rules. */
+    readonly standalone = false,
   ) {
     this.r = new ByteReader(data, { file: opts.file ?? opts.moduleName, format: 'btf', base: opts.offset ?? 0, littleEndian: opts.littleEndian ?? base.littleEndian });
     this.startId = base.typeCount;
@@ -314,7 +348,7 @@ function parseHdr(env: Env): void {
   if (h.magic !== BTF_MAGIC) throw plain('Invalid magic', EINVAL, 0);
   if (h.version !== 1) throw plain('Unsupported version', ENOTSUPP, 2);
   if (h.flags) throw plain('Unsupported flags', ENOTSUPP, 3);
-  // (base BTF only: "No data")
+  if (env.standalone && size === hdrLen) throw plain('No data', EINVAL, 4);
   // btf_check_sec_info(): the two sections sorted by (int)(off diff) then (int)(len diff)
   const secs = [{ off: h.type_off, len: h.type_len, at: 8 }, { off: h.str_off, len: h.str_len, at: 16 }];
   const cmp = (x: { off: number; len: number }, y: { off: number; len: number }): number => ((x.off - y.off) | 0) || ((x.len - y.len) | 0);
@@ -341,8 +375,9 @@ function parseStrSec(env: Env): void {
   };
   if (end !== env.data.length) throw plain('String section is not at the end', 16);
   env.strStart = start;
-  if (h.str_len === 0) return; // allowed for split BTF
-  if (h.str_len - 1 > BTF_MAX_NAME_OFFSET || env.data[end - 1] !== 0) throw plain('Invalid string section', end - 1);
+  if (!env.standalone && h.str_len === 0) return; // allowed for split BTF
+  if (h.str_len === 0 || h.str_len - 1 > BTF_MAX_NAME_OFFSET || env.data[end - 1] !== 0) throw plain('Invalid string section', Math.max(start, end - 1));
+  if (env.standalone && env.data[start] !== 0) throw plain('Invalid string section', start);
 }
 
 /** One kind's check_meta; returns the kind data size. */
@@ -601,27 +636,18 @@ function checkTypeTags(env: Env): void {
  * chains stop after 32 hops).
  */
 export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheckOptions): ModuleBtfCheckResult {
-  if (opts.kernel === '6.12' && opts.distilledBase && opts.distilledBase.length > 0) {
-    return { status: 'unsupported', err: 0, reason: 'distilled base BTF (.BTF.base) relocation is not implemented', kernelLog: [], loads: true };
-  }
-  const env = new Env(data, base, opts);
-  try {
-    parseHdr(env);
-    parseStrSec(env);
-    checkAllMetas(env);
-    checkTypeTags(env);
-  } catch (e) {
-    if (!(e instanceof Fail)) throw e;
-    const log = [...env.log];
+  const le = opts.littleEndian ?? base.littleEndian;
+  const failed = (e: Fail, log: readonly string[], section: '.BTF' | '.BTF.base', distilled?: DistilledBaseOutcome): ModuleBtfCheckResult => {
+    const out = [...log];
     let loads: boolean;
     if (opts.kernel === '6.1') {
-      log.push(`failed to validate module [${opts.moduleName}] BTF: ${e.err}`);
+      out.push(`failed to validate module [${opts.moduleName}] BTF: ${e.err}`);
       loads = opts.allowMismatch;
     } else if (opts.allowMismatch) {
-      log.push('Kernel module BTF mismatch detected, BTF debug info may be unavailable for some modules');
+      out.push('Kernel module BTF mismatch detected, BTF debug info may be unavailable for some modules');
       loads = true;
     } else {
-      log.push(`failed to validate module [${opts.moduleName}] BTF: ${e.err}`);
+      out.push(`failed to validate module [${opts.moduleName}] BTF: ${e.err}`);
       loads = false;
     }
     return {
@@ -632,9 +658,70 @@ export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheck
       ...(e.typeId !== undefined ? { typeId: e.typeId } : {}),
       reason: e.reason,
       ...(e.at !== undefined ? { offset: e.at } : {}),
-      kernelLog: log,
+      kernelLog: out,
       loads,
+      section,
+      ...(distilled ? { distilled } : {}),
     };
+  };
+  const unsupported = (reason: string): ModuleBtfCheckResult => ({ status: 'unsupported', err: 0, reason, kernelLog: [], loads: true });
+
+  // 6.12 with .BTF.base: btf_parse_base(".BTF.base") first; it becomes the base of .BTF
+  let splitBase: Btf = base;
+  let dist: Btf | undefined;
+  if (opts.kernel === '6.12' && opts.distilledBase !== undefined) {
+    const denv = new Env(opts.distilledBase, noBase(le), { ...opts, offset: opts.distilledBaseOffset ?? 0 }, true);
+    try {
+      parseHdr(denv);
+      parseStrSec(denv);
+      checkAllMetas(denv);
+      checkTypeTags(denv);
+    } catch (e) {
+      if (!(e instanceof Fail)) throw e;
+      return failed(e, denv.log, '.BTF.base');
+    }
+    // the kernel counts void only once a type was added: an empty base has 0 types, and split
+    // ids would then start at 0, colliding with void; no real producer writes that
+    if (denv.offs.length === 0) return unsupported('the .BTF.base section has no types: the kernel would number the module\'s types from 0 (colliding with void)');
+    try {
+      dist = Btf.parse(opts.distilledBase, { file: opts.file ?? opts.moduleName, offset: opts.distilledBaseOffset ?? 0 });
+    } catch (e) {
+      return unsupported(`the kernel accepts this .BTF.base but kmodseal's BTF reader does not: ${(e as Error).message}`);
+    }
+    splitBase = dist;
   }
-  return { status: 'ok', err: 0, kernelLog: [], loads: true };
+
+  const env = new Env(data, splitBase, opts);
+  try {
+    parseHdr(env);
+    parseStrSec(env);
+    checkAllMetas(env);
+    checkTypeTags(env);
+  } catch (e) {
+    if (!(e instanceof Fail)) throw e;
+    return failed(e, env.log, '.BTF');
+  }
+  if (!dist) return { status: 'ok', err: 0, kernelLog: [], loads: true };
+
+  // btf_relocate() onto vmlinux
+  let split: Btf;
+  try {
+    split = Btf.parse(data, { file: opts.file ?? opts.moduleName, offset: opts.offset ?? 0, base: dist });
+  } catch (e) {
+    return unsupported(`the kernel accepts this .BTF but kmodseal's BTF reader does not: ${(e as Error).message}`);
+  }
+  const rel = relocateDistilledBtf(split, base);
+  const distilled: DistilledBaseOutcome = {
+    distilledTypes: rel.distilledTypes,
+    targetTypes: rel.targetTypes,
+    mappings: rel.mappings,
+    ...(rel.relocated ? { relocated: rel.relocated } : {}),
+  };
+  if (rel.status === 'undefined') return { ...unsupported(rel.reason ?? 'undefined behaviour in btf_relocate()'), distilled };
+  if (rel.status === 'fail') {
+    // btf_relocate() reports with pr_warn(): a plain line, printed even when the mismatch is allowed
+    const e = new Fail(rel.err, 'relocate', rel.reason ?? 'relocation failed', rel.typeId, undefined);
+    return failed(e, [rel.reason ?? ''], '.BTF.base', distilled);
+  }
+  return { status: 'ok', err: 0, kernelLog: [], loads: true, distilled };
 }

@@ -313,9 +313,11 @@ describe('checkModuleBtf fault table', () => {
     assert.equal(typed.loads, true);
   });
 
-  it('a distilled base (.BTF.base) on 6.12 is reported unsupported, not guessed', () => {
+  it('a .BTF.base on 6.12 is parsed as a base first (btf_parse_base): zeros fail on the magic', () => {
     const r = checkModuleBtf(good(), tkBase, { ...opts612, distilledBase: new Uint8Array(32) });
-    assert.equal(r.status, 'unsupported');
+    assert.equal(r.status, 'fail');
+    assert.equal(r.section, '.BTF.base');
+    assert.deepEqual(r.kernelLog, ['BPF: Invalid magic', 'failed to validate module [kms_hello] BTF: -22']);
   });
 });
 

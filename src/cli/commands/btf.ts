@@ -10,13 +10,16 @@ import { readModinfo } from '../../modinfo/modinfo.js';
 import { findElfBtf, parseBtf, parseBtfFile } from '../../btf/btf.js';
 import { writeBtfJson, writeBtfRaw } from '../../btf/dump.js';
 import { checkModuleBtf, type ModuleBtfCheckResult } from '../../btf/validate.js';
+import { openModuleBtf } from '../../btf/relocate.js';
+import { probeElf } from '../../elf/elf.js';
 import { baseReferenceEvidence, compareModuleBase, type BaseCompareResult, type BaseEvidence } from '../../btf/compare.js';
 import { isKmodsealError, KmodsealError } from '../../bytes/errors.js';
 
 export async function btfDumpCommand(file: string, o: { base?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   const base = o.base ? (await loadKernelBtf(o.base)).btf : undefined;
   const { data } = await decompressModule(readFileBytes(file), file);
-  const btf = parseBtfFile(data, file, base);
+  // a module ELF opens as libbpf opens it (a .BTF.base is used, and relocated onto --base)
+  const btf = probeElf(data) ? openModuleBtf(Elf.parse(data, file), base) : parseBtfFile(data, file, base);
   const out = (chunk: string): void => io.stdout(chunk);
   if (o.json) writeBtfJson(btf, out);
   else writeBtfRaw(btf, out);
@@ -26,7 +29,7 @@ export async function btfDumpCommand(file: string, o: { base?: string; json?: bo
 export interface BtfCheckJson {
   readonly file: string;
   readonly module: string;
-  /** ok | mismatch | no-btf | unsupported */
+  /** ok | relocatable (6.12, .BTF.base maps onto the target) | mismatch | no-btf | unsupported */
   readonly status: string;
   readonly loads: boolean;
   readonly errno: string | null;
@@ -40,6 +43,16 @@ export interface BtfCheckJson {
    * (names that do not start a string of this base, references to kinds that cannot be referenced so).
    */
   readonly heuristic: ({ status: 'evidence-of-another-base' | 'no-evidence' } & BaseEvidence) | null;
+  /**
+   * The module's `.BTF.base`: whether the target's rules use it (6.12) or ignore it (6.1), and
+   * with 6.12 how its types map onto the target's vmlinux BTF (the kernel's btf_relocate()).
+   */
+  readonly distilledBase?: {
+    readonly used: boolean;
+    readonly types?: number;
+    readonly mapped?: number;
+    readonly mappings?: readonly { id: number; kind: string; name: string; size: number; embedded: boolean; targetId: number; targetKind: string }[];
+  };
   readonly error?: { code: string; message: string };
 }
 
@@ -60,7 +73,7 @@ export async function btfCheckCommand(
     try {
       const r = await checkOne(file, target, built, allow);
       results.push(r);
-      if (r.status !== 'ok' && r.status !== 'no-btf') exit = Math.max(exit, EXIT.CHECK_FAILED) as ExitCode;
+      if (r.status !== 'ok' && r.status !== 'relocatable' && r.status !== 'no-btf') exit = Math.max(exit, EXIT.CHECK_FAILED) as ExitCode;
       if (r.semantic?.status === 'mismatched') exit = Math.max(exit, EXIT.CHECK_FAILED) as ExitCode;
     } catch (e) {
       if (!isKmodsealError(e)) throw e;
@@ -75,11 +88,18 @@ export async function btfCheckCommand(
   }
   for (const r of results) {
     if (r.error) continue;
-    const consequence = r.status === 'ok' || r.status === 'no-btf' ? 'loads' : r.loads ? 'loads without BTF (MODULE_ALLOW_BTF_MISMATCH=y)' : `rejected (${r.errno})`;
+    const consequence = r.status === 'ok' || r.status === 'relocatable' || r.status === 'no-btf' ? 'loads' : r.loads ? 'loads without BTF (MODULE_ALLOW_BTF_MISMATCH=y)' : `rejected (${r.errno})`;
+    const d = r.distilledBase;
     const what =
-      r.status === 'ok' ? 'BTF valid' : r.status === 'no-btf' ? 'no .BTF' : r.status === 'unsupported' ? `not predictable: ${r.reason}` : `BTF mismatch${r.typeId ? ` at type [${r.typeId}]` : ''}: ${r.reason}`;
+      r.status === 'ok' ? 'BTF valid'
+        : r.status === 'relocatable' ? `BTF valid, relocatable: all ${(d?.types ?? 1) - 1} types of its .BTF.base map onto the kernel's vmlinux BTF`
+          : r.status === 'no-btf' ? 'no .BTF'
+            : r.status === 'unsupported' ? `not predictable: ${r.reason}`
+              : `BTF mismatch${r.typeId ? ` at ${d?.used ? '.BTF.base ' : ''}type [${r.typeId}]` : ''}: ${r.reason}`;
     io.stdout(`${r.file}: ${r.module}: ${what} -> ${consequence}\n`);
     for (const l of r.kernelLog) io.stdout(`    kernel: ${l}\n`);
+    if (d && !d.used) io.stdout('    .BTF.base: ignored by this kernel series (6.1); .BTF is checked against vmlinux\n');
+    if (d?.mappings && r.status !== 'relocatable') io.stdout(`    .BTF.base: ${d.mapped} of ${(d.types ?? 1) - 1} types mapped before the failure\n`);
     if (r.heuristic) {
       const h = r.heuristic;
       if (h.status === 'no-evidence') io.stdout(`    base types (heuristic, no --built-against): no evidence of another base (${h.namesChecked} names, ${h.refsChecked} references checked)\n`);
@@ -115,16 +135,29 @@ async function checkOne(file: string, target: KernelBtf, built: KernelBtf | unde
     littleEndian: elf.header.littleEndian,
     file,
     offset: found.btfOffset,
-    ...(found.distilledBase ? { distilledBase: found.distilledBase } : {}),
+    ...(found.distilledBase ? { distilledBase: found.distilledBase, distilledBaseOffset: found.distilledBaseOffset ?? 0 } : {}),
   });
+  const usesDistilled = found.distilledBase !== undefined && target.series === '6.12';
+  const distilledBase: BtfCheckJson['distilledBase'] = found.distilledBase === undefined
+    ? undefined
+    : usesDistilled
+      ? {
+        used: true,
+        ...(res.distilled ? { types: res.distilled.distilledTypes, mapped: res.distilled.mappings.length, mappings: res.distilled.mappings } : {}),
+      }
+      : { used: false };
   let semantic: BtfCheckJson['semantic'] = null;
   let heuristic: BtfCheckJson['heuristic'] = null;
-  if (!built && res.status !== 'fail') {
+  // with a distilled base the relocation itself compares every base type the module uses
+  // (by name, kind, size) with the target's: no heuristic, and --built-against is not needed
+  if (usesDistilled) {
+    /* nothing to add */
+  } else if (!built && res.status !== 'fail') {
     // the split BTF parses against the target: look for traces of another base
     const ev = baseReferenceEvidence(parseBtf(found.btf, { file, offset: found.btfOffset, base: target.btf }));
     heuristic = { status: ev.misplacedNameCount || ev.badKindCount ? 'evidence-of-another-base' : 'no-evidence', ...ev };
   }
-  if (built) {
+  if (built && !usesDistilled) {
     const moduleBtf = parseBtf(found.btf, { file, offset: found.btfOffset, base: built.btf });
     const cmp = compareModuleBase(moduleBtf, built.btf, target.btf);
     semantic = { status: cmp.mismatches.length ? 'mismatched' : 'compatible', referenced: cmp.referenced, mismatches: cmp.mismatches, truncated: cmp.truncated };
@@ -132,7 +165,7 @@ async function checkOne(file: string, target: KernelBtf, built: KernelBtf | unde
   return {
     file,
     module,
-    status: res.status === 'fail' ? 'mismatch' : res.status,
+    status: res.status === 'fail' ? 'mismatch' : res.status === 'ok' && res.distilled ? 'relocatable' : res.status,
     loads: res.loads,
     errno: res.status === 'fail' ? (res.errName ?? `errno ${-res.err}`) : null,
     typeId: res.typeId ?? null,
@@ -140,5 +173,6 @@ async function checkOne(file: string, target: KernelBtf, built: KernelBtf | unde
     kernelLog: res.kernelLog,
     semantic,
     heuristic,
+    ...(distilledBase ? { distilledBase } : {}),
   };
 }
