@@ -20,46 +20,9 @@ import { checkModuleBtf } from '../../src/btf/validate.js';
 import { decompressModule } from '../../src/compress/index.js';
 import { Elf } from '../../src/elf/elf.js';
 import { BtfBuilder, splitBuilder } from './build.js';
-import { CACHE, kernelSets, moduleFiles, ROOT, sample, TESTKERNEL, vmlinuxFor } from './helpers.js';
+import { kernelSets, moduleFiles, sample, TESTKERNEL, vmlinuxFor } from './helpers.js';
+import { DIR, ORACLE, oracleDistill, oracleRelocate } from './oracle.js';
 import { bootAndLoad, canBoot } from '../e2e/kernel.js';
-
-export const ORACLE = join(ROOT, '.cache/btf-oracle/btf-oracle');
-const DIR = join(CACHE, `relocate-${process.pid}`);
-
-interface OracleRelocation {
-  status: 'ok' | 'fail';
-  err: number;
-  warnings: string[];
-  relocated?: Buffer;
-}
-
-/** libbpf btf__distill_base(): raw distilled base and split BTF of `ko` (an uncompressed module file) on `vmlinux`. */
-export function oracleDistill(ko: string, vmlinux: string, tag: string): { base: Uint8Array; split: Uint8Array } {
-  mkdirSync(DIR, { recursive: true });
-  const b = join(DIR, `${tag}.base`);
-  const s = join(DIR, `${tag}.split`);
-  const r = spawnSync(ORACLE, ['distill', ko, vmlinux, b, s], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `btf-oracle distill ${ko}: ${r.stderr}`);
-  return { base: new Uint8Array(readFileSync(b)), split: new Uint8Array(readFileSync(s)) };
-}
-
-/** libbpf btf__relocate() of raw distilled base + split onto `vmlinux`. */
-function oracleRelocate(base: Uint8Array, split: Uint8Array, vmlinux: string, tag: string): OracleRelocation {
-  mkdirSync(DIR, { recursive: true });
-  const b = join(DIR, `${tag}.rbase`);
-  const s = join(DIR, `${tag}.rsplit`);
-  const o = join(DIR, `${tag}.rout`);
-  writeFileSync(b, base);
-  writeFileSync(s, split);
-  const r = spawnSync(ORACLE, ['relocate', b, s, vmlinux, o], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `btf-oracle relocate: ${r.stderr}`);
-  const warnings = r.stderr.split('\n').filter(Boolean).map((l) => l.replace(/^libbpf: /, ''));
-  const out = r.stdout.trim();
-  if (out === 'ok') return { status: 'ok', err: 0, warnings, relocated: readFileSync(o) };
-  const m = /^error (\d+)$/.exec(out);
-  assert.ok(m, `btf-oracle said ${out}`);
-  return { status: 'fail', err: -Number(m[1]), warnings };
-}
 
 function ours(base: Uint8Array, split: Uint8Array, target: Btf): RelocationResult {
   const dist = Btf.parse(base, { file: 'base' });

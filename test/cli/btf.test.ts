@@ -102,3 +102,55 @@ test('without the original base: evidence of another base is reported as a heuri
   const text = runBin(['btf', 'check', '--kernel', k612.dir, ...passed.map((m) => m.file)]).stdout.toString();
   assert.match(text, /heuristic, no --built-against\): EVIDENCE of another base/);
 });
+
+test('btf check/dump of modules with a distilled base (.BTF.base): relocatable, mismatch, 6.1 ignores it', async () => {
+  const { oracleDistill } = await import('../btf/oracle.js');
+  const src = path.join(TESTKERNEL, 'modules/kms_export.ko');
+  const { base, split } = oracleDistill(src, vmlinux, 'cli');
+  const build = (name: string, b: Uint8Array): string => {
+    fs.writeFileSync(path.join(tmp, `${name}.base`), b);
+    fs.writeFileSync(path.join(tmp, `${name}.split`), split);
+    const out = path.join(tmp, `${name}.ko`);
+    execFileSync('objcopy', ['--add-section', `.BTF.base=${path.join(tmp, `${name}.base`)}`, '--update-section', `.BTF=${path.join(tmp, `${name}.split`)}`, src, out]);
+    return out;
+  };
+  const good = build('good', base);
+  const broken = new Uint8Array(base);
+  // the distilled INT 'int' becomes 'Znt', which vmlinux does not have
+  const at = Buffer.from(broken).indexOf(Buffer.from('\0int\0', 'latin1'));
+  assert.ok(at > 0);
+  broken[at + 1] = 0x5a;
+  const bad = build('bad', broken);
+
+  const ok = runBin(['btf', 'check', '--json', '--kernel', vmlinux, good]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const j = (JSON.parse(ok.stdout.toString()) as { modules: BtfCheckJson[] }).modules[0]!;
+  assert.equal(j.status, 'relocatable');
+  assert.equal(j.distilledBase?.used, true);
+  assert.equal(j.distilledBase?.mapped, (j.distilledBase?.types ?? 0) - 1);
+  assert.ok(j.distilledBase?.mappings?.some((m) => m.name === 'int' && m.kind === 'INT' && m.targetKind === 'INT'));
+  assert.equal(j.heuristic, null);
+  assert.match(runBin(['btf', 'check', '--kernel', vmlinux, good]).stdout.toString(), /relocatable: all \d+ types of its \.BTF\.base map onto/);
+
+  const no = runBin(['btf', 'check', '--kernel', vmlinux, bad]);
+  assert.equal(no.code, 4);
+  assert.match(no.stdout.toString(), /distilled base BTF type 'Znt' \[\d+\] is not mapped to base BTF id/);
+  assert.match(no.stdout.toString(), /failed to validate module \[kms_export\] BTF: -22/);
+  assert.match(runBin(['btf', 'check', '--allow-btf-mismatch', '--kernel', vmlinux, bad]).stdout.toString(), /loads without BTF/);
+
+  // 6.1 rules: .BTF.base is ignored and .BTF is checked against vmlinux (said in the output)
+  const old = runBin(['btf', 'check', '--kernel', k61.dir, good]);
+  assert.match(old.stdout.toString(), /\.BTF\.base: ignored by this kernel series \(6\.1\)/);
+
+  // dump: on the distilled base without --base; relocated onto --base; refused when it cannot be
+  const own = runBin(['btf', 'dump', good]);
+  assert.equal(own.code, 0, own.stderr);
+  const distTypes = j.distilledBase!.types!;
+  assert.ok(own.stdout.toString().startsWith(`[${distTypes}] `), 'module types follow the distilled base');
+  const rel = runBin(['btf', 'dump', good, '--base', vmlinux]);
+  assert.equal(rel.code, 0, rel.stderr);
+  assert.ok(rel.stdout.toString().startsWith('[40564] '), 'relocated: module types follow the test kernel\'s vmlinux types');
+  const refused = runBin(['btf', 'dump', bad, '--base', vmlinux]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /does not relocate onto .*not mapped to base BTF id/);
+});
