@@ -40,8 +40,12 @@ export async function runOrdered<T, R>(
   // Batches are numbered in task order; the local thread takes small ones so that it yields
   // often enough to hand workers their next batch without delay.
   let nextId = 0;
-  const take = (size = batch): { id: number; slice: T[] } | undefined => {
+  // Guided sizes: a batch is at most a quarter of the remaining work per thread, so the
+  // threads run out of work together instead of one waiting on another's last big batch.
+  const threads = n + (local ? 1 : 0);
+  const take = (cap = batch): { id: number; slice: T[] } | undefined => {
     if (nextIn >= tasks.length) return undefined;
+    const size = Math.max(1, Math.min(cap, Math.ceil((tasks.length - nextIn) / (threads * 4))));
     const slice = tasks.slice(nextIn, nextIn + size);
     nextIn += slice.length;
     return { id: nextId++, slice };
