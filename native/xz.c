@@ -4,6 +4,8 @@
  * not built, src/compress falls back to lzma-native. Built by scripts/build-native.sh.
  *
  *   decode(input: Uint8Array, maxOutput: number, sizeHint?: number) -> Buffer
+ *   decodeInto(input, output) -> number; encode(input, dictSize) -> Buffer;
+ *   encodeAsync(input, dictSize) -> Promise<Buffer> (the encoder on the libuv thread pool)
  *   throws Error with .code = "E_COMPRESS" (corrupt, with .offset = input bytes consumed)
  *   or "E_LIMIT" (output would exceed maxOutput).
  */
@@ -189,8 +191,95 @@ static napi_value encode(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * encodeAsync(input: Uint8Array, dictSize: number) -> Promise<Buffer>
+ * encode() on the libuv thread pool, so that callers encoding many modules (detach, attach)
+ * use every core from one thread. The input must not change until the promise settles.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref input_ref;
+  const unsigned char *in;
+  size_t in_len;
+  uint32_t dict;
+  unsigned char *out;
+  size_t out_len;
+  const char *error;
+} encode_job;
+
+static void encode_execute(napi_env env, void *data) {
+  (void)env;
+  encode_job *j = data;
+  lzma_options_lzma opt;
+  if (lzma_lzma_preset(&opt, 6)) { j->error = "cannot set preset 6"; return; }
+  opt.dict_size = j->dict;
+  lzma_filter filters[2] = { { LZMA_FILTER_LZMA2, &opt }, { LZMA_VLI_UNKNOWN, NULL } };
+  lzma_stream st = LZMA_STREAM_INIT;
+  if (lzma_stream_encoder(&st, filters, LZMA_CHECK_CRC32) != LZMA_OK) { j->error = "cannot initialise the xz encoder"; return; }
+  size_t cap = lzma_stream_buffer_bound(j->in_len);
+  j->out = malloc(cap ? cap : 1);
+  if (!j->out) { lzma_end(&st); j->error = "out of memory"; return; }
+  st.next_in = j->in; st.avail_in = j->in_len;
+  st.next_out = j->out; st.avail_out = cap;
+  lzma_ret ret;
+  do ret = lzma_code(&st, LZMA_FINISH); while (ret == LZMA_OK);
+  j->out_len = (size_t)st.total_out;
+  lzma_end(&st);
+  if (ret != LZMA_STREAM_END) { free(j->out); j->out = NULL; j->error = "xz encoder error"; }
+}
+
+static void encode_complete(napi_env env, napi_status status, void *data) {
+  encode_job *j = data;
+  napi_value v;
+  if (status == napi_ok && !j->error) {
+    /* hand the malloc'd output to a Buffer without a copy; freed with it */
+    if (napi_create_external_buffer(env, j->out_len, j->out, free_buf, NULL, &v) != napi_ok) {
+      void *copy;
+      napi_create_buffer_copy(env, j->out_len, j->out, &copy, &v);
+      free(j->out);
+    }
+    napi_resolve_deferred(env, j->deferred, v);
+  } else {
+    napi_value m, c;
+    free(j->out);
+    napi_create_string_utf8(env, j->error ? j->error : "xz encoder cancelled", NAPI_AUTO_LENGTH, &m);
+    napi_create_string_utf8(env, "E_COMPRESS", NAPI_AUTO_LENGTH, &c);
+    napi_create_error(env, c, m, &v);
+    napi_reject_deferred(env, j->deferred, v);
+  }
+  napi_delete_reference(env, j->input_ref);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value encode_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
+    return throw_code(env, "E_USAGE", "encodeAsync(input, dictSize)", 0);
+  size_t in_len;
+  void *in_data;
+  if (!u8_arg(env, argv[0], &in_data, &in_len)) return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
+  double dict;
+  if (napi_get_value_double(env, argv[1], &dict) != napi_ok || dict < 4096 || dict > (1u << 30))
+    return throw_code(env, "E_USAGE", "dictSize out of range", 0);
+  encode_job *j = calloc(1, sizeof(*j));
+  if (!j) return throw_code(env, "E_LIMIT", "out of memory", 0);
+  j->in = in_data; j->in_len = in_len; j->dict = (uint32_t)dict;
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_reference(env, argv[0], 1, &j->input_ref);
+  napi_create_string_utf8(env, "kmodseal:xz-encode", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, encode_execute, encode_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "encodeAsync", NAPI_AUTO_LENGTH, encode_async, NULL, &fn);
+  napi_set_named_property(env, exports, "encodeAsync", fn);
   napi_create_function(env, "encode", NAPI_AUTO_LENGTH, encode, NULL, &fn);
   napi_set_named_property(env, exports, "encode", fn);
   napi_create_function(env, "decodeInto", NAPI_AUTO_LENGTH, decode_into, NULL, &fn);

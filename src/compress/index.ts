@@ -11,7 +11,7 @@
  */
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
-import { FormatError } from '../bytes/errors.js';
+import { FormatError, KmodsealError } from '../bytes/errors.js';
 import { ByteReader } from '../bytes/reader.js';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
@@ -43,6 +43,8 @@ interface NativeXz {
   decode(input: Uint8Array, maxOutput: number, sizeHint?: number): Buffer;
   decodeInto(input: Uint8Array, output: Uint8Array): number;
   encode(input: Uint8Array, dictSize: number): Buffer;
+  /** encode() on the libuv thread pool (absent in an addon built before it existed). */
+  encodeAsync?(input: Uint8Array, dictSize: number): Promise<Buffer>;
 }
 let nativeXz: NativeXz | null | undefined;
 function loadNativeXz(): NativeXz | null {
@@ -64,6 +66,19 @@ function loadNativeXz(): NativeXz | null {
  */
 export function nativeXzEncode(data: Uint8Array, dictSize: number): Uint8Array | undefined {
   return loadNativeXz()?.encode(data, dictSize);
+}
+
+/**
+ * {@link nativeXzEncode} off the calling thread (libuv's pool): many calls in flight use every
+ * core. Same bytes. `data` must not change until the promise settles.
+ */
+export function nativeXzEncodeAsync(data: Uint8Array, dictSize: number): Promise<Uint8Array> | undefined {
+  const n = loadNativeXz();
+  if (!n) return undefined;
+  if (!n.encodeAsync) return Promise.resolve(n.encode(data, dictSize));
+  return n.encodeAsync(data, dictSize).catch((e: Error & { code?: string }) => {
+    throw new KmodsealError('E_COMPRESS', `xz: ${e.message}`, { cause: e });
+  });
 }
 
 /** Which xz implementation is in use (for diagnostics and benchmarks). */

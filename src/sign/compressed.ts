@@ -14,7 +14,7 @@
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { KmodsealError } from '../bytes/errors.js';
-import { decompressModule, nativeXzEncode, type Compression } from '../compress/index.js';
+import { decompressModule, nativeXzEncodeAsync, type Compression } from '../compress/index.js';
 import { signModuleBytes, type Pkcs7Options } from './cms.js';
 import type { Signer } from '../keys/signer.js';
 
@@ -39,8 +39,8 @@ interface LzmaNative {
 
 /** `xz --check=crc32 --lzma2=dict=<dictSize>` (preset 6 LZMA2 parameters, one thread). */
 export async function xzCompress(data: Uint8Array, dictSize = 1 << 20): Promise<Uint8Array> {
-  const fast = nativeXzEncode(data, dictSize);
-  if (fast) return new Uint8Array(fast.buffer, fast.byteOffset, fast.byteLength);
+  const fast = nativeXzEncodeAsync(data, dictSize);
+  if (fast) return fast.then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
   const lzma = require('lzma-native') as LzmaNative;
   // lzma-native reads `dictSize` (its README's `dict_size` is ignored) and a `preset` field
   // would overwrite the explicit values, so every preset-6 parameter is spelled out.
