@@ -26,6 +26,8 @@ export interface SignerSpec {
   /** Extra certificates carried in the PKCS#7 (DER), for chains. */
   readonly chain: readonly Uint8Array[] | undefined;
   readonly pkcs11Module?: string;
+  /** Report each module's SHA-256 before and after (two extra passes over the data: only for reports). */
+  readonly digests?: boolean;
 }
 
 export interface SignTask {
@@ -53,14 +55,32 @@ function signerFor(spec: SignerSpec): Signer {
 
 const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
 
+/** Output directories this thread has already created (one mkdir per directory, not per module). */
+const madeDirs = new Set<string>();
+
 export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<SignResult> {
   try {
     const data = readFileBytes(task.src);
     const out = await signModuleFile(data, signerFor(spec), { hash: spec.hash, keyIdForm: spec.keyIdForm, ...(spec.chain ? { chain: spec.chain } : {}), file: task.src });
-    if (task.dest !== task.src) fs.mkdirSync(path.dirname(task.dest), { recursive: true });
     const mode = fs.statSync(task.src).mode & 0o7777;
-    writeFileAtomic(task.dest, out.data, mode, false);
-    return { file: task.dest, compression: out.compression, sha256Before: sha256(data), sha256After: sha256(out.data) };
+    if (task.dest === task.src) writeFileAtomic(task.dest, out.data, mode, false);
+    else {
+      const dir = path.dirname(task.dest);
+      if (!madeDirs.has(dir)) {
+        fs.mkdirSync(dir, { recursive: true });
+        madeDirs.add(dir);
+      }
+      try {
+        writeFileAtomic(task.dest, out.data, mode, false);
+      } catch (e) {
+        // the directory went away since this thread made it: make it again, once
+        if (!fs.existsSync(dir)) {
+          fs.mkdirSync(dir, { recursive: true });
+          writeFileAtomic(task.dest, out.data, mode, false);
+        } else throw e;
+      }
+    }
+    return { file: task.dest, compression: out.compression, ...(spec.digests ? { sha256Before: sha256(data), sha256After: sha256(out.data) } : {}) };
   } catch (e) {
     return { file: task.src, error: flattenError(e) };
   }

@@ -88,6 +88,7 @@ export async function signCommand(paths: string[], o: { key?: string; cert?: str
     keyIdForm,
     chain: o.chain ? o.chain.flatMap(readCertificateFile) : undefined,
     ...(o.pkcs11Module ? { pkcs11Module: o.pkcs11Module } : {}),
+    digests: o.json === true,
   };
   const results = await signMany(spec, signTasks(paths, o.out), { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
   if (o.json) io.stdout(JSON.stringify(results, null, 2) + '\n');
@@ -141,7 +142,10 @@ export async function sealCommand(
   }
   if (embedSrc && !embedSrc.inspection!.isElf) throw new KmodsealError('E_UNSUPPORTED', `${o.embed}: --embed writes into a vmlinux ELF (as insert-sys-cert); rebuild the compressed image from it`);
   const key = await generateSigningKey({ type: keyType(o.type ?? 'rsa4096'), ...(o.subject ? { subject: o.subject } : {}) });
-  const spec: SignerSpec = { id: crypto.randomUUID(), key: key.privateKeyPem, certificate: key.certificate, hash: hashOf(o.hash), keyIdForm: 'issuer-serial', chain: undefined };
+  const spec: SignerSpec = {
+    id: crypto.randomUUID(), key: key.privateKeyPem, certificate: key.certificate, hash: hashOf(o.hash), keyIdForm: 'issuer-serial', chain: undefined,
+    digests: o.manifest !== undefined || o.json === true,
+  };
   const tasks = signTasks(roots, undefined);
   const results = await signMany(spec, tasks, { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
   if (o.certOut) writeFileAtomic(o.certOut, certificateToPem(key.certificate));
