@@ -5,12 +5,13 @@
  * an earlier one's exports (as with insmod).
  */
 import { decompressModule } from '../compress/index.js';
-import { isKmodsealError, type KmodsealError } from '../bytes/errors.js';
-import { checkModuleBtf } from '../btf/validate.js';
-import { findElfBtf } from '../btf/btf.js';
-import { moduleFacts, first, type ModuleFacts } from './module-facts.js';
+import { isKmodsealError, KmodsealError, type ErrorCode } from '../bytes/errors.js';
+import { checkModuleBtf, type ModuleBtfCheckResult } from '../btf/validate.js';
+import { findElfBtf, type Btf } from '../btf/btf.js';
+import type { ModinfoEntry } from '../modinfo/modinfo.js';
+import { moduleFacts, first, type ModuleExport, type ModuleFacts, type UndefinedSymbol, type VersionRecord } from './module-facts.js';
 import { kernelSignatureVerdict, keyCert, type KeyCert, type SigResult } from './signature.js';
-import type { CheckTarget, ExportInfo } from './target.js';
+import type { CheckTarget, ExportInfo, LoadPolicy } from './target.js';
 
 export type Outcome = 'loads' | 'loads-tainted' | 'rejected';
 
@@ -60,7 +61,7 @@ const GPL_COMPATIBLE = new Set(['GPL', 'GPL v2', 'GPL and additional rights', 'D
 const TAINT_ORDER = 'PFSRMBUDAWCIOELKXTN';
 
 /** Trusted certificates of the target, parsed once. */
-export function trustedKeys(target: CheckTarget, extra: readonly Uint8Array[] = []): KeyCert[] {
+export function trustedKeys(target: Pick<CheckTarget, 'trusted'> | { readonly trusted: readonly { readonly der: string; readonly kernelName: string }[] }, extra: readonly Uint8Array[] = []): KeyCert[] {
   const out: KeyCert[] = [];
   for (const c of target.trusted) {
     try {
@@ -79,35 +80,47 @@ export function trustedKeys(target: CheckTarget, extra: readonly Uint8Array[] = 
  */
 export async function checkModules(target: CheckTarget, inputs: readonly CheckInput[], options: CheckOptions = {}): Promise<ModuleVerdict[]> {
   const keys = trustedKeys(target, options.extraTrusted);
+  const front = frontTarget(target);
+  // every module is read once; what its checks find on its own is kept, its bytes are not
+  const fronts: ModuleFront[] = [];
+  for (const input of inputs) fronts.push(checkFront(front, keys, input.file, await prepareModule(input.file, input.data)));
+  return checkInOrder(target, fronts, options.order ?? 'given');
+}
+
+/**
+ * The part of `check` that depends on the modules loaded before each one: in the load order
+ * (given, or depmod's), each module's remaining checks against what is loaded so far.
+ * Results keep the order of `fronts`.
+ */
+export function checkInOrder(target: CheckTarget, fronts: readonly ModuleFront[], order: 'given' | 'dependencies'): ModuleVerdict[] {
   const loaded = new Map<string, ExportInfo>(target.exports ?? []);
   const loadedNames = new Set<string>();
-  const out: ModuleVerdict[] = new Array(inputs.length);
-  if (options.order === 'dependencies') {
-    // every module is read once: the dependency order and the checks share the prepared bytes
-    const prepared: (Prepared | undefined)[] = [];
-    for (const input of inputs) prepared.push(await prepare(input));
-    for (const i of dependencyOrder(prepared)) {
-      out[i] = checkOne(target, keys, inputs[i]!, prepared[i]!, loaded, loadedNames);
-      prepared[i] = undefined; // let the decompressed module go
-    }
-  } else {
-    for (let i = 0; i < inputs.length; i++) out[i] = checkOne(target, keys, inputs[i]!, await prepare(inputs[i]!), loaded, loadedNames);
-  }
+  const out: ModuleVerdict[] = new Array(fronts.length);
+  const indexes = order === 'dependencies' ? dependencyOrder(fronts) : fronts.map((_, i) => i);
+  for (const i of indexes) out[i] = checkBack(target, fronts[i]!, loaded, loadedNames);
   return out;
 }
 
 /** A module decompressed and read (or why it could not be decompressed). */
-type Prepared = { readonly data: Uint8Array; readonly facts: ModuleFacts } | { readonly error: KmodsealError };
+export type Prepared = { readonly data: Uint8Array; readonly facts: ModuleFacts } | { readonly error: KmodsealError };
 
 /** The name the kernel falls back to when a module names itself nowhere: its file name. */
 function fileModname(file: string): string {
   return file.replace(/^.*\//, '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
 }
 
-async function prepare(input: CheckInput): Promise<Prepared> {
+/**
+ * Decompresses and reads one module. `decompress` may return a buffer that the next call
+ * reuses: the result is then valid only until the module's front checks are done.
+ */
+export async function prepareModule(
+  file: string,
+  raw: Uint8Array,
+  decompress: (data: Uint8Array, file: string) => Promise<{ data: Uint8Array }> = decompressModule,
+): Promise<Prepared> {
   try {
-    const data = (await decompressModule(input.data, input.file)).data;
-    return { data, facts: moduleFacts(data, input.file, fileModname(input.file)) };
+    const data = (await decompress(raw, file)).data;
+    return { data, facts: moduleFacts(data, file, fileModname(file)) };
   } catch (e) {
     if (!isKmodsealError(e)) throw e;
     return { error: e };
@@ -115,18 +128,17 @@ async function prepare(input: CheckInput): Promise<Prepared> {
 }
 
 /**
- * Indexes of `inputs` with every module after the modules that export the symbols it imports
+ * Indexes of `fronts` with every module after the modules that export the symbols it imports
  * (depmod's order); cycles and unreadable modules keep their place.
  */
-function dependencyOrder(prepared: readonly (Prepared | undefined)[]): number[] {
+function dependencyOrder(fronts: readonly ModuleFront[]): number[] {
   const provider = new Map<string, number>();
   const needs: string[][] = [];
-  prepared.forEach((m, i) => {
-    const f = m && 'facts' in m ? m.facts : undefined;
-    for (const e of f?.exports ?? []) if (!provider.has(e.name)) provider.set(e.name, i);
-    needs.push((f?.undefinedSymbols ?? []).map((u) => u.name));
+  fronts.forEach((f, i) => {
+    for (const e of f.exports) if (!provider.has(e.name)) provider.set(e.name, i);
+    needs.push(f.undefinedSymbols.map((u) => u.name));
   });
-  const state = new Uint8Array(prepared.length); // 0 new, 1 visiting, 2 done
+  const state = new Uint8Array(fronts.length); // 0 new, 1 visiting, 2 done
   const order: number[] = [];
   const visit = (i: number): void => {
     if (state[i]) return;
@@ -138,39 +150,148 @@ function dependencyOrder(prepared: readonly (Prepared | undefined)[]): number[] 
     state[i] = 2;
     order.push(i);
   };
-  for (let i = 0; i < prepared.length; i++) visit(i);
+  for (let i = 0; i < fronts.length; i++) visit(i);
   return order;
 }
 
-function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInput, prepared: Prepared, exportsNow: Map<string, ExportInfo>, loadedNames: Set<string>): ModuleVerdict {
-  const reasons: Reason[] = [];
-  const taints = new Set<string>();
-  let errno: string | null = null;
+/** What of the target the per-module checks (signature to vermagic, and BTF) consult. */
+export interface FrontTarget {
+  readonly series: CheckTarget['series'];
+  readonly policy: CheckTarget['policy'];
+  readonly machine: number | undefined;
+  readonly structModuleSize: number | undefined;
+  readonly vermagic: string | undefined;
+  readonly btf: Btf | undefined;
+  /** False for raw images (no export table). */
+  readonly exportsKnown: boolean;
+  readonly moduleLayout: ExportInfo | undefined;
+}
+
+export function frontTarget(target: CheckTarget): FrontTarget {
+  return {
+    series: target.series, policy: target.policy, machine: target.machine, structModuleSize: target.structModuleSize, vermagic: target.vermagic,
+    btf: target.btf, exportsKnown: target.exports !== undefined, moduleLayout: target.exports?.get('module_layout'),
+  };
+}
+
+/** Step 20 worked out ahead: BTF validation does not depend on other modules. */
+export type BtfStep =
+  | { readonly kind: 'skip' }
+  | { readonly kind: 'no-btf' }
+  | {
+      readonly kind: 'checked'; readonly status: ModuleBtfCheckResult['status']; readonly loads: boolean; readonly reason: string | undefined;
+      readonly errName: string | undefined; readonly typeId: number | undefined; readonly kernelLog: readonly string[];
+    }
+  | { readonly kind: 'error'; readonly code: string | undefined; readonly message: string; readonly stack: string | undefined };
+
+/**
+ * One module's findings that do not depend on the modules loaded before it (steps 0-8 and,
+ * ahead of time, 20). Plain data: it crosses threads.
+ */
+export interface ModuleFront {
+  readonly file: string;
+  readonly name: string;
+  readonly reasons: Reason[];
+  readonly taints: string[];
+  readonly errno: string | null;
+  readonly signedBy: string | null;
+  readonly unsignedTaint: boolean;
+  /** The module's exports and imports (the dependency order needs them even when it is rejected). */
+  readonly exports: readonly ModuleExport[];
+  readonly undefinedSymbols: readonly UndefinedSymbol[];
+  /** What the later checks read, when steps 0-8 let the module through. */
+  readonly rest?: {
+    /** __versions, or undefined (none, or ignored by --force). */
+    readonly versions: readonly VersionRecord[] | undefined;
+    /** The .modinfo entries the later checks read (license, intree, staging, test, import_ns), in order. */
+    readonly modinfo: readonly ModinfoEntry[];
+    readonly writeExec: readonly { readonly name: string; readonly index: number }[];
+    readonly hasKcrctab: boolean;
+    readonly commonSymbols: readonly string[];
+    readonly btf: BtfStep;
+  };
+}
+
+const LATER_MODINFO = new Set(['license', 'intree', 'staging', 'test', 'import_ns']);
+
+/** Findings so far: the first rejection decides the errno. */
+class Findings {
+  readonly reasons: Reason[];
+  readonly taints: Set<string>;
+  errno: string | null;
+  constructor(reasons: Reason[] = [], taints: Iterable<string> = [], errno: string | null = null) {
+    this.reasons = reasons;
+    this.taints = new Set(taints);
+    this.errno = errno;
+  }
+  reject(check: string, code: string, err: string, message: string, log?: string): void {
+    const fatal = this.errno === null;
+    if (fatal) this.errno = err;
+    this.reasons.push({ check, code, message, fatal, ...(log !== undefined ? { log } : {}) });
+  }
+  note(check: string, code: string, message: string, log?: string): void {
+    this.reasons.push({ check, code, message, fatal: false, ...(log !== undefined ? { log } : {}) });
+  }
+}
+
+function tryForce(f: Findings, p: LoadPolicy, what: string, log: string): boolean {
+  if (p.forceLoad) {
+    if (!f.taints.has('F')) f.note('modversions', 'forced', `${what}: forced load taints the kernel (F)`, log);
+    f.taints.add('F');
+    return true;
+  }
+  return false;
+}
+
+function checkVersion(f: Findings, p: LoadPolicy, name: string, versions: readonly VersionRecord[] | undefined, sym: string, crc: number | undefined, check: string): boolean {
+  if (!p.modversions || crc === undefined) return true;
+  if (!versions) {
+    if (tryForce(f, p, `no __versions for ${sym}`, `${name}: ${sym}: kernel tainted.`)) return true;
+    f.reject(check, 'no-versions', 'ENOEXEC', `the module has no __versions and ${sym} needs a CRC (CONFIG_MODULE_FORCE_LOAD is off)`);
+    return false;
+  }
+  const rec = versions.find((r) => r.name === sym);
+  if (rec) {
+    if (rec.crc === crc) return true;
+    f.reject(check, 'crc-mismatch', check === 'symbols' ? 'EINVAL' : 'ENOEXEC', `${sym}: the module expects CRC 0x${rec.crc.toString(16).padStart(8, '0')}, the kernel has 0x${crc.toString(16).padStart(8, '0')}`, `${name}: disagrees about version of symbol ${sym}`);
+    return false;
+  }
+  if (p.rejectMissingCrc) {
+    f.reject(check, 'no-symbol-version', 'EINVAL', `${sym} has no CRC in __versions (Debian kernels reject this; upstream only warns)`, `${name}: no symbol version for ${sym}`);
+    return false;
+  }
+  f.note(check, 'no-symbol-version', `${sym} has no CRC in __versions (accepted with a warning)`, `${name}: no symbol version for ${sym}`);
+  return true;
+}
+
+/**
+ * Steps 0-8 of the kernel's checks for one module (they do not depend on other modules), and
+ * step 20 (BTF) ahead of time when the module gets that far on its own. Keeps nothing of the
+ * module's bytes.
+ */
+export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: string, prepared: Prepared): ModuleFront {
+  const base = fileModname(file);
+  const f = new Findings();
   let signedBy: string | null = null;
-  const base = fileModname(input.file);
-  const reject = (check: string, code: string, err: string, message: string, log?: string): void => {
-    const fatal = errno === null;
-    if (fatal) errno = err;
-    reasons.push({ check, code, message, fatal, ...(log !== undefined ? { log } : {}) });
-  };
-  const note = (check: string, code: string, message: string, log?: string): void => {
-    reasons.push({ check, code, message, fatal: false, ...(log !== undefined ? { log } : {}) });
-  };
   const p = target.policy;
+  const done = (name: string, facts?: ModuleFacts): ModuleFront => ({
+    file, name, reasons: f.reasons, taints: [...f.taints], errno: f.errno, signedBy, unsignedTaint,
+    exports: facts?.exports ?? [], undefinedSymbols: facts?.undefinedSymbols ?? [],
+  });
+  let unsignedTaint = false;
 
   // 0d. decompression (the kernel's own, or userspace's: both give the same bytes for one stream)
   if ('error' in prepared) {
-    reject('input', 'decompress', 'EINVAL', prepared.error.message);
-    return verdict(input.file, base, reasons, taints, errno, signedBy);
+    f.reject('input', 'decompress', 'EINVAL', prepared.error.message);
+    return done(base);
   }
   const { data, facts } = prepared;
   const name = facts.name;
 
   // 1. module_sig_check()
-  let unsignedTaint = false;
   if (p.moduleSig) {
     const sig = kernelSignatureVerdict(data, facts.trailer, keys, { series: target.series, force: p.force });
-    for (const l of sig.log) note('signature', 'log', l, l);
+    for (const l of sig.log) f.note('signature', 'log', l, l);
     const soft: Record<string, [string, string]> = {
       ENODATA: ['unsigned', 'Loading of unsigned module is rejected'],
       ENOPKG: ['unsupported-crypto', 'Loading of module with unsupported crypto is rejected'],
@@ -179,135 +300,144 @@ function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInp
     const r: SigResult = sig.result;
     if (r === 'OK') {
       signedBy = sig.trustedBy ?? null;
-      note('signature', 'trusted', sig.detail);
+      f.note('signature', 'trusted', sig.detail);
     } else if (soft[r]) {
       const [code, msg] = soft[r]!;
-      if (p.sigEnforce) reject('signature', code, 'EKEYREJECTED', `${sig.detail}; signatures are enforced`, msg);
-      else if (p.lockdown) reject('signature', code, 'EPERM', `${sig.detail}; the kernel is locked down`, `Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7`);
+      if (p.sigEnforce) f.reject('signature', code, 'EKEYREJECTED', `${sig.detail}; signatures are enforced`, msg);
+      else if (p.lockdown) f.reject('signature', code, 'EPERM', `${sig.detail}; the kernel is locked down`, `Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7`);
       else {
         unsignedTaint = true;
-        note('signature', code, `${sig.detail}; not enforced: the module loads and taints the kernel (E)`, `${name}: module verification failed: signature and/or required key missing - tainting kernel`);
+        f.note('signature', code, `${sig.detail}; not enforced: the module loads and taints the kernel (E)`, `${name}: module verification failed: signature and/or required key missing - tainting kernel`);
       }
     } else {
-      reject('signature', r === 'EKEYREJECTED' ? 'bad-signature' : 'bad-message', r, `${sig.detail} (fatal even without enforcement)`);
+      f.reject('signature', r === 'EKEYREJECTED' ? 'bad-signature' : 'bad-message', r, `${sig.detail} (fatal even without enforcement)`);
     }
   }
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  if (f.errno) return done(name, facts);
 
   // 2-4. ELF validity
   if (!facts.elf) {
-    reject('elf', 'invalid-elf', 'ENOEXEC', facts.elfError?.message ?? 'not an ELF relocatable object');
-    return verdict(input.file, name, reasons, taints, errno, signedBy);
+    f.reject('elf', 'invalid-elf', 'ENOEXEC', facts.elfError?.message ?? 'not an ELF relocatable object');
+    return done(name, facts);
   }
   const elf = facts.elf;
-  if (elf.header.e_type !== 1) reject('elf', 'not-relocatable', 'ENOEXEC', `e_type ${elf.header.e_type} is not ET_REL`);
-  if (target.machine !== undefined && elf.header.e_machine !== target.machine) reject('elf', 'wrong-arch', 'ENOEXEC', `e_machine ${elf.header.e_machine} is not the kernel's ${target.machine}`);
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  if (elf.header.e_type !== 1) f.reject('elf', 'not-relocatable', 'ENOEXEC', `e_type ${elf.header.e_type} is not ET_REL`);
+  if (target.machine !== undefined && elf.header.e_machine !== target.machine) f.reject('elf', 'wrong-arch', 'ENOEXEC', `e_machine ${elf.header.e_machine} is not the kernel's ${target.machine}`);
+  if (f.errno) return done(name, facts);
 
   // 5. .modinfo, this_module, symbol table
-  if (target.series === '6.12' && facts.modinfoCount > 1) reject('modinfo', 'modinfo', 'ENOEXEC', 'more than one .modinfo section', 'Only one .modinfo section must exist.');
+  if (target.series === '6.12' && facts.modinfoCount > 1) f.reject('modinfo', 'modinfo', 'ENOEXEC', 'more than one .modinfo section', 'Only one .modinfo section must exist.');
   const tm = facts.thisModule;
-  if (tm.length === 0) reject('struct-module', 'no-this-module', 'ENOEXEC', 'no .gnu.linkonce.this_module section', `${name}: No module found in object`);
+  if (tm.length === 0) f.reject('struct-module', 'no-this-module', 'ENOEXEC', 'no .gnu.linkonce.this_module section', `${name}: No module found in object`);
   else if (target.series === '6.12' && target.structModuleSize !== undefined && tm[0]!.sh_size !== target.structModuleSize) {
-    reject('struct-module', 'struct-module-size', 'ENOEXEC', `.gnu.linkonce.this_module is ${tm[0]!.sh_size} bytes; this kernel's struct module is ${target.structModuleSize}`, `module ${name}: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time`);
+    f.reject('struct-module', 'struct-module-size', 'ENOEXEC', `.gnu.linkonce.this_module is ${tm[0]!.sh_size} bytes; this kernel's struct module is ${target.structModuleSize}`, `module ${name}: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time`);
   }
-  if (facts.symtabCount === 0) reject('elf', 'no-symbols', 'ENOEXEC', 'the module has no symbol table', `${name}: module has no symbols (stripped?)`);
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  if (facts.symtabCount === 0) f.reject('elf', 'no-symbols', 'ENOEXEC', 'the module has no symbol table', `${name}: module has no symbols (stripped?)`);
+  if (f.errno) return done(name, facts);
 
   // 7-8. check_modstruct_version() and check_modinfo(): module_layout CRC, then vermagic
-  const ignoreVersions = p.force;
-  const versions = ignoreVersions ? undefined : facts.versions;
-  const tryForce = (what: string, log: string): boolean => {
-    if (p.forceLoad) {
-      if (!taints.has('F')) note('modversions', 'forced', `${what}: forced load taints the kernel (F)`, log);
-      taints.add('F');
-      return true;
-    }
-    return false;
-  };
-  const checkVersion = (sym: string, crc: number | undefined, check: string): boolean => {
-    if (!p.modversions || crc === undefined) return true;
-    if (!versions) {
-      if (tryForce(`no __versions for ${sym}`, `${name}: ${sym}: kernel tainted.`)) return true;
-      reject(check, 'no-versions', 'ENOEXEC', `the module has no __versions and ${sym} needs a CRC (CONFIG_MODULE_FORCE_LOAD is off)`);
-      return false;
-    }
-    const rec = versions.find((r) => r.name === sym);
-    if (rec) {
-      if (rec.crc === crc) return true;
-      reject(check, 'crc-mismatch', check === 'symbols' ? 'EINVAL' : 'ENOEXEC', `${sym}: the module expects CRC 0x${rec.crc.toString(16).padStart(8, '0')}, the kernel has 0x${crc.toString(16).padStart(8, '0')}`, `${name}: disagrees about version of symbol ${sym}`);
-      return false;
-    }
-    if (p.rejectMissingCrc) {
-      reject(check, 'no-symbol-version', 'EINVAL', `${sym} has no CRC in __versions (Debian kernels reject this; upstream only warns)`, `${name}: no symbol version for ${sym}`);
-      return false;
-    }
-    note(check, 'no-symbol-version', `${sym} has no CRC in __versions (accepted with a warning)`, `${name}: no symbol version for ${sym}`);
-    return true;
-  };
-  const layout = target.exports?.get('module_layout');
-  if (p.modversions && target.exports) {
-    if (!layout) note('modversions', 'no-module-layout', 'the kernel exports no module_layout: nothing to compare');
-    else checkVersion('module_layout', layout.crc, 'modversions');
-  } else if (p.modversions) note('modversions', 'unknown', 'the kernel\'s exports are unknown (raw image): CRCs not checked');
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  const versions = p.force ? undefined : facts.versions;
+  const layout = target.moduleLayout;
+  if (p.modversions && target.exportsKnown) {
+    if (!layout) f.note('modversions', 'no-module-layout', 'the kernel exports no module_layout: nothing to compare');
+    else checkVersion(f, p, name, versions, 'module_layout', layout.crc, 'modversions');
+  } else if (p.modversions) f.note('modversions', 'unknown', 'the kernel\'s exports are unknown (raw image): CRCs not checked');
+  if (f.errno) return done(name, facts);
 
   const vermagic = first(facts.modinfo, 'vermagic');
   if (p.force || vermagic === undefined) {
-    if (!tryForce('bad vermagic', `${name}: bad vermagic: kernel tainted.`)) reject('vermagic', 'no-vermagic', 'ENOEXEC', vermagic === undefined ? 'the module has no vermagic' : 'vermagic ignored by --force without CONFIG_MODULE_FORCE_LOAD');
+    if (!tryForce(f, p, 'bad vermagic', `${name}: bad vermagic: kernel tainted.`)) f.reject('vermagic', 'no-vermagic', 'ENOEXEC', vermagic === undefined ? 'the module has no vermagic' : 'vermagic ignored by --force without CONFIG_MODULE_FORCE_LOAD');
   } else if (target.vermagic !== undefined) {
     const hasCrcs = Boolean(versions) && p.modversions;
     const a = hasCrcs ? vermagic.slice(vermagic.indexOf(' ')) : vermagic;
     const b = hasCrcs ? target.vermagic.slice(target.vermagic.indexOf(' ')) : target.vermagic;
-    if (a !== b) reject('vermagic', 'vermagic', 'ENOEXEC', `vermagic '${vermagic}' does not match the kernel's '${target.vermagic}'${hasCrcs ? ' (release ignored: CRCs present)' : ''}`, `${name}: version magic '${vermagic}' should be '${target.vermagic}'`);
-  } else note('vermagic', 'unknown', 'the kernel\'s vermagic string was not found in the image: not compared');
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+    if (a !== b) f.reject('vermagic', 'vermagic', 'ENOEXEC', `vermagic '${vermagic}' does not match the kernel's '${target.vermagic}'${hasCrcs ? ' (release ignored: CRCs present)' : ''}`, `${name}: version magic '${vermagic}' should be '${target.vermagic}'`);
+  } else f.note('vermagic', 'unknown', 'the kernel\'s vermagic string was not found in the image: not compared');
+  if (f.errno) return done(name, facts);
+
+  // 20, ahead of time: BTF (module notifier). An error is kept and raised only if the module gets there.
+  let btfStep: BtfStep;
+  try {
+    const btf = findElfBtf(elf);
+    if (target.btf && p.btfModules && btf && btf.btf.length > 0) {
+      const r = checkModuleBtf(btf.btf, target.btf, {
+        kernel: target.series, allowMismatch: p.allowBtfMismatch, moduleName: name, littleEndian: elf.header.littleEndian, file, offset: btf.btfOffset,
+        ...(btf.distilledBase ? { distilledBase: btf.distilledBase } : {}),
+      });
+      btfStep = { kind: 'checked', status: r.status, loads: r.loads, reason: r.reason, errName: r.errName, typeId: r.typeId, kernelLog: r.kernelLog };
+    } else if (target.btf && p.btfModules && btf === undefined) btfStep = { kind: 'no-btf' };
+    else btfStep = { kind: 'skip' };
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    btfStep = { kind: 'error', code: isKmodsealError(e) ? e.code : undefined, message: err.message, stack: err.stack };
+  }
+  return {
+    ...done(name, facts),
+    rest: {
+      versions,
+      modinfo: facts.modinfo.filter((e) => LATER_MODINFO.has(e.key)),
+      writeExec: facts.writeExecSections.map((s) => ({ name: s.name, index: s.index })),
+      hasKcrctab: facts.hasKcrctab,
+      commonSymbols: facts.commonSymbols,
+      btf: btfStep,
+    },
+  };
+}
+
+/** Steps 9-20 for one module, given what is loaded before it; a loaded module's exports become visible. */
+export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: Map<string, ExportInfo>, loadedNames: Set<string>): ModuleVerdict {
+  const f = new Findings(front.reasons, front.taints, front.errno);
+  const { name, file, signedBy, rest } = front;
+  if (f.errno || !rest) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
+  const p = target.policy;
+  const { versions } = rest;
 
   // 9/11. duplicate name
-  if (loadedNames.has(name)) reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  if (loadedNames.has(name)) f.reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
+  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // 10. STRICT_MODULE_RWX
-  for (const s of facts.writeExecSections) reject('elf', 'write-exec', 'ENOEXEC', `section ${s.name} is both writable and executable`, `${name}: section ${s.name} (index ${s.index}) has invalid WRITE|EXEC flags`);
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  for (const s of rest.writeExec) f.reject('elf', 'write-exec', 'ENOEXEC', `section ${s.name} is both writable and executable`, `${name}: section ${s.name} (index ${s.index}) has invalid WRITE|EXEC flags`);
+  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // 12. taints
-  const license = first(facts.modinfo, 'license');
+  const license = first(rest.modinfo, 'license');
   const proprietary = license === undefined || !GPL_COMPATIBLE.has(license);
   if (proprietary) {
-    taints.add('P');
-    note('taint', 'proprietary', `license '${license ?? '(none)'}' is not GPL-compatible: taints P, GPL-only symbols are invisible`, license === undefined ? `${name}: module license 'unspecified' taints kernel.` : `${name}: module license '${license}' taints kernel.`);
+    f.taints.add('P');
+    f.note('taint', 'proprietary', `license '${license ?? '(none)'}' is not GPL-compatible: taints P, GPL-only symbols are invisible`, license === undefined ? `${name}: module license 'unspecified' taints kernel.` : `${name}: module license '${license}' taints kernel.`);
   }
-  if (first(facts.modinfo, 'intree') === undefined) {
-    taints.add('O');
-    note('taint', 'out-of-tree', 'no intree=Y: out-of-tree module (O)', `${name}: loading out-of-tree module taints kernel.`);
+  if (first(rest.modinfo, 'intree') === undefined) {
+    f.taints.add('O');
+    f.note('taint', 'out-of-tree', 'no intree=Y: out-of-tree module (O)', `${name}: loading out-of-tree module taints kernel.`);
   }
-  if (first(facts.modinfo, 'staging') !== undefined) {
-    taints.add('C');
-    note('taint', 'staging', 'staging driver (C)', `${name}: module is from the staging directory, the quality is unknown, you have been warned.`);
+  if (first(rest.modinfo, 'staging') !== undefined) {
+    f.taints.add('C');
+    f.note('taint', 'staging', 'staging driver (C)', `${name}: module is from the staging directory, the quality is unknown, you have been warned.`);
   }
-  if (first(facts.modinfo, 'test') !== undefined) {
-    taints.add('N');
-    note('taint', 'test', 'test module (N)');
+  if (first(rest.modinfo, 'test') !== undefined) {
+    f.taints.add('N');
+    f.note('taint', 'test', 'test module (N)');
   }
-  if (unsignedTaint) taints.add('E');
+  if (front.unsignedTaint) f.taints.add('E');
 
   // 15. exports without CRCs
-  if (p.modversions && facts.exports.length > 0 && !facts.hasKcrctab && !p.force) {
-    if (!tryForce('no versions for exported symbols', `${name}: no versions for exported symbols: kernel tainted.`)) reject('exports', 'no-export-crcs', 'ENOEXEC', 'the module exports symbols without CRCs');
+  if (p.modversions && front.exports.length > 0 && !rest.hasKcrctab && !p.force) {
+    if (!tryForce(f, p, 'no versions for exported symbols', `${name}: no versions for exported symbols: kernel tainted.`)) f.reject('exports', 'no-export-crcs', 'ENOEXEC', 'the module exports symbols without CRCs');
   }
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // 16. simplify_symbols(): every undefined symbol, all reported, last error returned
-  const imports = new Set(facts.modinfo.filter((e) => e.key === 'import_ns').map((e) => e.value));
+  const reasons = f.reasons;
+  const imports = new Set(rest.modinfo.filter((e) => e.key === 'import_ns').map((e) => e.value));
   let symErr: string | null = null;
-  if (!target.exports) note('symbols', 'unknown', 'the kernel\'s exports are unknown (raw image): symbols not resolved');
+  if (!target.exports) f.note('symbols', 'unknown', 'the kernel\'s exports are unknown (raw image): symbols not resolved');
   else {
-    for (const c of facts.commonSymbols) {
+    for (const c of rest.commonSymbols) {
       reasons.push({ check: 'symbols', code: 'common-symbol', message: `${c} is a common symbol`, fatal: false, log: `${name}: please compile with -fno-common` });
       symErr = 'ENOEXEC';
     }
-    for (const u of facts.undefinedSymbols) {
+    for (const u of front.undefinedSymbols) {
       const ex = exportsNow.get(u.name);
       const visible = ex && !(ex.gpl && proprietary);
       if (!visible) {
@@ -317,10 +447,10 @@ function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInp
         continue;
       }
       const before = reasons.length;
-      const prevErrno: string | null = errno;
-      if (!checkVersion(u.name, ex.crc, 'symbols')) {
+      const prevErrno: string | null = f.errno;
+      if (!checkVersion(f, p, name, versions, u.name, ex.crc, 'symbols')) {
         // checkVersion recorded the failure as fatal; the symbol loop goes on and returns the last error
-        errno = prevErrno;
+        f.errno = prevErrno;
         const r = reasons[before]!;
         reasons[before] = { ...r, fatal: false };
         reasons.push({ check: 'symbols', code: 'unknown-symbol', message: `${u.name} cannot be used (CRC)`, fatal: false, log: `${name}: Unknown symbol ${u.name} (err -22)` });
@@ -329,7 +459,7 @@ function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInp
       }
       if (ex.namespace && !imports.has(ex.namespace)) {
         const log = `${name}: module uses symbol (${u.name}) from namespace ${ex.namespace}, but does not import it.`;
-        if (p.allowMissingNamespaceImports) note('symbols', 'namespace', `${u.name} is in namespace ${ex.namespace}, not imported (allowed)`, log);
+        if (p.allowMissingNamespaceImports) f.note('symbols', 'namespace', `${u.name} is in namespace ${ex.namespace}, not imported (allowed)`, log);
         else {
           reasons.push({ check: 'symbols', code: 'namespace', message: `${u.name} is in namespace ${ex.namespace}, which the module does not import`, fatal: false, log });
           reasons.push({ check: 'symbols', code: 'unknown-symbol', message: `${u.name} cannot be used (namespace)`, fatal: false, log: `${name}: Unknown symbol ${u.name} (err -22)` });
@@ -339,38 +469,40 @@ function checkOne(target: CheckTarget, keys: readonly KeyCert[], input: CheckInp
     }
   }
   if (symErr) {
-    errno = symErr;
+    f.errno = symErr;
     const last = reasons.map((r, i) => [r, i] as const).filter(([r]) => r.check === 'symbols' && r.code === 'unknown-symbol').pop();
     if (last) reasons[last[1]] = { ...last[0], fatal: true };
-    return verdict(input.file, name, reasons, taints, errno, signedBy);
+    return verdict(file, name, reasons, f.taints, f.errno, signedBy);
   }
 
   // 19. duplicate exports
-  for (const ex of facts.exports) {
+  for (const ex of front.exports) {
     const owner = exportsNow.get(ex.name);
-    if (owner) reject('exports', 'duplicate-export', 'ENOEXEC', `${ex.name} is already exported by ${owner.owner}`, `${name}: exports duplicate symbol ${ex.name} (owned by ${owner.owner})`);
+    if (owner) f.reject('exports', 'duplicate-export', 'ENOEXEC', `${ex.name} is already exported by ${owner.owner}`, `${name}: exports duplicate symbol ${ex.name} (owned by ${owner.owner})`);
   }
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
-  // 20. BTF (module notifier)
-  const btf = findElfBtf(elf);
-  if (target.btf && p.btfModules && btf && btf.btf.length > 0) {
-    const r = checkModuleBtf(btf.btf, target.btf, {
-      kernel: target.series, allowMismatch: p.allowBtfMismatch, moduleName: name, littleEndian: elf.header.littleEndian, file: input.file, offset: btf.btfOffset,
-      ...(btf.distilledBase ? { distilledBase: btf.distilledBase } : {}),
-    });
-    if (r.status === 'unsupported') note('btf', 'unsupported', `BTF not predicted: ${r.reason ?? 'distilled base'}`);
-    else if (r.status === 'fail') {
-      if (r.loads) note('btf', 'btf-mismatch', `BTF does not validate (${r.reason ?? r.errName}); loads without BTF (MODULE_ALLOW_BTF_MISMATCH)`, r.kernelLog.join('\n'));
-      else reject('btf', 'btf-mismatch', r.errName ?? 'EINVAL', `BTF does not validate: ${r.reason ?? r.errName}${r.typeId ? ` (type [${r.typeId}])` : ''}`, r.kernelLog.join('\n'));
+  // 20. BTF (module notifier), worked out by checkFront
+  const b = rest.btf;
+  if (b.kind === 'error') {
+    if (b.code !== undefined) throw new KmodsealError(b.code as ErrorCode, b.message);
+    const e = new Error(b.message);
+    if (b.stack !== undefined) e.stack = b.stack;
+    throw e;
+  }
+  if (b.kind === 'checked') {
+    if (b.status === 'unsupported') f.note('btf', 'unsupported', `BTF not predicted: ${b.reason ?? 'distilled base'}`);
+    else if (b.status === 'fail') {
+      if (b.loads) f.note('btf', 'btf-mismatch', `BTF does not validate (${b.reason ?? b.errName}); loads without BTF (MODULE_ALLOW_BTF_MISMATCH)`, b.kernelLog.join('\n'));
+      else f.reject('btf', 'btf-mismatch', b.errName ?? 'EINVAL', `BTF does not validate: ${b.reason ?? b.errName}${b.typeId ? ` (type [${b.typeId}])` : ''}`, b.kernelLog.join('\n'));
     }
-  } else if (target.btf && p.btfModules && btf === undefined) note('btf', 'no-btf', 'the module has no .BTF');
-  if (errno) return verdict(input.file, name, reasons, taints, errno, signedBy);
+  } else if (b.kind === 'no-btf') f.note('btf', 'no-btf', 'the module has no .BTF');
+  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // loaded: its exports become visible to later modules
   loadedNames.add(name);
-  for (const ex of facts.exports) exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
-  return verdict(input.file, name, reasons, taints, errno, signedBy);
+  for (const ex of front.exports) exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
+  return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 }
 
 function verdict(file: string, name: string, reasons: Reason[], taints: Set<string>, errno: string | null, signedBy: string | null): ModuleVerdict {
