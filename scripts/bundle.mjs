@@ -3,7 +3,7 @@
 // Native packages stay external. Run by `npm run build`.
 import { build } from 'esbuild';
 await build({
-  entryPoints: { kmodseal: 'bin/kmodseal.ts', 'inspect-worker': 'src/node/inspect-worker.ts', 'sign-worker': 'src/node/sign-worker.ts' },
+  entryPoints: { kmodseal: 'bin/kmodseal.ts', 'inspect-worker': 'src/node/inspect-worker.ts', 'sign-worker': 'src/node/sign-worker.ts', 'check-worker': 'src/node/check-worker.ts' },
   outdir: 'dist/bundle',
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -23,6 +23,8 @@ export async function runOrdered<T, R>(
   onResult: (r: R, index: number) => void,
   /** When given, the calling thread takes batches too (it starts at once, while workers boot). */
   local?: (tasks: T[]) => Promise<R[]>,
+  /** Given to every worker as `workerData` (e.g. what all its tasks share, sent once). */
+  workerData?: unknown,
 ): Promise<void> {
   const n = Math.max(local ? 0 : 1, Math.min(workers - (local ? 1 : 0), tasks.length));
   const batch = Math.max(1, Math.min(256, Math.ceil(tasks.length / (n * 8))));
@@ -64,7 +66,7 @@ export async function runOrdered<T, R>(
     localLoop(),
     ...Array.from({ length: n }, () =>
       new Promise<void>((resolve, reject) => {
-        const w = startWorker(workerUrl);
+        const w = startWorker(workerUrl, workerData);
         // Two batches in flight per worker: it never waits for this thread to hand it work.
         let inFlight = 0;
         const feed = (): void => {
@@ -98,8 +100,9 @@ export function siblingUrl(base: string, name: string): URL {
 }
 
 /** Starts a worker; TypeScript sources (tests, `npm run kmodseal`) get tsx registered first. */
-function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+function startWorker(url: URL, workerData?: unknown): Worker {
+  const data = workerData === undefined ? {} : { workerData };
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, data);
   const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { eval: true, ...data });
 }

@@ -5,7 +5,9 @@ import type { Io } from '../io.js';
 import { loadKernelSource, loadRunningKernel, type KernelSource } from '../../node/kernel-source.js';
 import { readCertificateFile, readFileBytes, statOrNotFound, walkModules, hasModuleExtension, runningRelease } from '../../node/files.js';
 import { buildTarget, type CheckTarget } from '../../check/target.js';
-import { checkModules, type CheckInput, type ModuleVerdict } from '../../check/check.js';
+import type { ModuleVerdict } from '../../check/check.js';
+import { checkMany } from '../../node/check-many.js';
+import type { CheckTask } from '../../node/check-job.js';
 import { parseDeb, readDebData } from '../../deb/deb.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { renderCheckHtml } from '../../report/check-html.js';
@@ -23,17 +25,18 @@ export interface CheckOptions {
   report?: string;
 }
 
-async function gatherInputs(paths: readonly string[]): Promise<CheckInput[]> {
-  const out: CheckInput[] = [];
+/** The modules to check: files are read where they are checked (a worker), .deb members are in memory. */
+async function gatherInputs(paths: readonly string[]): Promise<CheckTask[]> {
+  const out: CheckTask[] = [];
   for (const p of paths) {
     const st = statOrNotFound(p);
     if (st.isDirectory()) {
-      for (const f of walkModules(p)) out.push({ file: f, data: readFileBytes(f) });
+      for (const f of walkModules(p)) out.push({ file: f, path: f });
     } else if (p.endsWith('.deb')) {
       const bytes = readFileBytes(p);
       const data = await readDebData(parseDeb(bytes, p), p, { select: (e) => hasModuleExtension(e.path) });
       for (const [name, d] of [...data.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out.push({ file: `${p}:${name}`, data: d });
-    } else out.push({ file: p, data: readFileBytes(p) });
+    } else out.push({ file: p, path: p });
   }
   return out;
 }
@@ -72,7 +75,7 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
   const inputs = await gatherInputs(modules);
   // Files named one by one load in that order (insmod); trees and packages in dependency order (modprobe).
   const expanded = modules.some((m) => m.endsWith('.deb') || (fs.existsSync(m) && fs.statSync(m).isDirectory()));
-  const verdicts = await checkModules(target, inputs, { extraTrusted: extra, order: expanded ? 'dependencies' : 'given' });
+  const verdicts = await checkMany(target, inputs, { extraTrusted: extra, order: expanded ? 'dependencies' : 'given' });
   const kernelJson = {
     source: target.description,
     release: target.release ?? null,
