@@ -146,6 +146,125 @@ function verifyCertSig(cert: KeyCert, by: KeyCert): boolean {
   }
 }
 
+/** The issuer+serial id of an IssuerAndSerialNumber (raw serial content ‖ raw issuer Name content), once per decoded object. */
+const issuerSerialIds = new WeakMap<object, string>();
+function issuerSerialId(ias: NonNullable<SignerInfo['sid']['issuerAndSerialNumber']>): string {
+  let id = issuerSerialIds.get(ias);
+  if (id === undefined) {
+    id = hex(new Uint8Array(ias.serialNumber)) + hex(derTlv(new Uint8Array(AsnConvert.serialize(ias.issuer))).content);
+    issuerSerialIds.set(ias, id);
+  }
+  return id;
+}
+
+/*
+ * Decoding a PKCS#7 (@peculiar/asn1-cms over asn1js) costs more than verifying it. The modules of
+ * one build differ only in their signature values: the same signer, digest and layout. So a
+ * successful decode is kept, keyed by every byte except the contents of each SignerInfo's
+ * signature OCTET STRING (and where those lie), and a message with the same key reuses it with
+ * its own signature bytes. That is exactly what decoding it would give:
+ *  - the contents of a primitive, definite-length OCTET STRING are opaque to the schema: the
+ *    decoder only copies them (SignerInfo.signature = valueHex); asn1js's attempt to read them as
+ *    nested ASN.1 is discarded on failure and its result (valueBlock.value) is not read by the
+ *    schema or by compareSchema for a primitive OCTET STRING;
+ *  - that attempt shares asn1js's node budget (10,000 per decode), but every node starts at its
+ *    own byte, so a message of at most 10,000 bytes never reaches it, whatever its contents
+ *    (longer messages are not cached); the depth limit's error inside the attempt is discarded too;
+ *  - the key holds every other byte, so the rest of the decode is the same.
+ * Each cached decode was checked to map exactly those OCTET STRINGs to SignerInfo.signature.
+ */
+const MAX_CACHED_MESSAGE = 10_000;
+const decodeCache = new Map<string, SignedData>();
+
+/** A DER TLV at `at` inside [at, end): header length and content length; undefined unless definite and inside. */
+function tlvAt(d: Uint8Array, at: number, end: number): { tag: number; start: number; end: number } | undefined {
+  if (at + 2 > end) return undefined;
+  const tag = d[at]!;
+  if ((tag & 0x1f) === 0x1f) return undefined; // high tag numbers: not in this layout
+  let len = d[at + 1]!;
+  let p = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || p + n > end) return undefined; // indefinite, or absurd
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + d[p + i]!;
+    p += n;
+  }
+  if (p + len > end) return undefined;
+  return { tag, start: p, end: p + len };
+}
+
+/** The children of a constructed TLV's contents, which they must tile exactly. */
+function children(d: Uint8Array, start: number, end: number): { tag: number; start: number; end: number; at: number }[] | undefined {
+  const out: { tag: number; start: number; end: number; at: number }[] = [];
+  for (let at = start; at < end; ) {
+    const t = tlvAt(d, at, end);
+    if (!t) return undefined;
+    out.push({ ...t, at });
+    at = t.end;
+  }
+  return out;
+}
+
+/**
+ * Where each SignerInfo's signature contents lie: ContentInfo SEQUENCE { OID, [0] { SignedData
+ * SEQUENCE { ..., SET OF SignerInfo } } }, each SignerInfo with exactly one primitive OCTET STRING
+ * among its fields. Undefined for anything else (decoded the ordinary way).
+ */
+function signatureRanges(p7: Uint8Array): { start: number; end: number }[] | undefined {
+  if (p7.length > MAX_CACHED_MESSAGE) return undefined;
+  const ci = tlvAt(p7, 0, p7.length);
+  if (!ci || ci.tag !== 0x30 || ci.end !== p7.length) return undefined;
+  const top = children(p7, ci.start, ci.end);
+  if (!top || top.length !== 2 || top[0]!.tag !== 0x06 || top[1]!.tag !== 0xa0) return undefined;
+  const inner = children(p7, top[1]!.start, top[1]!.end);
+  if (!inner || inner.length !== 1 || inner[0]!.tag !== 0x30) return undefined;
+  const sdFields = children(p7, inner[0]!.start, inner[0]!.end);
+  const set = sdFields?.[sdFields.length - 1];
+  if (!set || set.tag !== 0x31) return undefined;
+  const infos = children(p7, set.start, set.end);
+  if (!infos || infos.length === 0) return undefined;
+  const out: { start: number; end: number }[] = [];
+  for (const si of infos) {
+    if (si.tag !== 0x30) return undefined;
+    const fields = children(p7, si.start, si.end);
+    const octets = fields?.filter((f) => f.tag === 0x04);
+    if (!octets || octets.length !== 1) return undefined;
+    out.push({ start: octets[0]!.start, end: octets[0]!.end });
+  }
+  return out;
+}
+
+function cacheKey(p7: Uint8Array, ranges: readonly { start: number; end: number }[]): string {
+  let key = ranges.map((r) => `${r.start}-${r.end}`).join(',') + ':';
+  let at = 0;
+  for (const r of ranges) {
+    key += Buffer.from(p7.buffer, p7.byteOffset + at, r.start - at).toString('latin1');
+    at = r.end;
+  }
+  return key + Buffer.from(p7.buffer, p7.byteOffset + at, p7.length - at).toString('latin1');
+}
+
+/** A decode reused from a message that differs only in its signature contents, with this message's signatures. */
+function decodeCached(p7: Uint8Array): { sd: SignedData; sigs: Uint8Array[] } | undefined {
+  if (decodeCache.size === 0) return undefined;
+  const ranges = signatureRanges(p7);
+  const sd = ranges && decodeCache.get(cacheKey(p7, ranges));
+  if (!ranges || !sd) return undefined;
+  return { sd, sigs: ranges.map((r) => p7.slice(r.start, r.end)) };
+}
+
+/** Keeps a successful signedData decode for messages that differ from this one only in signature contents. */
+function remember(p7: Uint8Array, sd: SignedData): void {
+  const ranges = signatureRanges(p7);
+  if (!ranges || ranges.length !== sd.signerInfos.length) return;
+  for (const [i, r] of ranges.entries()) {
+    if (!Buffer.from(sd.signerInfos[i]!.signature.buffer).equals(p7.subarray(r.start, r.end))) return;
+  }
+  if (decodeCache.size >= 64) decodeCache.clear();
+  decodeCache.set(cacheKey(p7, ranges), sd);
+}
+
 interface Signer {
   readonly info: SignerInfo;
   readonly version: number;
@@ -179,12 +298,18 @@ export function kernelSignatureVerdict(
 
   // pkcs7_parse_message()
   let sd: SignedData;
-  try {
-    const ci = AsnConvert.parse(p7, ContentInfo);
-    if (ci.contentType !== OID.signedData) return v('EINVAL', `PKCS#7 content type ${ci.contentType} is not signedData`);
-    sd = AsnConvert.parse(ci.content, SignedData);
-  } catch (e) {
-    return v('EBADMSG', `the PKCS#7 message does not decode: ${(e as Error).message}`);
+  let sigs: readonly Uint8Array[] | undefined;
+  const cached = decodeCached(p7);
+  if (cached) ({ sd, sigs } = cached);
+  else {
+    try {
+      const ci = AsnConvert.parse(p7, ContentInfo);
+      if (ci.contentType !== OID.signedData) return v('EINVAL', `PKCS#7 content type ${ci.contentType} is not signedData`);
+      sd = AsnConvert.parse(ci.content, SignedData);
+    } catch (e) {
+      return v('EBADMSG', `the PKCS#7 message does not decode: ${(e as Error).message}`);
+    }
+    remember(p7, sd);
   }
   if (sd.version !== 1 && sd.version !== 3) return v('EINVAL', `SignedData version ${sd.version}`);
   const ect = sd.encapContentInfo.eContentType;
@@ -202,12 +327,12 @@ export function kernelSignatureVerdict(
   const digests = options.series === '6.1' ? DIGESTS_61 : DIGESTS_612;
   const signers: Signer[] = [];
   let withAttrs = 0;
-  for (const si of sd.signerInfos) {
+  for (const [i, si] of sd.signerInfos.entries()) {
     let authId: string;
     if (si.version === 1) {
       const ias = si.sid.issuerAndSerialNumber;
       if (!ias || sd.version !== 1) return v('EBADMSG', 'SignedData-SignerInfo version mismatch', ['PKCS7: SignedData-SignerInfo version mismatch']);
-      authId = hex(new Uint8Array(ias.serialNumber)) + hex(derTlv(new Uint8Array(AsnConvert.serialize(ias.issuer))).content);
+      authId = issuerSerialId(ias);
     } else if (si.version === 3) {
       if (!si.sid.subjectKeyIdentifier || sd.version === 1) return v('EBADMSG', 'SignedData-SignerInfo version mismatch', ['PKCS7: SignedData-SignerInfo version mismatch']);
       authId = hex(si.sid.subjectKeyIdentifier.buffer);
@@ -225,7 +350,7 @@ export function kernelSignatureVerdict(
       if ((types.includes(OID.spcSpOpusInfo) || types.includes(OID.spcStatementType)) && ect !== OID.spcIndirect) return v('EKEYREJECTED', 'Authenticode attributes without Authenticode content', ['PKCS7: Authenticode AuthAttrs only allowed with Authenticode']);
       if (!types.includes(OID.contentType) || !types.includes(OID.messageDigest)) return v('EBADMSG', 'signed attributes lack contentType or messageDigest');
     }
-    signers.push({ info: si, version: si.version, authId, hash, pkey, sig: new Uint8Array(si.signature.buffer) });
+    signers.push({ info: si, version: si.version, authId, hash, pkey, sig: sigs ? sigs[i]! : new Uint8Array(si.signature.buffer) });
   }
   if (withAttrs !== 0 && withAttrs !== signers.length) return v('EINVAL', 'signers disagree on signed attributes', ['PKCS7: Inconsistently supplied authAttrs']);
 
