@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
-# Builds the optional native fast path (native/xz.c against the system liblzma).
-# Without it kmodseal still works (lzma-native is used), only slower on .ko.xz.
+# Builds the optional native fast paths, each skipped when its headers are missing:
+#   kmodseal_xz      native/xz.c against the system liblzma (liblzma-dev); without it .ko.xz
+#                    goes through lzma-native, only slower;
+#   kmodseal_crypto  native/crypto.c, module signatures by the system libcrypto (libssl-dev);
+#                    without it node:crypto signs (same signatures, slower).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ -f /usr/include/lzma.h ] || { echo "build-native: liblzma-dev missing; skipping the native xz fast path" >&2; exit 0; }
+xz=1 crypto=1
+[ -f /usr/include/lzma.h ] || { xz=0; echo "build-native: liblzma-dev missing; skipping the native xz fast path" >&2; }
+[ -f /usr/include/openssl/evp.h ] || { crypto=0; echo "build-native: libssl-dev missing; skipping the native signer" >&2; }
+[ $xz = 1 ] || [ $crypto = 1 ] || exit 0
 gyp=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
 [ -f "$gyp" ] || { echo "build-native: node-gyp not found; skipping" >&2; exit 0; }
 cd "$root/native"
-node "$gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" >/tmp/kmodseal-build-native.log 2>&1 \
-  || { cat /tmp/kmodseal-build-native.log >&2; echo "build-native: build failed; the lzma-native fallback will be used" >&2; exit 0; }
-echo "build-native: native/build/Release/kmodseal_xz.node built" >&2
+log=/tmp/kmodseal-build-native.log
+build() { node "$gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" -- -Dwith_xz="$1" -Dwith_crypto="$2" >"$log" 2>&1; }
+built() {
+  local what=""
+  [ "$1" = 1 ] && what="$what kmodseal_xz.node"
+  [ "$2" = 1 ] && what="$what kmodseal_crypto.node"
+  echo "build-native: built$what in native/build/Release" >&2
+}
+if build $xz $crypto; then built $xz $crypto; exit 0; fi
+cat "$log" >&2
+# one of the two failed: keep whichever builds on its own
+if [ $xz = 1 ] && [ $crypto = 1 ]; then
+  if build 1 0; then built 1 0; echo "build-native: the native signer failed to build; node:crypto will sign" >&2; exit 0; fi
+  if build 0 1; then built 0 1; echo "build-native: the xz fast path failed to build; lzma-native will be used" >&2; exit 0; fi
+fi
+echo "build-native: build failed; the fallbacks (lzma-native, node:crypto) will be used" >&2
