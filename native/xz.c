@@ -152,41 +152,62 @@ static napi_value decode_into(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * `xz --check=crc32 --lzma2=dict=DICT` (preset 6 otherwise) of in[0..in_len) into a malloc'd
+ * buffer; NULL on success, else what failed (nothing is left allocated then).
+ * Thread-safe: no N-API calls (runs on the libuv pool for encodeAsync).
+ */
+static const char *xz_encode_buf(const unsigned char *in, size_t in_len, uint32_t dict, unsigned char **out, size_t *out_len) {
+  lzma_options_lzma opt;
+  if (lzma_lzma_preset(&opt, 6)) return "cannot set preset 6";
+  opt.dict_size = dict;
+  lzma_filter filters[2] = { { LZMA_FILTER_LZMA2, &opt }, { LZMA_VLI_UNKNOWN, NULL } };
+  /* the stream encoder, as the xz tool uses single-threaded: no sizes in the block header */
+  lzma_stream st = LZMA_STREAM_INIT;
+  if (lzma_stream_encoder(&st, filters, LZMA_CHECK_CRC32) != LZMA_OK) return "cannot initialise the xz encoder";
+  size_t cap = lzma_stream_buffer_bound(in_len);
+  unsigned char *buf = malloc(cap ? cap : 1);
+  if (!buf) { lzma_end(&st); return "out of memory"; }
+  st.next_in = in; st.avail_in = in_len;
+  st.next_out = buf; st.avail_out = cap;
+  lzma_ret ret;
+  do ret = lzma_code(&st, LZMA_FINISH); while (ret == LZMA_OK);
+  *out_len = (size_t)st.total_out;
+  lzma_end(&st);
+  if (ret != LZMA_STREAM_END) { free(buf); return "xz encoder error"; }
+  *out = buf;
+  return NULL;
+}
+
+/* The (input, dictSize) arguments of encode/encodeAsync; NULL (with an exception pending) when bad. */
+static napi_value encode_args(napi_env env, napi_callback_info info, const char *usage, void **in, size_t *in_len, uint32_t *dict) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
+    return throw_code(env, "E_USAGE", usage, 0);
+  if (!u8_arg(env, argv[0], in, in_len)) return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
+  double d;
+  if (napi_get_value_double(env, argv[1], &d) != napi_ok || d < 4096 || d > (1u << 30))
+    return throw_code(env, "E_USAGE", "dictSize out of range", 0);
+  *dict = (uint32_t)d;
+  return argv[0];
+}
+
+/*
  * encode(input: Uint8Array, dictSize: number) -> Buffer
  * What `xz --check=crc32 --lzma2=dict=SIZE` writes (preset 6 otherwise), which is how the
  * kernel's modules_install compresses modules: same library as the xz tool, same bytes.
  */
 static napi_value encode(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
-    return throw_code(env, "E_USAGE", "encode(input, dictSize)", 0);
-  size_t in_len;
-  void *in_data;
-  if (!u8_arg(env, argv[0], &in_data, &in_len)) return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
-  double dict;
-  if (napi_get_value_double(env, argv[1], &dict) != napi_ok || dict < 4096 || dict > (1u << 30))
-    return throw_code(env, "E_USAGE", "dictSize out of range", 0);
-  lzma_options_lzma opt;
-  if (lzma_lzma_preset(&opt, 6)) return throw_code(env, "E_COMPRESS", "cannot set preset 6", 0);
-  opt.dict_size = (uint32_t)dict;
-  lzma_filter filters[2] = { { LZMA_FILTER_LZMA2, &opt }, { LZMA_VLI_UNKNOWN, NULL } };
-  /* the stream encoder, as the xz tool uses single-threaded: no sizes in the block header */
-  lzma_stream st = LZMA_STREAM_INIT;
-  if (lzma_stream_encoder(&st, filters, LZMA_CHECK_CRC32) != LZMA_OK) return throw_code(env, "E_COMPRESS", "cannot initialise the xz encoder", 0);
-  size_t cap = lzma_stream_buffer_bound(in_len);
-  unsigned char *out = malloc(cap ? cap : 1);
-  if (!out) { lzma_end(&st); return throw_code(env, "E_LIMIT", "out of memory", 0); }
-  st.next_in = in_data; st.avail_in = in_len;
-  st.next_out = out; st.avail_out = cap;
-  lzma_ret ret;
-  do ret = lzma_code(&st, LZMA_FINISH); while (ret == LZMA_OK);
-  size_t pos = (size_t)st.total_out;
-  lzma_end(&st);
-  if (ret != LZMA_STREAM_END) { free(out); return throw_code(env, "E_COMPRESS", "xz encoder error", 0); }
+  void *in;
+  size_t in_len, out_len;
+  uint32_t dict;
+  if (!encode_args(env, info, "encode(input, dictSize)", &in, &in_len, &dict)) return NULL;
+  unsigned char *out;
+  const char *err = xz_encode_buf(in, in_len, dict, &out, &out_len);
+  if (err) return throw_code(env, strcmp(err, "out of memory") ? "E_COMPRESS" : "E_LIMIT", err, 0);
   napi_value result;
   void *copy;
-  napi_create_buffer_copy(env, pos, out, &copy, &result);
+  napi_create_buffer_copy(env, out_len, out, &copy, &result);
   free(out);
   return result;
 }
@@ -211,22 +232,7 @@ typedef struct {
 static void encode_execute(napi_env env, void *data) {
   (void)env;
   encode_job *j = data;
-  lzma_options_lzma opt;
-  if (lzma_lzma_preset(&opt, 6)) { j->error = "cannot set preset 6"; return; }
-  opt.dict_size = j->dict;
-  lzma_filter filters[2] = { { LZMA_FILTER_LZMA2, &opt }, { LZMA_VLI_UNKNOWN, NULL } };
-  lzma_stream st = LZMA_STREAM_INIT;
-  if (lzma_stream_encoder(&st, filters, LZMA_CHECK_CRC32) != LZMA_OK) { j->error = "cannot initialise the xz encoder"; return; }
-  size_t cap = lzma_stream_buffer_bound(j->in_len);
-  j->out = malloc(cap ? cap : 1);
-  if (!j->out) { lzma_end(&st); j->error = "out of memory"; return; }
-  st.next_in = j->in; st.avail_in = j->in_len;
-  st.next_out = j->out; st.avail_out = cap;
-  lzma_ret ret;
-  do ret = lzma_code(&st, LZMA_FINISH); while (ret == LZMA_OK);
-  j->out_len = (size_t)st.total_out;
-  lzma_end(&st);
-  if (ret != LZMA_STREAM_END) { free(j->out); j->out = NULL; j->error = "xz encoder error"; }
+  j->error = xz_encode_buf(j->in, j->in_len, j->dict, &j->out, &j->out_len);
 }
 
 static void encode_complete(napi_env env, napi_status status, void *data) {
@@ -254,22 +260,17 @@ static void encode_complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value encode_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
-    return throw_code(env, "E_USAGE", "encodeAsync(input, dictSize)", 0);
-  size_t in_len;
   void *in_data;
-  if (!u8_arg(env, argv[0], &in_data, &in_len)) return throw_code(env, "E_USAGE", "input must be a Uint8Array", 0);
-  double dict;
-  if (napi_get_value_double(env, argv[1], &dict) != napi_ok || dict < 4096 || dict > (1u << 30))
-    return throw_code(env, "E_USAGE", "dictSize out of range", 0);
+  size_t in_len;
+  uint32_t dict;
+  napi_value input = encode_args(env, info, "encodeAsync(input, dictSize)", &in_data, &in_len, &dict);
+  if (!input) return NULL;
   encode_job *j = calloc(1, sizeof(*j));
   if (!j) return throw_code(env, "E_LIMIT", "out of memory", 0);
-  j->in = in_data; j->in_len = in_len; j->dict = (uint32_t)dict;
+  j->in = in_data; j->in_len = in_len; j->dict = dict;
   napi_value promise, name;
   napi_create_promise(env, &j->deferred, &promise);
-  napi_create_reference(env, argv[0], 1, &j->input_ref);
+  napi_create_reference(env, input, 1, &j->input_ref);
   napi_create_string_utf8(env, "kmodseal:xz-encode", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, encode_execute, encode_complete, j, &j->work);
   napi_queue_async_work(env, j->work);

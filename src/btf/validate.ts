@@ -628,9 +628,25 @@ function checkTypeTags(env: Env): void {
   }
 }
 
+/** The kernel's parse of one BTF blob, in its order; the first failure, or undefined. */
+function parseAll(env: Env): Fail | undefined {
+  try {
+    parseHdr(env);
+    parseStrSec(env);
+    checkAllMetas(env);
+    checkTypeTags(env);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof Fail)) throw e;
+    return e;
+  }
+}
+
 /**
  * Predicts what the kernel does with a module's `.BTF` on top of `base` (the target's vmlinux
  * BTF): btf_parse_module()'s first failure (errno, message, type id, and every log line), or ok.
+ * With 6.12 rules and `opts.distilledBase`, `.BTF` sits on that distilled base and is then
+ * relocated onto `base` (the result's `distilled` says how each distilled type mapped).
  * Pure; never throws for malformed BTF (that is a result), only for programming errors.
  * Work is bounded by the size of `data` (each loop advances by at least 12 bytes; modifier
  * chains stop after 32 hops).
@@ -671,15 +687,8 @@ export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheck
   let dist: Btf | undefined;
   if (opts.kernel === '6.12' && opts.distilledBase !== undefined) {
     const denv = new Env(opts.distilledBase, noBase(le), { ...opts, offset: opts.distilledBaseOffset ?? 0 }, true);
-    try {
-      parseHdr(denv);
-      parseStrSec(denv);
-      checkAllMetas(denv);
-      checkTypeTags(denv);
-    } catch (e) {
-      if (!(e instanceof Fail)) throw e;
-      return failed(e, denv.log, '.BTF.base');
-    }
+    const e = parseAll(denv);
+    if (e) return failed(e, denv.log, '.BTF.base');
     // the kernel counts void only once a type was added: an empty base has 0 types, and split
     // ids would then start at 0, colliding with void; no real producer writes that
     if (denv.offs.length === 0) return unsupported('the .BTF.base section has no types: the kernel would number the module\'s types from 0 (colliding with void)');
@@ -692,15 +701,8 @@ export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheck
   }
 
   const env = new Env(data, splitBase, opts);
-  try {
-    parseHdr(env);
-    parseStrSec(env);
-    checkAllMetas(env);
-    checkTypeTags(env);
-  } catch (e) {
-    if (!(e instanceof Fail)) throw e;
-    return failed(e, env.log, '.BTF');
-  }
+  const e = parseAll(env);
+  if (e) return failed(e, env.log, '.BTF');
   if (!dist) return { status: 'ok', err: 0, kernelLog: [], loads: true };
 
   // btf_relocate() onto vmlinux
