@@ -219,6 +219,7 @@ export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions =
         algorithm: 'rsa',
         certificate,
         signatureLength: size,
+        backend: 'pkcs11',
         sign(hash: HashAlgorithm, digest: Uint8Array): Uint8Array {
           lib.C_SignInit(s, { mechanism: p11.CKM_RSA_PKCS }, key);
           return new Uint8Array(lib.C_Sign(s, Buffer.from(encodeDigestInfo(hash, digest)), Buffer.alloc(size)));
@@ -232,6 +233,7 @@ export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions =
         algorithm: 'ecdsa',
         certificate,
         signatureLength: undefined,
+        backend: 'pkcs11',
         sign(hash: HashAlgorithm, digest: Uint8Array): Uint8Array {
           if (digest.length !== HASH_LENGTH[hash]) throw new RangeError(`${hash} digest must be ${HASH_LENGTH[hash]} bytes`);
           lib.C_SignInit(s, { mechanism: p11.CKM_ECDSA }, key);

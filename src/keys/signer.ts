@@ -60,6 +60,11 @@ export interface Signer {
    */
   readonly signatureLength?: number;
   /**
+   * What makes the signatures, for diagnostics: 'libcrypto' (the system OpenSSL through
+   * native/crypto.c), 'node' (node:crypto), 'pkcs11' (a token).
+   */
+  readonly backend?: 'libcrypto' | 'node' | 'pkcs11';
+  /**
    * Signs `digest` (already hashed with `hash`): RSA PKCS#1 v1.5 over the DigestInfo, or an
    * ECDSA signature in DER. Returns a new array.
    */
