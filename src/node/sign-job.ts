@@ -6,9 +6,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
+import { KmodsealError } from '../bytes/errors.js';
 import { readFileBytes } from './files.js';
-import { writeFileAtomic } from './atomic.js';
-import { signModuleFile } from '../sign/compressed.js';
+import { signModuleFileParts } from '../sign/compressed.js';
 import { createNodeSigner } from '../keys/node-signer.js';
 import { openPkcs11Signer } from '../keys/pkcs11-signer.js';
 import type { HashAlgorithm, Signer } from '../keys/signer.js';
@@ -53,17 +54,90 @@ function signerFor(spec: SignerSpec): Signer {
   return signer;
 }
 
-const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
+const sha256 = (parts: readonly Uint8Array[]): string => {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
 
 /** Output directories this thread has already created (one mkdir per directory, not per module). */
 const madeDirs = new Set<string>();
 
-export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<SignResult> {
+/**
+ * The module file's bytes and permission bits: one open, fstat and read into a buffer this
+ * thread reuses (no allocation, no fresh pages per module). `release()` hands the buffer back;
+ * until then the bytes stay valid. A second read while one is held gets a buffer of its own.
+ */
+let scratch = Buffer.allocUnsafe(1 << 20);
+let scratchHeld = false;
+function readModule(file: string): { data: Uint8Array; mode: number; release: () => void } {
+  let fd: number;
   try {
-    const data = readFileBytes(task.src);
-    const out = await signModuleFile(data, signerFor(spec), { hash: spec.hash, keyIdForm: spec.keyIdForm, ...(spec.chain ? { chain: spec.chain } : {}), file: task.src });
-    const mode = fs.statSync(task.src).mode & 0o7777;
-    if (task.dest === task.src) writeFileAtomic(task.dest, out.data, mode, false);
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KmodsealError('E_IO', `${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return { data: readFileBytes(file), mode: st.mode & 0o7777, release: () => {} };
+    const own = scratchHeld;
+    let buf = scratch;
+    if (own) buf = Buffer.allocUnsafe(st.size);
+    else if (st.size > scratch.length) buf = scratch = Buffer.allocUnsafe(Math.max(st.size, scratch.length * 2));
+    let off = 0;
+    while (off < st.size) {
+      const n = fs.readSync(fd, buf, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    if (!own) scratchHeld = true;
+    return { data: buf.subarray(0, off), mode: st.mode & 0o7777, release: own ? () => {} : () => void (scratchHeld = false) };
+  } catch (e) {
+    throw new KmodsealError('E_IO', `${file}: cannot read: ${(e as Error).message}`, { cause: e });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+let tmpCounter = 0;
+/**
+ * Writes the concatenation of `parts` to `file` atomically: a temp file beside it (created
+ * exclusively with the final mode), one writev, rename. Like node/atomic.ts's writeFileAtomic
+ * for bulk modules (no fsync, as sign-file and kbuild), but the pieces are never joined into a
+ * copy of the module, and the temp name is unique by process, thread and counter instead of
+ * costing random bytes per module ('wx' still refuses any existing file).
+ * @throws KmodsealError E_IO
+ */
+function writeModuleAtomic(file: string, parts: readonly Uint8Array[], mode: number): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${threadId}-${tmpCounter++}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'wx', mode);
+    let views = parts.filter((p) => p.length > 0).map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    while (views.length) {
+      let n = fs.writevSync(fd, views);
+      while (views.length && n >= views[0]!.length) n -= views.shift()!.length;
+      if (views.length && n > 0) views[0] = views[0]!.subarray(n);
+    }
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw new KmodsealError('E_IO', `${file}: cannot write: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<SignResult> {
+  let input: ReturnType<typeof readModule> | undefined;
+  try {
+    input = readModule(task.src);
+    const { data, mode } = input;
+    const out = await signModuleFileParts(data, signerFor(spec), { hash: spec.hash, keyIdForm: spec.keyIdForm, ...(spec.chain ? { chain: spec.chain } : {}), file: task.src });
+    const digests = spec.digests ? { sha256Before: sha256([data]), sha256After: sha256(out.parts) } : {};
+    if (task.dest === task.src) writeModuleAtomic(task.dest, out.parts, mode);
     else {
       const dir = path.dirname(task.dest);
       if (!madeDirs.has(dir)) {
@@ -71,17 +145,19 @@ export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<Sig
         madeDirs.add(dir);
       }
       try {
-        writeFileAtomic(task.dest, out.data, mode, false);
+        writeModuleAtomic(task.dest, out.parts, mode);
       } catch (e) {
         // the directory went away since this thread made it: make it again, once
         if (!fs.existsSync(dir)) {
           fs.mkdirSync(dir, { recursive: true });
-          writeFileAtomic(task.dest, out.data, mode, false);
+          writeModuleAtomic(task.dest, out.parts, mode);
         } else throw e;
       }
     }
-    return { file: task.dest, compression: out.compression, ...(spec.digests ? { sha256Before: sha256(data), sha256After: sha256(out.data) } : {}) };
+    return { file: task.dest, compression: out.compression, ...digests };
   } catch (e) {
     return { file: task.src, error: flattenError(e) };
+  } finally {
+    input?.release();
   }
 }

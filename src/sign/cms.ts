@@ -232,6 +232,25 @@ export async function signModuleContent(content: Uint8Array, signer: Signer, opt
   return buildModulePkcs7(signer, signature, options);
 }
 
+/** What is appended to the unsigned ELF: PKCS#7 ‖ struct module_signature ‖ magic. New array. */
+export function moduleSignatureTail(pkcs7: Uint8Array): Uint8Array {
+  const out = new Uint8Array(pkcs7.length + MODULE_SIGNATURE_SIZE + MODULE_SIG_MAGIC.length);
+  out.set(pkcs7, 0);
+  out.set(encodeModuleSignatureInfo(pkcs7.length), pkcs7.length);
+  out.set(MODULE_SIG_MAGIC, pkcs7.length + MODULE_SIGNATURE_SIZE);
+  return out;
+}
+
+/**
+ * {@link signModuleBytes} without joining the result: the signed module is `content ‖ tail`,
+ * `content` being a zero-copy view into `data` (every appended signature removed). Bulk
+ * signing writes both pieces with one writev instead of copying the module.
+ */
+export async function signModuleParts(data: Uint8Array, signer: Signer, options: Pkcs7Options & { file?: string } = {}): Promise<{ content: Uint8Array; tail: Uint8Array }> {
+  const content = stripModuleSignature(data, options.file);
+  return { content, tail: moduleSignatureTail(await signModuleContent(content, signer, options)) };
+}
+
 /**
  * Signs a (decompressed) module the way sign-file does, replacing any signature already
  * appended (all stacked ones), never adding a second.

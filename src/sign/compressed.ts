@@ -15,7 +15,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { KmodsealError } from '../bytes/errors.js';
 import { decompressModule, nativeXzEncodeAsync, type Compression } from '../compress/index.js';
-import { signModuleBytes, type Pkcs7Options } from './cms.js';
+import { signModuleBytes, signModuleParts, type Pkcs7Options } from './cms.js';
 import type { Signer } from '../keys/signer.js';
 
 const require = createRequire(import.meta.url);
@@ -103,4 +103,20 @@ export async function signModuleFile(data: Uint8Array, signer: Signer, options: 
   const { data: elf, compression } = await decompressModule(data, options.file ?? '<module>');
   const signed = await signModuleBytes(elf, signer, options);
   return { data: await compressModule(signed, compression, options), compression, signed };
+}
+
+/**
+ * {@link signModuleFile} for writing: the output file is the concatenation of `parts`. An
+ * uncompressed module comes back as [unsigned ELF (a view into `data`), signature tail], so
+ * nothing is copied; `data` must stay unchanged until the parts are written. A compressed one
+ * is [recompressed bytes].
+ */
+export async function signModuleFileParts(data: Uint8Array, signer: Signer, options: Pkcs7Options & RecompressOptions & { file?: string } = {}): Promise<{ parts: Uint8Array[]; compression: Compression }> {
+  const { data: elf, compression } = await decompressModule(data, options.file ?? '<module>');
+  if (compression === 'none') {
+    const { content, tail } = await signModuleParts(elf, signer, options);
+    return { parts: [content, tail], compression };
+  }
+  const signed = await signModuleBytes(elf, signer, options);
+  return { parts: [await compressModule(signed, compression, options)], compression };
 }
