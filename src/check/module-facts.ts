@@ -5,7 +5,7 @@
  * Authority: kernel/module/main.c (load_module and helpers), kernel/module/version.c,
  * include/linux/module.h (struct modversion_info), include/linux/export-internal.h.
  */
-import { Elf, SHF_ALLOC, SHT_SYMTAB, SHN_UNDEF, type ElfSection } from '../elf/elf.js';
+import { Elf, SHF_ALLOC, SHT_STRTAB, SHT_SYMTAB, SHN_UNDEF, type ElfSection } from '../elf/elf.js';
 import { readModinfo, type ModinfoEntry } from '../modinfo/modinfo.js';
 import { MODULE_SIG_MAGIC } from '../modsig/signature.js';
 import { ByteReader, latin1 } from '../bytes/reader.js';
@@ -125,14 +125,7 @@ export function moduleFacts(data: Uint8Array, file: string, fallbackName: string
   }
   const name = first(modinfo, 'name') ?? (structName || fallbackName);
   const symtabs = elf.sections.filter((s) => s.sh_type === SHT_SYMTAB);
-  const syms = symtabs.length ? elf.symbols() ?? [] : [];
-  const undefinedSymbols: UndefinedSymbol[] = [];
-  const commonSymbols: string[] = [];
-  for (const s of syms) {
-    if (s.index === 0) continue;
-    if (s.st_shndx === SHN_UNDEF && s.name) undefinedSymbols.push({ name: s.name, weak: s.bind === STB_WEAK });
-    else if (s.st_shndx === SHN_COMMON_) commonSymbols.push(s.name);
-  }
+  const { undefinedSymbols, commonSymbols, exports } = (symtabs.length ? symbolFactsFast(elf) : undefined) ?? symbolFacts(elf, symtabs.length > 0);
   // __versions: SHF_ALLOC section, records of {unsigned long crc; char name[64 - sizeof(long)]}
   const vsec = elf.sections.find((s) => s.index > 0 && s.name === '__versions' && (s.sh_flags & SHF_ALLOC) !== 0);
   let versions: VersionRecord[] | undefined;
@@ -147,6 +140,30 @@ export function moduleFacts(data: Uint8Array, file: string, fallbackName: string
       while (i < o + rec && r.data[i] !== 0) i++;
       versions.push({ crc, name: latin1(r.data, nameOff, i) });
     }
+  }
+  return {
+    file, trailer, elf, elfError, modinfo, name, thisModule, symtabCount: symtabs.length, undefinedSymbols, commonSymbols, versions, exports,
+    hasKcrctab: elf.sections.some((s) => s.name === '__kcrctab' || s.name === '__kcrctab_gpl'),
+    modinfoCount: elf.sections.filter((s) => s.index > 0 && s.name === '.modinfo').length,
+    writeExecSections: elf.sections.filter((s) => (s.sh_flags & SHF_WRITE) !== 0 && (s.sh_flags & SHF_EXECINSTR) !== 0 && (s.sh_flags & SHF_ALLOC) !== 0),
+  };
+}
+
+interface SymbolFacts {
+  readonly undefinedSymbols: UndefinedSymbol[];
+  readonly commonSymbols: string[];
+  readonly exports: ModuleExport[];
+}
+
+/** Undefined and common symbols and the module's exports, from every symbol {@link Elf.symbols} reads. */
+function symbolFacts(elf: Elf, hasSymtab: boolean): SymbolFacts {
+  const syms = hasSymtab ? elf.symbols() ?? [] : [];
+  const undefinedSymbols: UndefinedSymbol[] = [];
+  const commonSymbols: string[] = [];
+  for (const s of syms) {
+    if (s.index === 0) continue;
+    if (s.st_shndx === SHN_UNDEF && s.name) undefinedSymbols.push({ name: s.name, weak: s.bind === STB_WEAK });
+    else if (s.st_shndx === SHN_COMMON_) commonSymbols.push(s.name);
   }
   // Exports: __ksymtab_NAME symbols in __ksymtab / __ksymtab_gpl; CRCs at __crc_NAME in __kcrctab*;
   // namespaces at __kstrtabns_NAME in __ksymtab_strings.
@@ -179,10 +196,96 @@ export function moduleFacts(data: Uint8Array, file: string, fallbackName: string
     }
     exports.push({ name: sym, gpl: sec.name === '__ksymtab_gpl', crc, namespace });
   }
-  return {
-    file, trailer, elf, elfError, modinfo, name, thisModule, symtabCount: symtabs.length, undefinedSymbols, commonSymbols, versions, exports,
-    hasKcrctab: elf.sections.some((s) => s.name === '__kcrctab' || s.name === '__kcrctab_gpl'),
-    modinfoCount: elf.sections.filter((s) => s.index > 0 && s.name === '.modinfo').length,
-    writeExecSections: elf.sections.filter((s) => (s.sh_flags & SHF_WRITE) !== 0 && (s.sh_flags & SHF_EXECINSTR) !== 0 && (s.sh_flags & SHF_ALLOC) !== 0),
+  return { undefinedSymbols, commonSymbols, exports };
+}
+
+const KSYMTAB = '__ksymtab_';
+const CRC = '__crc_';
+const KSTRTABNS = '__kstrtabns_';
+
+/**
+ * {@link symbolFacts} reading the symbol table directly and decoding only the names it looks
+ * at: undefined and common symbols, and names starting with "__" (where __ksymtab_, __crc_ and
+ * __kstrtabns_ are). The same results; undefined whenever Elf.symbols() could throw (an odd
+ * entry size, a missing string table, a table outside the file): the general path then reports it.
+ */
+function symbolFactsFast(elf: Elf): SymbolFacts | undefined {
+  const symtab = elf.sections.find((s) => s.sh_type === SHT_SYMTAB);
+  if (!symtab) return undefined;
+  const is64 = elf.header.class === 64;
+  const entsize = is64 ? 24 : 16;
+  if (symtab.sh_entsize !== 0 && symtab.sh_entsize !== entsize) return undefined;
+  const strtab = elf.sections[symtab.sh_link];
+  if (!strtab || strtab.sh_type !== SHT_STRTAB) return undefined;
+  const data = elf.r.data;
+  const strStart = strtab.sh_offset;
+  const strEnd = strtab.sh_offset + strtab.sh_size;
+  if (strEnd > data.length) return undefined;
+  let sr: ByteReader;
+  try {
+    sr = elf.sectionReader(symtab);
+  } catch {
+    return undefined;
+  }
+  const n = Math.floor(symtab.sh_size / entsize);
+  const name = (st_name: number): string => {
+    if (st_name === 0 || st_name >= strtab.sh_size) return '';
+    const off = strStart + st_name;
+    let i = off;
+    while (i < strEnd && data[i] !== 0) i++;
+    return latin1(data, off, i);
   };
+  const undefinedSymbols: UndefinedSymbol[] = [];
+  const commonSymbols: string[] = [];
+  const ksymtab: { name: string; shndx: number }[] = [];
+  const byName = new Map<string, number>(); // __crc_ and __kstrtabns_ symbols: the last of each name, as a Map over all symbols keeps
+  for (let i = 0; i < n; i++) {
+    const o = i * entsize;
+    const st_name = sr.u32(o);
+    const shndx = is64 ? sr.u16(o + 6) : sr.u16(o + 14);
+    let nm: string | undefined;
+    if (i > 0 && shndx === SHN_UNDEF) {
+      nm = name(st_name);
+      if (nm) undefinedSymbols.push({ name: nm, weak: (is64 ? sr.u8(o + 4) : sr.u8(o + 12)) >> 4 === STB_WEAK });
+    } else if (i > 0 && shndx === SHN_COMMON_) {
+      nm = name(st_name);
+      commonSymbols.push(nm);
+    }
+    // every symbol, whatever its section, as the general path's loops see them
+    const at = strStart + st_name;
+    if (st_name === 0 || st_name >= strtab.sh_size || data[at] !== 0x5f || data[at + 1] !== 0x5f) continue;
+    nm ??= name(st_name);
+    if (nm.startsWith(KSYMTAB)) ksymtab.push({ name: nm, shndx });
+    else if (nm.startsWith(CRC) || nm.startsWith(KSTRTABNS)) byName.set(nm, i);
+  }
+  const value = (i: number): number => Number(is64 ? sr.u64(i * entsize + 8) : BigInt(sr.u32(i * entsize + 4)));
+  const shndxOf = (i: number): number => (is64 ? sr.u16(i * entsize + 6) : sr.u16(i * entsize + 14));
+  const exports: ModuleExport[] = [];
+  for (const s of ksymtab) {
+    const sec = elf.sections[s.shndx];
+    if (!sec || (sec.name !== '__ksymtab' && sec.name !== '__ksymtab_gpl')) continue;
+    const sym = s.name.slice(KSYMTAB.length);
+    const crcSym = byName.get(`${CRC}${sym}`);
+    let crc: number | undefined;
+    const crcSec = crcSym !== undefined ? elf.sections[shndxOf(crcSym)] : undefined;
+    if (crcSym !== undefined && crcSec && crcSec.name.startsWith('__kcrctab')) {
+      try {
+        crc = elf.sectionReader(crcSec).u32(value(crcSym));
+      } catch {
+        crc = undefined;
+      }
+    }
+    let namespace = '';
+    const ns = byName.get(`${KSTRTABNS}${sym}`);
+    const nsSec = ns !== undefined ? elf.sections[shndxOf(ns)] : undefined;
+    if (ns !== undefined && nsSec) {
+      try {
+        namespace = elf.sectionReader(nsSec).cstring(value(ns));
+      } catch {
+        namespace = '';
+      }
+    }
+    exports.push({ name: sym, gpl: sec.name === '__ksymtab_gpl', crc, namespace });
+  }
+  return { undefinedSymbols, commonSymbols, exports };
 }
