@@ -18,16 +18,18 @@ export async function signMany(spec: SignerSpec, tasks: readonly SignTask[], opt
   const workers = spec.key.startsWith('pkcs11:') ? 1 : (options.jobs ?? defaultConcurrency());
   try {
     if (workers > 1 && tasks.length >= 8) {
-      await runOrdered<{ spec: SignerSpec; task: SignTask }, SignResult>(
+      // the spec (key, certificate, chain) goes to each worker once, not with every task
+      await runOrdered<SignTask, SignResult>(
         siblingUrl(import.meta.url, 'sign-worker'),
-        tasks.map((task) => ({ spec, task })),
+        tasks,
         workers,
         take,
         async (batch) => {
           const out: SignResult[] = [];
-          for (const b of batch) out.push(await runSignTask(b.spec, b.task));
+          for (const t of batch) out.push(await runSignTask(spec, t));
           return out;
         },
+        { spec },
       );
     } else {
       for (const t of tasks) take(await runSignTask(spec, t));

@@ -1,11 +1,16 @@
-/** Worker entry for parallel signing: answers {id, tasks: {spec, task}[]} with {id, results}. */
-import { parentPort } from 'node:worker_threads';
+/**
+ * Worker entry for parallel signing: `workerData.spec` is the signer (sent once), each
+ * {id, tasks} message is answered with {id, results}.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
 import { runSignTask, type SignerSpec, type SignResult, type SignTask } from './sign-job.js';
 
-parentPort!.on('message', (m: { id: number; tasks: { spec: SignerSpec; task: SignTask }[] }) => {
+const { spec } = workerData as { spec: SignerSpec };
+
+parentPort!.on('message', (m: { id: number; tasks: SignTask[] }) => {
   void (async () => {
     const results: SignResult[] = [];
-    for (const t of m.tasks) results.push(await runSignTask(t.spec, t.task));
+    for (const t of m.tasks) results.push(await runSignTask(spec, t));
     parentPort!.postMessage({ id: m.id, results });
   })();
 });
