@@ -243,14 +243,28 @@ function tryForce(f: Findings, p: LoadPolicy, what: string, log: string): boolea
   return false;
 }
 
-function checkVersion(f: Findings, p: LoadPolicy, name: string, versions: readonly VersionRecord[] | undefined, sym: string, crc: number | undefined, check: string): boolean {
+/** A module's __versions record for a symbol (the first of that name, as the kernel's find_symbol loop takes). */
+type VersionLookup = (sym: string) => VersionRecord | undefined;
+
+function firstVersion(versions: readonly VersionRecord[]): VersionLookup {
+  return (sym) => versions.find((r) => r.name === sym);
+}
+
+/** The same lookup through an index, for the many lookups of a module's imports. */
+function indexedVersions(versions: readonly VersionRecord[]): VersionLookup {
+  const index = new Map<string, VersionRecord>();
+  for (const r of versions) if (!index.has(r.name)) index.set(r.name, r);
+  return (sym) => index.get(sym);
+}
+
+function checkVersion(f: Findings, p: LoadPolicy, name: string, versions: VersionLookup | undefined, sym: string, crc: number | undefined, check: string): boolean {
   if (!p.modversions || crc === undefined) return true;
   if (!versions) {
     if (tryForce(f, p, `no __versions for ${sym}`, `${name}: ${sym}: kernel tainted.`)) return true;
     f.reject(check, 'no-versions', 'ENOEXEC', `the module has no __versions and ${sym} needs a CRC (CONFIG_MODULE_FORCE_LOAD is off)`);
     return false;
   }
-  const rec = versions.find((r) => r.name === sym);
+  const rec = versions(sym);
   if (rec) {
     if (rec.crc === crc) return true;
     f.reject(check, 'crc-mismatch', check === 'symbols' ? 'EINVAL' : 'ENOEXEC', `${sym}: the module expects CRC 0x${rec.crc.toString(16).padStart(8, '0')}, the kernel has 0x${crc.toString(16).padStart(8, '0')}`, `${name}: disagrees about version of symbol ${sym}`);
@@ -340,7 +354,7 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   const layout = target.moduleLayout;
   if (p.modversions && target.exportsKnown) {
     if (!layout) f.note('modversions', 'no-module-layout', 'the kernel exports no module_layout: nothing to compare');
-    else checkVersion(f, p, name, versions, 'module_layout', layout.crc, 'modversions');
+    else checkVersion(f, p, name, versions && firstVersion(versions), 'module_layout', layout.crc, 'modversions');
   } else if (p.modversions) f.note('modversions', 'unknown', 'the kernel\'s exports are unknown (raw image): CRCs not checked');
   if (f.errno) return done(name, facts);
 
@@ -390,7 +404,7 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   const { name, file, signedBy, rest } = front;
   if (f.errno || !rest) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
   const p = target.policy;
-  const { versions } = rest;
+  const versions = rest.versions && indexedVersions(rest.versions);
 
   // 9/11. duplicate name
   if (loadedNames.has(name)) f.reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
