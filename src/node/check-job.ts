@@ -4,9 +4,9 @@
  * data (the module's bytes stay behind), so it crosses thread boundaries.
  */
 import { readFileBytes, readFileScratch } from './files.js';
-import { decompressModule, decompressModuleTransient } from '../compress/index.js';
+import { decompressModuleTransient } from '../compress/index.js';
 import { parseBtf } from '../btf/btf.js';
-import { checkFront, prepareModule, trustedKeys, type FrontTarget, type ModuleFront, type Prepared } from '../check/check.js';
+import { checkFront, prepareModule, trustedKeys, type FrontTarget, type ModuleFront } from '../check/check.js';
 import type { KeyCert } from '../check/signature.js';
 import { isKmodsealError } from '../bytes/errors.js';
 
@@ -60,72 +60,14 @@ function readTransient(path: string): Uint8Array {
   }
 }
 
-/** Plain data for an error that stops the run. */
-export function jobError(e: unknown): CheckJobError {
-  const err = e instanceof Error ? e : new Error(String(e));
-  return { code: isKmodsealError(e) ? e.code : undefined, message: err.message, stack: err.stack };
-}
-
-/** checkFront() of a prepared module, as a job result. */
-export function frontResult(ctx: CheckContext, file: string, prepared: Prepared): CheckJobResult {
-  try {
-    return { front: checkFront(ctx.target, ctx.keys, file, prepared) };
-  } catch (e) {
-    return { error: jobError(e) };
-  }
-}
-
 export async function runCheckTask(ctx: CheckContext, task: CheckTask): Promise<CheckJobResult> {
-  let prepared: Prepared;
   try {
     // Buffers are reused from module to module: nothing of them outlives checkFront.
     const raw = task.data ?? readTransient(task.path ?? task.file);
-    prepared = await prepareModule(task.file, raw, decompressModuleTransient);
+    const prepared = await prepareModule(task.file, raw, decompressModuleTransient);
+    return { front: checkFront(ctx.target, ctx.keys, task.file, prepared) };
   } catch (e) {
-    return { error: jobError(e) };
-  }
-  return frontResult(ctx, task.file, prepared);
-}
-
-/**
- * Module reading ahead of the kernel: a module read and decompressed into buffers of its own,
- * kept until the kernel is known.
- */
-export async function prefetchTask(task: CheckTask): Promise<{ prepared: Prepared; bytes: number } | { error: CheckJobError }> {
-  try {
-    const raw = task.data ?? readFileBytes(task.path ?? task.file);
-    const prepared = await prepareModule(task.file, raw, decompressModule);
-    return { prepared, bytes: raw.length + ('data' in prepared && prepared.data !== raw ? prepared.data.length : 0) };
-  } catch (e) {
-    return { error: jobError(e) };
-  }
-}
-
-/**
- * One task list shared by threads: the main thread claims from the front, workers from the
- * back, one index at a time (lo and hi packed in one 64-bit cell, changed by compare-and-swap).
- */
-export class Claims {
-  constructor(readonly cell: BigInt64Array) {}
-  static create(n: number): Claims {
-    const cell = new BigInt64Array(new SharedArrayBuffer(8));
-    cell[0] = BigInt(n);
-    return new Claims(cell);
-  }
-  private claim(fromBack: boolean): number {
-    for (;;) {
-      const v = Atomics.load(this.cell, 0);
-      const lo = Number(v >> 32n);
-      const hi = Number(v & 0xffffffffn);
-      if (lo >= hi) return -1;
-      const next = fromBack ? (BigInt(lo) << 32n) | BigInt(hi - 1) : (BigInt(lo + 1) << 32n) | BigInt(hi);
-      if (Atomics.compareExchange(this.cell, 0, v, next) === v) return fromBack ? hi - 1 : lo;
-    }
-  }
-  front(): number {
-    return this.claim(false);
-  }
-  back(): number {
-    return this.claim(true);
+    const err = e instanceof Error ? e : new Error(String(e));
+    return { error: { code: isKmodsealError(e) ? e.code : undefined, message: err.message, stack: err.stack } };
   }
 }

@@ -58,30 +58,6 @@ function pickBootFile(names: readonly string[], prefix: string, release?: string
   return matches.sort()[0];
 }
 
-/** A directory's `boot/vmlinuz-*` (or `vmlinux-*`) and its module tree `lib/modules/RELEASE` when present. */
-function bootImageInTree(p: string): { boot: string; image: string; release: string; modulesDir: string | undefined } | undefined {
-  const boot = path.join(p, 'boot');
-  const names = fs.existsSync(boot) ? fs.readdirSync(boot) : [];
-  const image = pickBootFile(names, 'vmlinuz-') ?? pickBootFile(names, 'vmlinux-');
-  if (!image) return undefined;
-  const release = image.replace(/^vmlinu[zx]-/, '');
-  const mdir = path.join(p, 'lib/modules', release);
-  return { boot, image, release, modulesDir: fs.existsSync(mdir) ? mdir : undefined };
-}
-
-/**
- * The module tree {@link loadKernelSource} will report as `modulesDir` for `p`, found without
- * reading the image (so work on the modules can start while the kernel is read); undefined
- * when that needs the image or `p` is not an unpacked tree. Never throws.
- */
-export function kernelModulesDir(p: string): string | undefined {
-  try {
-    return fs.statSync(p).isDirectory() ? bootImageInTree(p)?.modulesDir : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function fromImage(bytes: Uint8Array, description: string, configText: string | undefined, systemMap: SystemMap | undefined, modulesDir?: string): Promise<KernelSource> {
   const inspection = await inspectKernelImage(bytes, { file: description, ...(systemMap ? { systemMap } : {}) });
   const config = inspection.config ?? (configText !== undefined ? parseKernelConfig(configText) : undefined);
@@ -106,12 +82,15 @@ export async function loadKernelSource(p: string, options: { systemMap?: string;
   const configOverride = options.config ? Buffer.from(readFileBytes(options.config)).toString('latin1') : undefined;
   const st = statOrNotFound(p);
   if (st.isDirectory()) {
-    const found = bootImageInTree(p);
-    if (found) {
-      const { boot, image, release, modulesDir } = found;
+    const boot = path.join(p, 'boot');
+    const names = fs.existsSync(boot) ? fs.readdirSync(boot) : [];
+    const image = pickBootFile(names, 'vmlinuz-') ?? pickBootFile(names, 'vmlinux-');
+    if (image) {
+      const release = image.replace(/^vmlinu[zx]-/, '');
       const cfg = configOverride ?? readText(path.join(boot, `config-${release}`));
       const map = systemMap ?? optionalMap(path.join(boot, `System.map-${release}`));
-      return fromImage(readFileBytes(path.join(boot, image)), path.join(boot, image), cfg, map, modulesDir);
+      const mdir = path.join(p, 'lib/modules', release);
+      return fromImage(readFileBytes(path.join(boot, image)), path.join(boot, image), cfg, map, fs.existsSync(mdir) ? mdir : undefined);
     }
     const vmlinux = path.join(p, 'vmlinux');
     if (fs.existsSync(vmlinux)) {

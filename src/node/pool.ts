@@ -100,7 +100,7 @@ export function siblingUrl(base: string, name: string): URL {
 }
 
 /** Starts a worker; TypeScript sources (tests, `npm run kmodseal`) get tsx registered first. */
-export function startWorker(url: URL, workerData?: unknown): Worker {
+function startWorker(url: URL, workerData?: unknown): Worker {
   const data = workerData === undefined ? {} : { workerData };
   if (!url.pathname.endsWith('.ts')) return new Worker(url, data);
   const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;

@@ -2,11 +2,11 @@
 import fs from 'node:fs';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { kernelModulesDir, loadKernelSource, loadRunningKernel, type KernelSource } from '../../node/kernel-source.js';
+import { loadKernelSource, loadRunningKernel, type KernelSource } from '../../node/kernel-source.js';
 import { readCertificateFile, readFileBytes, statOrNotFound, walkModules, hasModuleExtension, runningRelease } from '../../node/files.js';
 import { buildTarget, type CheckTarget } from '../../check/target.js';
 import type { ModuleVerdict } from '../../check/check.js';
-import { checkMany, startCheck, type EarlyCheck } from '../../node/check-many.js';
+import { checkMany } from '../../node/check-many.js';
 import type { CheckTask } from '../../node/check-job.js';
 import { parseDeb, readDebData } from '../../deb/deb.js';
 import { KmodsealError } from '../../bytes/errors.js';
@@ -42,35 +42,7 @@ async function gatherInputs(paths: readonly string[]): Promise<CheckTask[]> {
 }
 
 export async function checkCommand(modules: string[], o: CheckOptions, io: Io): Promise<ExitCode> {
-  let early: EarlyCheck | undefined;
-  try {
-    return await checkWith(modules, o, io, (e) => (early = e));
-  } finally {
-    await (early as EarlyCheck | undefined)?.cancel();
-  }
-}
-
-/**
- * Module files (not .deb members) known before the kernel is read: the modules given, or the
- * tree beside a kernel directory. Their checks start at once (see startCheck); anything that
- * would fail here fails again, in its usual place, on the ordinary path.
- */
-async function startEarly(modules: readonly string[], kernel: string): Promise<(EarlyCheck & { readonly paths: readonly string[] }) | undefined> {
-  const paths = modules.length ? modules : [kernelModulesDir(kernel)].filter((d): d is string => d !== undefined);
-  if (!paths.length || paths.some((p) => p.endsWith('.deb'))) return undefined;
-  let tasks: CheckTask[];
-  try {
-    tasks = await gatherInputs(paths);
-  } catch {
-    return undefined;
-  }
-  const early = startCheck(tasks);
-  return early && Object.assign(early, { paths });
-}
-
-async function checkWith(modules: string[], o: CheckOptions, io: Io, started: (e: EarlyCheck) => void): Promise<ExitCode> {
   let src: KernelSource;
-  let early: (EarlyCheck & { readonly paths: readonly string[] }) | undefined;
   if (o.running || !o.kernel) {
     if (o.kernel) throw new KmodsealError('E_USAGE', 'give either --kernel or --running');
     const running = loadRunningKernel();
@@ -92,8 +64,6 @@ async function checkWith(modules: string[], o: CheckOptions, io: Io, started: (e
       modules = [dir];
     }
   } else {
-    early = await startEarly(modules, o.kernel);
-    if (early) started(early);
     src = await loadKernelSource(o.kernel);
     if (!modules.length) {
       if (!src.modulesDir) throw new KmodsealError('E_USAGE', `${o.kernel}: no module tree beside this kernel; give modules to check`);
@@ -102,18 +72,10 @@ async function checkWith(modules: string[], o: CheckOptions, io: Io, started: (e
   }
   const target: CheckTarget = buildTarget(src, { sigEnforce: o.sigEnforce, lockdown: o.lockdown, allowBtfMismatch: o.allowBtfMismatch, force: o.force });
   const extra = (o.trust ?? []).flatMap(readCertificateFile);
-  // the early start walked the same paths: its list is this list
-  const reuse = early !== undefined && early.paths.length === modules.length && early.paths.every((p, i) => p === modules[i]);
-  const inputs = reuse ? early!.tasks : await gatherInputs(modules);
+  const inputs = await gatherInputs(modules);
   // Files named one by one load in that order (insmod); trees and packages in dependency order (modprobe).
   const expanded = modules.some((m) => m.endsWith('.deb') || (fs.existsSync(m) && fs.statSync(m).isDirectory()));
-  const options = { extraTrusted: extra, order: expanded ? ('dependencies' as const) : ('given' as const) };
-  let verdicts: ModuleVerdict[];
-  if (reuse) verdicts = await early!.finish(target, options);
-  else {
-    await early?.cancel();
-    verdicts = await checkMany(target, inputs, options);
-  }
+  const verdicts = await checkMany(target, inputs, { extraTrusted: extra, order: expanded ? 'dependencies' : 'given' });
   const kernelJson = {
     source: target.description,
     release: target.release ?? null,
