@@ -1,7 +1,7 @@
 /**
  * `check` on many threads gives exactly the verdicts of checkModules() on one: whole Debian trees
- * (all accepted), and modules of another build (rejections, taints), through both parallel paths
- * (the pool, and the early start that reads modules while the kernel is read).
+ * (all accepted), and modules of another build (rejections, taints), for module files and for
+ * modules already in memory (.deb members).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { corpus, modulesBelow } from '../helpers.js';
 import { loadKernelSource } from '../../src/node/kernel-source.js';
 import { buildTarget, type CheckTarget, type PolicyOverrides } from '../../src/check/target.js';
 import { checkModules, type CheckOptions, type ModuleVerdict } from '../../src/check/check.js';
-import { checkMany, startCheck } from '../../src/node/check-many.js';
+import { checkMany } from '../../src/node/check-many.js';
 
 const sets = corpus();
 const k61 = sets.find((s) => s.set === 'amd64-6.1');
@@ -24,10 +24,8 @@ async function target(dir: string, overrides: PolicyOverrides = {}): Promise<Che
 async function allWays(t: CheckTarget, files: readonly string[], options: CheckOptions): Promise<ModuleVerdict[]> {
   const sequential = await checkModules(t, files.map((f) => ({ file: f, data: fs.readFileSync(f) })), options);
   const tasks = files.map((f) => ({ file: f, path: f }));
-  assert.deepEqual(await checkMany(t, tasks, { ...options, jobs: 2 }), sequential, 'pool');
-  const early = startCheck(tasks, { jobs: 2 });
-  assert.ok(early, 'early start');
-  assert.deepEqual(await early.finish(t, options), sequential, 'early start');
+  assert.deepEqual(await checkMany(t, tasks, { ...options, jobs: 2 }), sequential, 'two threads');
+  assert.deepEqual(await checkMany(t, tasks, { ...options, jobs: 3 }), sequential, 'three threads');
   // a .deb member (bytes in memory) takes the pool with copies of its bytes
   const inMemory = files.slice(0, 40).map((f) => ({ file: `x.deb:${f}`, data: fs.readFileSync(f) }));
   assert.deepEqual(await checkMany(t, inMemory, { ...options, jobs: 2 }), await checkModules(t, inMemory, options), 'in memory');
