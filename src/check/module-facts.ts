@@ -228,12 +228,16 @@ function symbolFactsFast(elf: Elf): SymbolFacts | undefined {
     return undefined;
   }
   const n = Math.floor(symtab.sh_size / entsize);
+  // the entries lie inside the section (sectionReader checked it); read them without per-field checks
+  const view = new DataView(sr.data.buffer, sr.data.byteOffset, sr.data.byteLength);
+  const le = sr.littleEndian;
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const name = (st_name: number): string => {
     if (st_name === 0 || st_name >= strtab.sh_size) return '';
     const off = strStart + st_name;
     let i = off;
     while (i < strEnd && data[i] !== 0) i++;
-    return latin1(data, off, i);
+    return bytes.toString('latin1', off, i); // the string latin1() makes, one char per byte
   };
   const undefinedSymbols: UndefinedSymbol[] = [];
   const commonSymbols: string[] = [];
@@ -241,12 +245,12 @@ function symbolFactsFast(elf: Elf): SymbolFacts | undefined {
   const byName = new Map<string, number>(); // __crc_ and __kstrtabns_ symbols: the last of each name, as a Map over all symbols keeps
   for (let i = 0; i < n; i++) {
     const o = i * entsize;
-    const st_name = sr.u32(o);
-    const shndx = is64 ? sr.u16(o + 6) : sr.u16(o + 14);
+    const st_name = view.getUint32(o, le);
+    const shndx = view.getUint16(is64 ? o + 6 : o + 14, le);
     let nm: string | undefined;
     if (i > 0 && shndx === SHN_UNDEF) {
       nm = name(st_name);
-      if (nm) undefinedSymbols.push({ name: nm, weak: (is64 ? sr.u8(o + 4) : sr.u8(o + 12)) >> 4 === STB_WEAK });
+      if (nm) undefinedSymbols.push({ name: nm, weak: view.getUint8(is64 ? o + 4 : o + 12) >> 4 === STB_WEAK });
     } else if (i > 0 && shndx === SHN_COMMON_) {
       nm = name(st_name);
       commonSymbols.push(nm);
