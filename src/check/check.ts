@@ -165,12 +165,14 @@ export interface FrontTarget {
   /** False for raw images (no export table). */
   readonly exportsKnown: boolean;
   readonly moduleLayout: ExportInfo | undefined;
+  /** The kernel's own exports (what a module's imports mostly resolve to). */
+  readonly kernelExports: ReadonlyMap<string, ExportInfo> | undefined;
 }
 
 export function frontTarget(target: CheckTarget): FrontTarget {
   return {
     series: target.series, policy: target.policy, machine: target.machine, structModuleSize: target.structModuleSize, vermagic: target.vermagic,
-    btf: target.btf, exportsKnown: target.exports !== undefined, moduleLayout: target.exports?.get('module_layout'),
+    btf: target.btf, exportsKnown: target.exports !== undefined, moduleLayout: target.exports?.get('module_layout'), kernelExports: target.exports,
   };
 }
 
@@ -209,6 +211,13 @@ export interface ModuleFront {
     readonly hasKcrctab: boolean;
     readonly commonSymbols: readonly string[];
     readonly btf: BtfStep;
+    /**
+     * Per undefined symbol, 1 when step 16 has nothing to say about it whatever loaded before:
+     * the kernel itself exports it (an export of the kernel is never replaced: a module exporting
+     * the same name is refused), visibly, with a matching CRC (or none needed), in no namespace
+     * or an imported one.
+     */
+    readonly settled: Uint8Array | undefined;
   };
 }
 
@@ -388,6 +397,7 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   return {
     ...done(name, facts),
     rest: {
+      settled: settledImports(target, facts, versions),
       versions,
       modinfo: facts.modinfo.filter((e) => LATER_MODINFO.has(e.key)),
       writeExec: facts.writeExecSections.map((s) => ({ name: s.name, index: s.index })),
@@ -396,6 +406,26 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
       btf: btfStep,
     },
   };
+}
+
+/** {@link ModuleFront} rest.settled: the imports step 16 passes silently, known from the kernel's exports alone. */
+function settledImports(target: FrontTarget, facts: ModuleFacts, versions: readonly VersionRecord[] | undefined): Uint8Array | undefined {
+  const kernel = target.kernelExports;
+  if (!kernel) return undefined;
+  const p = target.policy;
+  const license = first(facts.modinfo, 'license');
+  const proprietary = license === undefined || !GPL_COMPATIBLE.has(license);
+  const imports = new Set(facts.modinfo.filter((e) => e.key === 'import_ns').map((e) => e.value));
+  const crcOf = versions && indexedVersions(versions);
+  const out = new Uint8Array(facts.undefinedSymbols.length);
+  facts.undefinedSymbols.forEach((u, k) => {
+    const ex = kernel.get(u.name);
+    if (!ex || (ex.gpl && proprietary)) return;
+    // checkVersion() returns true without a finding
+    const crcOk = !p.modversions || ex.crc === undefined || (crcOf !== undefined && crcOf(u.name)?.crc === ex.crc);
+    if (crcOk && (!ex.namespace || imports.has(ex.namespace))) out[k] = 1;
+  });
+  return out;
 }
 
 /** Steps 9-20 for one module, given what is loaded before it; a loaded module's exports become visible. */
@@ -451,7 +481,9 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
       reasons.push({ check: 'symbols', code: 'common-symbol', message: `${c} is a common symbol`, fatal: false, log: `${name}: please compile with -fno-common` });
       symErr = 'ENOEXEC';
     }
-    for (const u of front.undefinedSymbols) {
+    const settled = rest.settled;
+    for (const [k, u] of front.undefinedSymbols.entries()) {
+      if (settled?.[k]) continue;
       const ex = exportsNow.get(u.name);
       const visible = ex && !(ex.gpl && proprietary);
       if (!visible) {
