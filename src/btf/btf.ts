@@ -313,6 +313,16 @@ export class Btf {
     return b;
   }
 
+  /**
+   * Offset in `data` (read it with `r`) of the record of a type defined here (not in a base).
+   * @throws FormatError E_RANGE for any other id
+   */
+  recordOffset(id: number): number {
+    const i = id - this.startId;
+    if (!Number.isInteger(i) || i < 0 || i >= this.ownCount) throw this.r.error('E_RANGE', 0, `type id ${id} is not defined in this BTF`);
+    return this.offs[i]!;
+  }
+
   /** True when `id` names a type (void excluded). */
   hasType(id: number): boolean {
     return this.owner(id) !== undefined;

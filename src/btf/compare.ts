@@ -248,7 +248,7 @@ export interface BaseEvidence {
   readonly badKindCount: number;
 }
 
-const KIND = { FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, DECL_TAG: 17 } as const;
+const KIND = { INT: 1, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, ENUM64: 19 } as const;
 const NOT_A_TYPE = new Set<number>([KIND.FUNC, KIND.VAR, KIND.DATASEC, KIND.DECL_TAG]);
 
 /**
@@ -274,17 +274,49 @@ export function baseReferenceEvidence(module: Btf, limit = 5): BaseEvidence {
     misplacedNameCount++;
     if (misplacedNames.length < limit) misplacedNames.push({ id, nameOff: off, reads: base.str(off) ?? '' });
   };
-  for (const id of module.ownIds()) {
-    const t = module.type(id);
-    name(id, t.nameOff);
-    if ('members' in t) for (const m of t.members) name(id, m.nameOff);
-    if ('values' in t) for (const v of t.values) name(id, v.nameOff);
-    if ('params' in t) for (const p of t.params) name(id, p.nameOff);
-    for (const ref of referencedIds(t)) {
+  // straight from the records (decoding every type with its member names costs seconds on a tree)
+  const r = module.r;
+  const refs: number[] = [];
+  for (let id = module.startId; id < module.typeCount; id++) {
+    const off = module.recordOffset(id);
+    const info = r.u32(off + 4);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const d = off + 12;
+    name(id, r.u32(off));
+    refs.length = 0;
+    switch (kind) {
+      case KIND.INT: case KIND.FWD: case KIND.FLOAT:
+        break;
+      case KIND.ENUM:
+        for (let i = 0; i < vlen; i++) name(id, r.u32(d + i * 8));
+        break;
+      case KIND.ENUM64:
+        for (let i = 0; i < vlen; i++) name(id, r.u32(d + i * 12));
+        break;
+      case KIND.STRUCT: case KIND.UNION:
+        for (let i = 0; i < vlen; i++) name(id, r.u32(d + i * 12));
+        for (let i = 0; i < vlen; i++) refs.push(r.u32(d + i * 12 + 4));
+        break;
+      case KIND.FUNC_PROTO:
+        for (let i = 0; i < vlen; i++) name(id, r.u32(d + i * 8));
+        refs.push(r.u32(off + 8));
+        for (let i = 0; i < vlen; i++) refs.push(r.u32(d + i * 8 + 4));
+        break;
+      case KIND.ARRAY:
+        refs.push(r.u32(d), r.u32(d + 4));
+        break;
+      case KIND.DATASEC:
+        for (let i = 0; i < vlen; i++) refs.push(r.u32(d + i * 12));
+        break;
+      default:
+        refs.push(r.u32(off + 8));
+    }
+    for (const ref of refs) {
       if (ref === 0 || ref >= module.startId || !base.hasType(ref)) continue;
       refsChecked++;
       const k = base.kind(ref);
-      const bad = t.kind === KIND.FUNC ? k !== KIND.FUNC_PROTO : t.kind === KIND.DATASEC ? k !== KIND.VAR : t.kind === KIND.DECL_TAG ? false : NOT_A_TYPE.has(k);
+      const bad = kind === KIND.FUNC ? k !== KIND.FUNC_PROTO : kind === KIND.DATASEC ? k !== KIND.VAR : kind === KIND.DECL_TAG ? false : NOT_A_TYPE.has(k);
       if (!bad) continue;
       badKindCount++;
       if (badKinds.length < limit) badKinds.push({ id, ref, kind: describeType(base, ref), from: describeType(module, id) });
