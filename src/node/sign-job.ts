@@ -6,9 +6,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { threadId } from 'node:worker_threads';
 import { KmodsealError } from '../bytes/errors.js';
 import { readFileBytes } from './files.js';
+import { writePartsAtomic } from './atomic.js';
 import { signModuleFileParts } from '../sign/compressed.js';
 import { createNodeSigner } from '../keys/node-signer.js';
 import { openPkcs11Signer } from '../keys/pkcs11-signer.js';
@@ -100,36 +100,6 @@ function readModule(file: string): { data: Uint8Array; mode: number; release: ()
   }
 }
 
-let tmpCounter = 0;
-/**
- * Writes the concatenation of `parts` to `file` atomically: a temp file beside it (created
- * exclusively with the final mode), one writev, rename. Like node/atomic.ts's writeFileAtomic
- * for bulk modules (no fsync, as sign-file and kbuild), but the pieces are never joined into a
- * copy of the module, and the temp name is unique by process, thread and counter instead of
- * costing random bytes per module ('wx' still refuses any existing file).
- * @throws KmodsealError E_IO
- */
-function writeModuleAtomic(file: string, parts: readonly Uint8Array[], mode: number): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${threadId}-${tmpCounter++}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx', mode);
-    let views = parts.filter((p) => p.length > 0).map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
-    while (views.length) {
-      let n = fs.writevSync(fd, views);
-      while (views.length && n >= views[0]!.length) n -= views.shift()!.length;
-      if (views.length && n > 0) views[0] = views[0]!.subarray(n);
-    }
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw new KmodsealError('E_IO', `${file}: cannot write: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<SignResult> {
   let input: ReturnType<typeof readModule> | undefined;
   try {
@@ -137,7 +107,7 @@ export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<Sig
     const { data, mode } = input;
     const out = await signModuleFileParts(data, signerFor(spec), { hash: spec.hash, keyIdForm: spec.keyIdForm, ...(spec.chain ? { chain: spec.chain } : {}), file: task.src });
     const digests = spec.digests ? { sha256Before: sha256([data]), sha256After: sha256(out.parts) } : {};
-    if (task.dest === task.src) writeModuleAtomic(task.dest, out.parts, mode);
+    if (task.dest === task.src) writePartsAtomic(task.dest, out.parts, mode, false);
     else {
       const dir = path.dirname(task.dest);
       if (!madeDirs.has(dir)) {
@@ -145,12 +115,12 @@ export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<Sig
         madeDirs.add(dir);
       }
       try {
-        writeModuleAtomic(task.dest, out.parts, mode);
+        writePartsAtomic(task.dest, out.parts, mode, false);
       } catch (e) {
         // the directory went away since this thread made it: make it again, once
         if (!fs.existsSync(dir)) {
           fs.mkdirSync(dir, { recursive: true });
-          writeModuleAtomic(task.dest, out.parts, mode);
+          writePartsAtomic(task.dest, out.parts, mode, false);
         } else throw e;
       }
     }
