@@ -108,6 +108,9 @@ export interface ModuleBtfCheckResult {
 }
 
 /** The parts of a base BTF the checks consult. */
+/** Per base BTF: 0 unknown, 1 a valid identifier, 2 not (indexed by string offset). */
+const baseIdentifierMemo = new WeakMap<object, Uint8Array>();
+
 type BaseView = Pick<Btf, 'typeCount' | 'strEndOff' | 'strBytes' | 'kind' | 'sizeOrType' | 'littleEndian'>;
 
 /** No base: a standalone BTF (vmlinux, or a module's `.BTF.base`) starts at id 1 and string offset 0. */
@@ -139,6 +142,9 @@ function isPrint(c: number): boolean {
 function nameCharOk(c: number, first: boolean): boolean {
   return (first ? isAlpha(c) : isAlpha(c) || isDigit(c)) || c === 0x5f || c === 0x2e;
 }
+
+/** nameCharOk() as a table: bit 1 allowed first, bit 2 allowed after the first. */
+const NAME_CHAR = Uint8Array.from({ length: 256 }, (_, c) => (nameCharOk(c, true) ? 1 : 0) | (nameCharOk(c, false) ? 2 : 0));
 
 /** A string the kernel would read at a valid offset: the bytes up to NUL. */
 type StrBytes = Uint8Array;
@@ -207,12 +213,50 @@ class Env {
 
   /** btf_name_valid_identifier() (offset already known valid). */
   validIdentifier(off: number): boolean {
-    const s = this.strAt(off);
-    if (!s || s.length === 0 || !nameCharOk(s[0]!, true)) return false;
-    for (let i = 1; i < s.length; i++) {
-      if (i >= KSYM_NAME_LEN) return false;
-      if (!nameCharOk(s[i]!, false)) return false;
+    if (off >= this.startStrOff) return this.identifierAt(off);
+    // Base (vmlinux) names recur in every module: each verdict is worked out once per base.
+    let memo = this.baseIdentMemo;
+    if (!memo) {
+      memo = baseIdentifierMemo.get(this.base);
+      if (!memo) baseIdentifierMemo.set(this.base, (memo = new Uint8Array(this.startStrOff)));
+      this.baseIdentMemo = memo;
     }
+    const known = memo[off]!;
+    if (known !== 0) return known === 1;
+    const ok = this.identifierAt(off);
+    memo[off] = ok ? 1 : 2;
+    return ok;
+  }
+
+  private baseIdentMemo: Uint8Array | undefined;
+
+  private identifierAt(off: number): boolean {
+    let d: Uint8Array, at: number, end: number;
+    if (off < this.startStrOff) {
+      const s = this.base.strBytes(off);
+      if (!s) return false;
+      d = s;
+      at = 0;
+      end = s.length;
+    } else {
+      // in place: no view per name (this runs for every name of every module)
+      const local = off - this.startStrOff;
+      if (local >= this.hdr.str_len) return false;
+      d = this.data;
+      at = this.strStart + local;
+      end = this.strStart + this.hdr.str_len;
+    }
+    if (at >= end || (NAME_CHAR[d[at]!]! & 1) === 0) return false; // NUL is not allowed first
+    const limit = Math.min(end, at + KSYM_NAME_LEN);
+    let i = at + 1;
+    for (; i < limit; i++) {
+      const c = d[i]!;
+      if (c === 0) return true;
+      if ((NAME_CHAR[c]! & 2) === 0) return false;
+    }
+    // the kernel's `return !*src` after at most KSYM_NAME_LEN characters
+    return i >= end || d[i] === 0;
+
     return true;
   }
 

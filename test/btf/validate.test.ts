@@ -223,6 +223,9 @@ describe('checkModuleBtf fault table', () => {
     { descr: 'INT data high bits', bytes: () => split((s) => { s.raw(s.str('x'), 1, 0, false, 4, [0x10000020]); }), err: -22, reason: 'Invalid int_data:10000020' },
     { descr: 'TYPEDEF without a name', bytes: () => split((s) => { s.ref('TYPEDEF', INT); }), err: -22, reason: 'Invalid name' },
     { descr: 'TYPEDEF named "a-b"', bytes: () => split((s) => { s.ref('TYPEDEF', INT, 'a-b'); }), err: -22, reason: 'Invalid name' },
+    // btf_name_valid_identifier(): at most KSYM_NAME_LEN (512) characters; 512 pass (below)
+    { descr: 'TYPEDEF named with 513 characters', bytes: () => split((s) => { s.ref('TYPEDEF', INT, 'a'.repeat(513)); }), err: -22, reason: 'Invalid name' },
+    { descr: 'TYPEDEF named "9a"', bytes: () => split((s) => { s.ref('TYPEDEF', INT, '9a'); }), err: -22, reason: 'Invalid name' },
     { descr: 'PTR to id 0x100000', bytes: () => split((s) => { s.ref('PTR', 0x100000); }), err: -22, reason: 'Invalid type_id' },
     { descr: 'TYPE_TAG without a value', bytes: () => split((s) => { s.ref('TYPE_TAG', INT); }), err: -22, reason: 'Invalid name' },
     { descr: 'ARRAY of void', bytes: () => split((s) => { s.array(0, INT, 1); }), err: -22, reason: 'Invalid elem' },
@@ -302,6 +305,14 @@ describe('checkModuleBtf fault table', () => {
     assert.equal(check(split((s) => { s.struct('st', 4, [{ name: 'a', type: ID + 1000, bitsOffset: 0 }]); })).status, 'ok');
     assert.equal(check(split(() => {})).status, 'ok');
     assert.equal(check(new Uint8Array([0x9f, 0xeb, 1, 0, 8, 0, 0, 0])).status, 'ok');
+  });
+
+  it('accepted: identifiers of exactly 512 characters, "_x.y", and a base name used by many modules', () => {
+    assert.equal(check(split((s) => { s.ref('TYPEDEF', INT, 'a'.repeat(512)); })).status, 'ok');
+    assert.equal(check(split((s) => { s.ref('TYPEDEF', INT, '_x.y'); })).status, 'ok');
+    // a name offset into the base's strings: valid, then the memoised verdict again
+    const intName = tkBase.nameOff(INT);
+    for (let i = 0; i < 2; i++) assert.equal(check(split((s) => { s.raw(intName, 8, 0, false, INT); })).status, 'ok');
   });
 
   it('6.12 with ALLOW_BTF_MISMATCH keeps plain lines, drops per-type lines', () => {
