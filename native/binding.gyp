@@ -1,5 +1,5 @@
 {
-  "variables": { "with_xz%": 1, "with_crypto%": 1 },
+  "variables": { "with_xz%": 1, "with_crypto%": 1, "liblzma_static%": "" },
   "targets": [],
   "conditions": [
     ["with_xz==1", { "targets": [{
@@ -7,6 +7,15 @@
       "sources": ["xz.c"],
       "cflags": ["-O2"],
       "libraries": ["-llzma"]
+    }] }],
+    ["liblzma_static!=''", { "targets": [{
+      "target_name": "kmodseal_unxz",
+      "sources": ["xz.c"],
+      "defines": ["KMODSEAL_DECODE_ONLY", "LZMA_API_STATIC"],
+      "include_dirs": ["<(liblzma_static)/include"],
+      "cflags": ["-O2"],
+      "libraries": ["<(liblzma_static)/lib/liblzma.a"],
+      "ldflags": ["-Wl,--exclude-libs,ALL"]
     }] }],
     ["with_crypto==1", { "targets": [{
       "target_name": "kmodseal_crypto",

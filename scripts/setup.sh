@@ -22,6 +22,7 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >&2
 fi
+bash scripts/build-liblzma.sh
 bash scripts/build-native.sh
 npm run build --silent
 bash scripts/fetch-kernels.sh >/dev/null

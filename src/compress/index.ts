@@ -2,7 +2,8 @@
  * Module decompression: the only place that knows codecs. Like kmod (libkmod-file.c), the
  * codec is chosen by magic bytes, not by file name.
  *
- *   xz    FD 37 7A 58 5A 00   system liblzma via native/xz.c when built, else lzma-native
+ *   xz    FD 37 7A 58 5A 00   native/xz.c when built (decoding: the newer static liblzma of
+ *                             kmodseal_unxz when built, else the system's), else lzma-native
  *   zstd  28 B5 2F FD         zstd-napi
  *   gzip  1F 8B               node:zlib
  *
@@ -46,18 +47,36 @@ interface NativeXz {
   /** encode() on the libuv thread pool (absent in an addon built before it existed). */
   encodeAsync?(input: Uint8Array, dictSize: number): Promise<Buffer>;
 }
-let nativeXz: NativeXz | null | undefined;
-function loadNativeXz(): NativeXz | null {
-  if (nativeXz !== undefined) return nativeXz;
-  if (process.env.KMODSEAL_NO_NATIVE === '1') return (nativeXz = null);
-  for (const p of ['../../native/build/Release/kmodseal_xz.node', '../../../native/build/Release/kmodseal_xz.node']) {
+type NativeXzDecoder = Pick<NativeXz, 'decode' | 'decodeInto'> & { version(): string };
+
+function loadAddon<T>(name: string): T | null {
+  if (process.env.KMODSEAL_NO_NATIVE === '1') return null;
+  for (const p of [`../../native/build/Release/${name}.node`, `../../../native/build/Release/${name}.node`]) {
     try {
-      return (nativeXz = require(p) as NativeXz);
+      return require(p) as T;
     } catch {
       /* try the next layout (src/ under tsx, dist/src/ when built) */
     }
   }
-  return (nativeXz = null);
+  return null;
+}
+
+let nativeXz: NativeXz | null | undefined;
+/** The addon over the system liblzma: the encoder (and a decoder). */
+function loadNativeXz(): NativeXz | null {
+  if (nativeXz === undefined) nativeXz = loadAddon<NativeXz>('kmodseal_xz');
+  return nativeXz;
+}
+
+let xzDecoder: NativeXzDecoder | null | undefined;
+/**
+ * The fastest native decoder: kmodseal_unxz (static, newer liblzma) unless
+ * KMODSEAL_SYSTEM_LIBLZMA=1, else kmodseal_xz. Every liblzma decodes a stream to the same bytes.
+ */
+function loadXzDecoder(): NativeXzDecoder | null {
+  if (xzDecoder !== undefined) return xzDecoder;
+  const fast = process.env.KMODSEAL_SYSTEM_LIBLZMA === '1' ? null : loadAddon<NativeXzDecoder>('kmodseal_unxz');
+  return (xzDecoder = fast ?? (loadNativeXz() as NativeXzDecoder | null));
 }
 
 /**
@@ -84,6 +103,13 @@ export function nativeXzEncodeAsync(data: Uint8Array, dictSize: number): Promise
 /** Which xz implementation is in use (for diagnostics and benchmarks). */
 export function xzBackend(): 'liblzma' | 'lzma-native' {
   return loadNativeXz() ? 'liblzma' : 'lzma-native';
+}
+
+/** The liblzma versions decoding and encoding .xz ("5.8.1", "5.4.1"), or undefined (lzma-native). */
+export function xzVersions(): { decoder: string | undefined; encoder: string | undefined } {
+  const dec = loadXzDecoder();
+  const enc = loadNativeXz() as (NativeXz & { version?(): string }) | null;
+  return { decoder: dec?.version ? dec.version() : undefined, encoder: enc?.version ? enc.version() : undefined };
 }
 
 /**
@@ -151,7 +177,7 @@ let xzScratch = new Uint8Array(0);
  * is valid only until the next call; callers copy what they keep.
  */
 export async function decompressModuleTransient(data: Uint8Array, file: string, maxSize = MAX_MODULE_SIZE): Promise<{ data: Uint8Array; compression: Compression }> {
-  const native = probeCompression(data) === 'xz' ? loadNativeXz() : null;
+  const native = probeCompression(data) === 'xz' ? loadXzDecoder() : null;
   const hint = native ? xzUncompressedSize(data) : undefined;
   if (!native || hint === undefined || hint > maxSize) return decompressModule(data, file, maxSize);
   if (xzScratch.length < hint + 1) xzScratch = new Uint8Array(Math.max(hint + 1, xzScratch.length * 2));
@@ -216,7 +242,7 @@ async function unxz(data: Uint8Array, file: string, maxSize: number): Promise<Ui
   if (hint !== undefined && hint > maxSize) {
     throw fail(file, 'E_LIMIT', data.length - 12, 'xz', `xz index declares ${hint} bytes, more than the ${maxSize}-byte limit`);
   }
-  const native = loadNativeXz();
+  const native = loadXzDecoder();
   if (native) {
     try {
       return native.decode(data, maxSize, hint ?? 0);

@@ -1,0 +1,71 @@
+/**
+ * The two native xz decoders agree: kmodseal_unxz (static liblzma from Debian's newest xz-utils,
+ * scripts/build-liblzma.sh) and kmodseal_xz (the system liblzma, what kmod links): same bytes as
+ * `xz -dc` on real modules, and the same verdict (error code and offset) on damaged ones.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import { kernelSet, ROOT } from '../helpers.js';
+
+const require = createRequire(import.meta.url);
+interface Decoder {
+  decode(input: Uint8Array, maxOutput: number, sizeHint?: number): Buffer;
+  decodeInto(input: Uint8Array, output: Uint8Array): number;
+  version(): string;
+}
+const load = (name: string): Decoder => require(path.join(ROOT, 'native/build/Release', `${name}.node`)) as Decoder;
+const fast = load('kmodseal_unxz');
+const system = load('kmodseal_xz');
+
+function outcome(d: Decoder, input: Uint8Array): string {
+  try {
+    const out = d.decode(input, 64 << 20);
+    return `ok ${out.length} ${Buffer.from(out).toString('base64').slice(-64)}`;
+  } catch (e) {
+    const err = e as Error & { code?: string; offset?: number };
+    return `${err.code} @${err.offset}: ${err.message}`;
+  }
+}
+
+test('the static liblzma is newer than the system one (the point of building it)', () => {
+  const v = (s: string): number => s.split('.').map(Number).reduce((a, b) => a * 1000 + b, 0);
+  assert.ok(v(fast.version()) > v(system.version()), `${fast.version()} vs ${system.version()}`);
+});
+
+const set = kernelSet('amd64-6.12')!;
+const modules = execFileSync('find', [set.modulesDir, '-name', '*.ko.xz'], { encoding: 'utf8' }).trim().split('\n').sort();
+const sample = modules.filter((_, i) => i % 14 === 0); // ~300
+
+test(`${sample.length} Debian 6.12 modules: both decoders give xz -dc's bytes`, { timeout: 300_000 }, () => {
+  for (const f of sample) {
+    const input = fs.readFileSync(f);
+    const want = execFileSync('xz', ['-dc', f], { maxBuffer: 1 << 28 });
+    assert.ok(fast.decode(input, 1 << 29).equals(want), f);
+    assert.ok(system.decode(input, 1 << 29).equals(want), f);
+    const into = Buffer.alloc(want.length + 1);
+    assert.equal(fast.decodeInto(input, into), want.length, f);
+    assert.ok(into.subarray(0, want.length).equals(want), f);
+  }
+});
+
+test('damaged modules: the same error code, offset and message from both', { timeout: 300_000 }, () => {
+  const inputs = sample.slice(0, 40).map((f) => fs.readFileSync(f));
+  fc.assert(
+    fc.property(fc.nat(inputs.length - 1), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 3 }), fc.nat(255), (k, where, how, byte) => {
+      const input = Buffer.from(inputs[k]!);
+      const at = Math.min(input.length - 1, Math.floor(where * input.length));
+      let bad: Buffer;
+      if (how === 0) bad = input.subarray(0, at); // truncated
+      else if (how === 1) { input[at] ^= byte || 1; bad = input; } // one byte changed
+      else if (how === 2) { input.fill(byte, at, Math.min(input.length, at + 64)); bad = input; } // a run overwritten
+      else bad = Buffer.concat([input, input.subarray(0, at % 64)]); // trailing garbage
+      assert.equal(outcome(fast, bad), outcome(system, bad));
+    }),
+    { numRuns: 400, seed: 20261203 },
+  );
+});
