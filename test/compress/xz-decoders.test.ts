@@ -61,7 +61,7 @@ test('damaged modules: the same error code, offset and message from both', { tim
       const at = Math.min(input.length - 1, Math.floor(where * input.length));
       let bad: Buffer;
       if (how === 0) bad = input.subarray(0, at); // truncated
-      else if (how === 1) { input[at] ^= byte || 1; bad = input; } // one byte changed
+      else if (how === 1) { input[at] = input[at]! ^ (byte || 1); bad = input; } // one byte changed
       else if (how === 2) { input.fill(byte, at, Math.min(input.length, at + 64)); bad = input; } // a run overwritten
       else bad = Buffer.concat([input, input.subarray(0, at % 64)]); // trailing garbage
       assert.equal(outcome(fast, bad), outcome(system, bad));
