@@ -1,7 +1,8 @@
 // npm run bench (part 3): signing a whole package. kmodseal sign (all cores) against the kernel's
 // sign-file run per module two at a time (as kbuild's modules_sign does with make -j2), in the
 // same run, for RSA-4096 and ECDSA P-384 over the 6.1 tree (.ko) and for .ko.xz modules of 6.12;
-// and the machine's limit: `openssl speed` signatures/s on all cores plus SHA-256 time.
+// and the machine's limit: `openssl speed` signatures/s on all cores plus SHA-256 time, and the
+// same limit for the libcrypto the native signer runs on when that is a newer one.
 // This VM's cores are shared with other guests: a run can lose half its CPU for seconds or
 // minutes at a time. Every measurement therefore waits for both cores to be free (settle(),
 // below), and every figure is the best of BENCH_REPEAT (default 3) runs interleaved with the
@@ -83,12 +84,37 @@ const shaMBs = (() => {
 })();
 const hashSeconds = bytes / 1e6 / shaMBs / cores;
 
-const nativeLib = (() => {
-  const r = spawnSync('node', ['-e', `try { const v = require(${JSON.stringify(path.join(root, 'native/build/Release/kmodseal_crypto.node'))}).version(); console.log(v.version + ' (' + v.library + ')'); } catch { console.log('not built'); }`], { encoding: 'utf8' });
+// Signatures/s of the libcrypto kmodseal's native signer runs on (which may be newer than the
+// system's: scripts/build-openssl.sh), measured like `openssl speed -multi`: one thread per core
+// signing a digest for 2 s, summed.
+function nativeSpeed(keyPem, type) {
+  settle();
+  const newer = path.join(root, 'native/build/Release/kmodseal_crypto_new.node');
+  const addon = type === 'p384' && fs.existsSync(newer) ? newer : path.join(root, 'native/build/Release/kmodseal_crypto.node');
+  if (!fs.existsSync(addon)) return NaN;
+  const code = `
+    const { Worker } = require('node:worker_threads');
+    const src = \`const { parentPort, workerData } = require('node:worker_threads');
+      const n = require(workerData.addon); const crypto = require('node:crypto');
+      const h = n.loadKey(crypto.createPrivateKey(workerData.pem).export({ format: 'der', type: 'pkcs8' }));
+      const d = crypto.randomBytes(32); let k = 0; const t = Date.now();
+      while (Date.now() - t < 2000) { n.sign(h, 'sha256', d); k++; }
+      parentPort.postMessage(k / ((Date.now() - t) / 1000));\`;
+    Promise.all(Array.from({ length: ${cores} }, () => new Promise((res, rej) => {
+      const w = new Worker(src, { eval: true, workerData: { addon: ${JSON.stringify(addon)}, pem: ${JSON.stringify(fs.readFileSync(keyPem, 'utf8'))} } });
+      w.once('message', (m) => { res(m); w.terminate(); }); w.once('error', rej);
+    }))).then((r) => console.log(r.reduce((a, b) => a + b, 0)));`;
+  return Number(execFileSync('node', ['-e', code]).toString().trim());
+}
+
+const libOf = (name) => {
+  const r = spawnSync('node', ['-e', `try { const v = require(${JSON.stringify(path.join(root, 'native/build/Release'))} + '/${name}.node').version(); console.log(v.version + ' (' + v.library + ')'); } catch { console.log('not built'); }`], { encoding: 'utf8' });
   return r.stdout.trim();
-})();
+};
+const nativeLib = libOf('kmodseal_crypto');
+const nativeLibEc = fs.existsSync(path.join(root, 'native/build/Release/kmodseal_crypto_new.node')) ? libOf('kmodseal_crypto_new') : nativeLib;
 console.log(`signing ${kos.length} modules (${(bytes / 2 ** 20).toFixed(0)} MiB) of ${sets['amd64-6.1'][2]}; ${cores} cores; trees in ${benchDir}; best of ${REPEAT}`);
-console.log(`native signer: ${nativeLib}; node's bundled OpenSSL ${process.versions.openssl}`);
+console.log(`native signer: RSA ${nativeLib}; EC ${nativeLibEc}; node's bundled OpenSSL ${process.versions.openssl}`);
 console.log('key        kmodseal  (node:crypto)  sign-file(x2)  ratio          limit (openssl speed + sha256)  kmodseal/limit');
 const best = (f) => Math.min(...Array.from({ length: REPEAT }, f));
 for (const [type, req, speedAlg] of [['rsa4096', ['-newkey', 'rsa:4096'], 'rsa4096'], ['p384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1'], 'ecdsap384']]) {
@@ -108,9 +134,10 @@ for (const [type, req, speedAlg] of [['rsa4096', ['-newkey', 'rsa:4096'], 'rsa40
     fs.writeFileSync(list, walk(theirsDir).join('\n') + '\n');
     return time('sh', ['-c', `xargs -a ${list} -P 2 -n 1 ${SIGN_FILE} sha256 ${key} ${der}`]);
   };
-  const runs = { ours: [], node: [], theirs: [], speed: [] };
+  const runs = { ours: [], node: [], theirs: [], speed: [], lib: [] };
   for (let i = 0; i < REPEAT; i++) {
     runs.speed.push(speed(speedAlg));
+    runs.lib.push(nativeSpeed(key, type));
     runs.ours.push(kmodseal({}));
     runs.node.push(kmodseal({ KMODSEAL_NO_NATIVE_CRYPTO: '1' }));
     runs.theirs.push(signFile());
@@ -119,8 +146,11 @@ for (const [type, req, speedAlg] of [['rsa4096', ['-newkey', 'rsa:4096'], 'rsa40
   const ours = Math.min(...runs.ours), node = Math.min(...runs.node), theirs = Math.min(...runs.theirs);
   const perSec = Math.max(...runs.speed.filter(Number.isFinite));
   const limit = kos.length / perSec + hashSeconds;
+  const libPerSec = Math.max(...runs.lib.filter(Number.isFinite));
+  const libLimit = kos.length / libPerSec + hashSeconds;
   console.log(`${type.padEnd(9)} ${ours.toFixed(2).padStart(7)}s ${('(' + node.toFixed(2) + 's)').padStart(11)}  ${theirs.toFixed(2).padStart(10)}s   ${(theirs / ours).toFixed(1).padStart(4)}x faster   ${limit.toFixed(2).padStart(6)}s (${perSec.toFixed(0)} sig/s)          ${(ours / limit).toFixed(2)}x (node:crypto ${(node / limit).toFixed(2)}x)`);
-  console.log(`          all runs: kmodseal ${runs.ours.map((t) => t.toFixed(2)).join(' ')}; node:crypto ${runs.node.map((t) => t.toFixed(2)).join(' ')}; sign-file ${runs.theirs.map((t) => t.toFixed(2)).join(' ')}; openssl speed ${runs.speed.map((r) => r.toFixed(0)).join(' ')} sig/s`);
+  if (Number.isFinite(libPerSec)) console.log(`          the native signer's own libcrypto (${type === 'p384' ? nativeLibEc : nativeLib}): ${libPerSec.toFixed(0)} sig/s on all cores, limit ${libLimit.toFixed(2)}s: kmodseal ${(ours / libLimit).toFixed(2)}x of it`);
+  console.log(`          all runs: kmodseal ${runs.ours.map((t) => t.toFixed(2)).join(' ')}; node:crypto ${runs.node.map((t) => t.toFixed(2)).join(' ')}; sign-file ${runs.theirs.map((t) => t.toFixed(2)).join(' ')}; openssl speed ${runs.speed.map((r) => r.toFixed(0)).join(' ')} sig/s; native signer ${runs.lib.map((r) => r.toFixed(0)).join(' ')} sig/s`);
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.rmSync(theirsDir, { recursive: true, force: true });
 }

@@ -1,5 +1,5 @@
 {
-  "variables": { "with_xz%": 1, "with_crypto%": 1, "liblzma_static%": "" },
+  "variables": { "with_xz%": 1, "with_crypto%": 1, "liblzma_static%": "", "libcrypto_path%": "" },
   "targets": [],
   "conditions": [
     ["with_xz==1", { "targets": [{
@@ -20,6 +20,13 @@
     ["with_crypto==1", { "targets": [{
       "target_name": "kmodseal_crypto",
       "sources": ["crypto.c"],
+      "cflags": ["-O2"],
+      "libraries": ["-ldl", "-lpthread"]
+    }] }],
+    ["with_crypto==1 and libcrypto_path!=''", { "targets": [{
+      "target_name": "kmodseal_crypto_new",
+      "sources": ["crypto.c"],
+      "defines": ["KMODSEAL_LIBCRYPTO=\"<(libcrypto_path)\""],
       "cflags": ["-O2"],
       "libraries": ["-ldl", "-lpthread"]
     }] }]

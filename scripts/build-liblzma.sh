@@ -4,27 +4,16 @@
 # Its LZMA decoder is about 1.5x as fast as bookworm's liblzma 5.4.1 (measured here: 4,230
 # 6.12 modules, 4.8 s vs 7.5 s); decoding gives the same bytes whatever the version. (The
 # encoder stays the system's: 5.8 compresses to other bytes than the xz that built Debian's
-# modules.) The source comes through apt from a private list (the host's apt state is left
-# alone) and is checked against Debian's signed Sources index by apt. Idempotent. On any
-# failure nothing is installed and the system liblzma decodes, only slower.
+# modules.) The source comes from Debian's archive (scripts/debian-source.sh). Idempotent. On
+# any failure nothing is installed and the system liblzma decodes, only slower.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/.cache/liblzma"
 [ -f "$out/lib/liblzma.a" ] && [ -f "$out/include/lzma.h" ] && exit 0
 work=$(mktemp -d /tmp/kmodseal-liblzma.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial"
-echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$work/sources.list"
-apt=(-q -oDir::Etc::SourceList="$work/sources.list" -oDir::Etc::SourceParts=/nonexistent -oDir::State::Lists="$work/lists" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
-if ! apt-get "${apt[@]}" update >"$work/log" 2>&1; then
-  echo "build-liblzma: cannot read Debian's source index; the system liblzma will decode" >&2
-  exit 0
-fi
-# only the upstream tarball is needed (apt checks its hash against the signed index)
-(cd "$work" && apt-get "${apt[@]}" source --download-only xz-utils >>"$work/log" 2>&1) || true
-tarball=$(ls "$work"/xz-utils_*.orig.tar.* 2>/dev/null | grep -v '\.asc$' | head -1 || true)
-if [ -z "$tarball" ]; then
-  echo "build-liblzma: could not download xz-utils' source; the system liblzma will decode" >&2
+if ! tarball=$(bash "$root/scripts/debian-source.sh" xz-utils "$work"); then
+  echo "build-liblzma: no xz-utils source; the system liblzma will decode" >&2
   exit 0
 fi
 tar -xf "$tarball" -C "$work"

@@ -5,8 +5,9 @@
 #   kmodseal_unxz    native/xz.c's decoder alone, linked statically against the newer liblzma
 #                    scripts/build-liblzma.sh leaves in .cache/liblzma (when it is there);
 #                    without it kmodseal_xz (or lzma-native) decodes, only slower;
-#   kmodseal_crypto  native/crypto.c, module signatures by the system libcrypto (libssl-dev);
-#                    without it node:crypto signs (same signatures, slower).
+#   kmodseal_crypto  native/crypto.c, module signatures by the system libcrypto (libssl-dev),
+#                    or by the newer one scripts/build-openssl.sh leaves in .cache/openssl
+#                    (when it is there); without it node:crypto signs (same signatures, slower).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 xz=1 crypto=1
@@ -14,17 +15,20 @@ xz=1 crypto=1
 [ -f /usr/include/openssl/evp.h ] || { crypto=0; echo "build-native: libssl-dev missing; skipping the native signer" >&2; }
 static=""
 [ -f "$root/.cache/liblzma/lib/liblzma.a" ] && static="$root/.cache/liblzma"
+libcrypto=""
+[ -f "$root/.cache/openssl/lib/libcrypto.so.3" ] && libcrypto="$root/.cache/openssl/lib/libcrypto.so.3"
 [ $xz = 1 ] || [ $crypto = 1 ] || [ -n "$static" ] || exit 0
 gyp=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
 [ -f "$gyp" ] || { echo "build-native: node-gyp not found; skipping" >&2; exit 0; }
 cd "$root/native"
 log=/tmp/kmodseal-build-native.log
-build() { node "$gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" -- -Dwith_xz="$1" -Dwith_crypto="$2" -Dliblzma_static="${3-$static}" >"$log" 2>&1; }
+build() { node "$gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" -- -Dwith_xz="$1" -Dwith_crypto="$2" -Dliblzma_static="${3-$static}" -Dlibcrypto_path="$libcrypto" >"$log" 2>&1; }
 built() {
   local what=""
   [ "$1" = 1 ] && what="$what kmodseal_xz.node"
   [ -n "${3-$static}" ] && what="$what kmodseal_unxz.node"
   [ "$2" = 1 ] && what="$what kmodseal_crypto.node"
+  [ "$2" = 1 ] && [ -n "$libcrypto" ] && what="$what kmodseal_crypto_new.node"
   echo "build-native: built$what in native/build/Release" >&2
 }
 if build $xz $crypto; then built $xz $crypto; exit 0; fi

@@ -23,6 +23,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >&2
 fi
 bash scripts/build-liblzma.sh
+bash scripts/build-openssl.sh
 bash scripts/build-native.sh
 npm run build --silent
 bash scripts/fetch-kernels.sh >/dev/null

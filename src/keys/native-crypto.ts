@@ -1,6 +1,7 @@
 /**
  * The optional native signer (native/crypto.c): module signatures made by the system
- * libcrypto (the library sign-file uses) instead of the OpenSSL copy bundled into node.
+ * libcrypto (the library sign-file uses) instead of the OpenSSL copy bundled into node, and for
+ * EC keys by a newer OpenSSL when scripts/build-openssl.sh built one.
  * Built by scripts/build-native.sh when libssl-dev is present; without it (or with
  * KMODSEAL_NO_NATIVE=1, or KMODSEAL_NO_NATIVE_CRYPTO=1 for this addon alone) node:crypto signs.
  * The addon only wraps OpenSSL's EVP calls: key loading from DER and EVP_PKEY_sign /
@@ -29,14 +30,13 @@ export interface NativeCrypto {
   signContent(handle: NativeKeyHandle, hash: HashAlgorithm, content: Uint8Array): Buffer;
 }
 
-let native: NativeCrypto | null | undefined;
+const addons = new Map<string, NativeCrypto | null>();
 
-/** The addon, or null when it is not built or disabled. Loaded once per thread. */
-export function loadNativeCrypto(): NativeCrypto | null {
-  if (native !== undefined) return native;
-  if (process.env.KMODSEAL_NO_NATIVE === '1' || process.env.KMODSEAL_NO_NATIVE_CRYPTO === '1') return (native = null);
+function loadAddon(name: string): NativeCrypto | null {
+  if (addons.has(name)) return addons.get(name)!;
+  let found: NativeCrypto | null = null;
   // src/keys/ under tsx and dist/bundle/ are two levels below the root, dist/src/keys/ three
-  for (const p of ['../../native/build/Release/kmodseal_crypto.node', '../../../native/build/Release/kmodseal_crypto.node']) {
+  for (const p of [`../../native/build/Release/${name}.node`, `../../../native/build/Release/${name}.node`]) {
     let mod: NativeCrypto;
     try {
       mod = require(p) as NativeCrypto;
@@ -44,23 +44,37 @@ export function loadNativeCrypto(): NativeCrypto | null {
       continue;
     }
     try {
-      mod.version(); // opens the system libcrypto: a missing libcrypto.so.3 means no native path
+      mod.version(); // opens its libcrypto: a missing library means no native path
+      found = mod;
     } catch {
-      return (native = null);
+      found = null;
     }
-    return (native = mod);
+    break;
   }
-  return (native = null);
+  addons.set(name, found);
+  return found;
 }
 
-/** Whether signers made by createNodeSigner sign through the system libcrypto. */
+/**
+ * The addon for a key type, or null when it is not built or disabled. Loaded once per thread.
+ * EC keys sign through kmodseal_crypto_new (the newer OpenSSL scripts/build-openssl.sh built:
+ * its 64-bit P-384 is about 3.5x as fast) unless KMODSEAL_SYSTEM_LIBCRYPTO=1; RSA keys through
+ * the system libcrypto (the newer one is no faster there).
+ */
+export function loadNativeCrypto(keyType: 'rsa' | 'ec' = 'rsa'): NativeCrypto | null {
+  if (process.env.KMODSEAL_NO_NATIVE === '1' || process.env.KMODSEAL_NO_NATIVE_CRYPTO === '1') return null;
+  const newer = keyType === 'ec' && process.env.KMODSEAL_SYSTEM_LIBCRYPTO !== '1' ? loadAddon('kmodseal_crypto_new') : null;
+  return newer ?? loadAddon('kmodseal_crypto');
+}
+
+/** Whether signers made by createNodeSigner sign through a native libcrypto. */
 export function nativeSignerAvailable(): boolean {
   return loadNativeCrypto() !== null;
 }
 
-/** The system libcrypto the native signer uses (version string and file), or undefined without it. */
-export function nativeSignerLibrary(): { version: string; library: string } | undefined {
-  return loadNativeCrypto()?.version();
+/** The libcrypto the native signer uses for a key type (version string and file), or undefined without it. */
+export function nativeSignerLibrary(keyType: 'rsa' | 'ec' = 'rsa'): { version: string; library: string } | undefined {
+  return loadNativeCrypto(keyType)?.version();
 }
 
 /** Rewraps an addon failure ({code, message} with OpenSSL's reason) as a typed error. */

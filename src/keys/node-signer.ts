@@ -79,7 +79,7 @@ export function createNodeSigner(privateKey: KeyObject | string | Uint8Array, ce
     throw new KmodsealError('E_FORMAT', 'the certificate does not belong to the private key');
   }
   const type = key.asymmetricKeyType;
-  const n = options.native === false ? null : loadNativeCrypto();
+  const n = options.native === false ? null : loadNativeCrypto(type === 'ec' ? 'ec' : 'rsa');
   if (n && (type === 'rsa' || type === 'ec')) return createLibcryptoSigner(n, key, type === 'rsa' ? 'rsa' : 'ecdsa', der);
   if (type === 'rsa') {
     const modulusBits = key.asymmetricKeyDetails?.modulusLength ?? 0;

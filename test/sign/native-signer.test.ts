@@ -1,6 +1,6 @@
 /**
  * The native signer (native/crypto.c): when it is built, in-memory keys sign through the system
- * libcrypto (not node's bundled OpenSSL), RSA output stays byte-identical to node:crypto's and
+ * libcrypto or the newer one scripts/build-openssl.sh built (not node's bundled OpenSSL), RSA output stays byte-identical to node:crypto's and
  * to sign-file's, ECDSA output verifies with openssl, workers load it, and without it (or with
  * KMODSEAL_NO_NATIVE_CRYPTO=1) node:crypto signs.
  */
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { corpusModules61, opensslKernelKey, run, sample, SIGN_FILE, tmpDir, unsignedCopy } from './helpers.js';
 import { createNodeSigner } from '../../src/keys/node-signer.js';
-import { loadNativeCrypto, nativeSignerAvailable, nativeSignerLibrary } from '../../src/keys/native-crypto.js';
+import { loadNativeCrypto, nativeSignerAvailable, nativeSignerLibrary, type NativeCrypto } from '../../src/keys/native-crypto.js';
 import { type HashAlgorithm } from '../../src/keys/signer.js';
 import { signModuleBytes, signModuleParts } from '../../src/sign/cms.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
@@ -40,7 +40,7 @@ const keyPair = (kind: 'rsa2048' | 'rsa4096' | 'p256' | 'p384', name: string): {
   return { pem: fs.readFileSync(k.keyPem, 'utf8'), cert: new Uint8Array(fs.readFileSync(k.certDer)), certPem: k.certPem, keyPem: k.keyPem, certDer: k.certDer };
 };
 
-test('when built, the native signer is the one in-memory keys use, and it is the system libcrypto', { skip: noAddon }, () => {
+test('when built, the native signer is the one in-memory keys use, and it is a libcrypto shared library (not node\'s copy)', { skip: noAddon }, () => {
   assert.equal(nativeSignerAvailable(), true);
   const lib = nativeSignerLibrary()!;
   assert.match(lib.version, /^OpenSSL 3\./);
@@ -53,6 +53,39 @@ test('when built, the native signer is the one in-memory keys use, and it is the
   assert.equal(createNodeSigner(cert.pem, cert.cert, { native: false }).backend, 'node');
 });
 
+const OWN_LIBCRYPTO = path.join(ROOT, '.cache', 'openssl', 'lib', 'libcrypto.so.3');
+const noOwn = noAddon || (!fs.existsSync(OWN_LIBCRYPTO) ? 'scripts/build-openssl.sh has not built .cache/openssl' : false);
+
+test('with the OpenSSL build-openssl.sh built, EC keys sign on it and RSA keys on the system one; KMODSEAL_SYSTEM_LIBCRYPTO=1 puts EC back; same RSA bytes from both, both P-384 verify', { skip: noOwn }, () => {
+  const ecLib = nativeSignerLibrary('ec')!;
+  const rsaLib = nativeSignerLibrary('rsa')!;
+  assert.equal(ecLib.library, OWN_LIBCRYPTO);
+  assert.match(ecLib.version, /^OpenSSL 3\.([2-9]|\d\d)\./, 'a 64-bit P-384 needs OpenSSL 3.2 or later');
+  assert.notEqual(rsaLib.library, OWN_LIBCRYPTO);
+  assert.match(rsaLib.library, /libcrypto\.so\.3$/);
+  const ecKey = keyPair('p384', 'own-ec');
+  const rsaKey = keyPair('rsa2048', 'own-rsa');
+  assert.equal(createNodeSigner(ecKey.pem, ecKey.cert).backend, 'libcrypto');
+  // RSA PKCS#1 v1.5 is deterministic: the two libraries give the same bytes
+  const newer = loadNativeCrypto('ec')!;
+  const system = loadNativeCrypto('rsa')!;
+  const content = crypto.randomBytes(70000);
+  const digest = crypto.createHash('sha256').update(content).digest();
+  const rsaDer = crypto.createPrivateKey(rsaKey.pem).export({ format: 'der', type: 'pkcs8' });
+  assert.ok(newer.sign(newer.loadKey(rsaDer), 'sha256', digest).equals(system.sign(system.loadKey(rsaDer), 'sha256', digest)));
+  const ecDer = crypto.createPrivateKey(ecKey.pem).export({ format: 'der', type: 'pkcs8' });
+  const pub = crypto.createPublicKey(ecKey.pem);
+  for (const n of [newer, system]) {
+    assert.ok(crypto.verify('sha256', content, { key: pub, dsaEncoding: 'der' }, n.sign(n.loadKey(ecDer), 'sha256', digest)));
+    assert.ok(crypto.verify('sha384', content, { key: pub, dsaEncoding: 'der' }, n.signContent(n.loadKey(ecDer), 'sha384', content)));
+  }
+  const code = `
+    import('${path.join(ROOT, 'src/keys/native-crypto.ts')}').then((m) => process.stdout.write(JSON.stringify(m.nativeSignerLibrary('ec'))));`;
+  const r = run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...process.env, KMODSEAL_SYSTEM_LIBCRYPTO: '1' }, cwd: ROOT });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.toString()), rsaLib);
+});
+
 test('without the addon (KMODSEAL_NO_NATIVE_CRYPTO=1) node:crypto signs', () => {
   const code = `
     import('${path.join(ROOT, 'src/keys/native-crypto.ts')}').then((m) => {
@@ -63,7 +96,7 @@ test('without the addon (KMODSEAL_NO_NATIVE_CRYPTO=1) node:crypto signs', () => 
   assert.deepEqual(JSON.parse(r.stdout.toString()), { available: false, lib: null });
 });
 
-test('RSA through the system libcrypto: byte-identical to node:crypto and to sign-file (hashes, -k)', { skip: noAddon || noCorpus }, async () => {
+test('RSA through the native signer\'s libcrypto: byte-identical to node:crypto and to sign-file (hashes, -k)', { skip: noAddon || noCorpus }, async () => {
   for (const kind of ['rsa2048', 'rsa4096'] as const) {
     const k = keyPair(kind, `${kind}-cmp`);
     const native = createNodeSigner(k.pem, k.cert);
@@ -98,7 +131,7 @@ test('RSA through the system libcrypto: byte-identical to node:crypto and to sig
   }
 });
 
-test('ECDSA through the system libcrypto verifies with openssl cms -verify and openssl dgst (P-256, P-384)', { skip: noAddon || noCorpus }, async () => {
+test('ECDSA through the native signer\'s libcrypto verifies with openssl cms -verify and openssl dgst (P-256, P-384)', { skip: noAddon || noCorpus }, async () => {
   for (const kind of ['p256', 'p384'] as const) {
     const k = keyPair(kind, `${kind}-ver`);
     const signer = createNodeSigner(k.pem, k.cert);
@@ -131,8 +164,11 @@ test('ECDSA through the system libcrypto verifies with openssl cms -verify and o
   }
 });
 
-test('the addon: digest signing for ECDSA, typed errors with OpenSSL reasons, unsupported keys', { skip: noAddon }, () => {
-  const n = loadNativeCrypto()!;
+test('the addon: digest signing for ECDSA, typed errors with OpenSSL reasons, unsupported keys (each libcrypto)', { skip: noAddon }, () => {
+  for (const n of new Set([loadNativeCrypto('rsa')!, loadNativeCrypto('ec')!])) addonContract(n);
+});
+
+function addonContract(n: NativeCrypto): void {
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
   const h = n.loadKey(ec.privateKey.export({ format: 'der', type: 'pkcs8' }));
   assert.equal(n.keyType(h), 'ec');
@@ -150,7 +186,7 @@ test('the addon: digest signing for ECDSA, typed errors with OpenSSL reasons, un
   const k = keyPair('p256', 'err');
   const signer = createNodeSigner(k.pem, k.cert);
   assert.throws(() => signer.signContent!('nosuchhash' as HashAlgorithm, content), (e: unknown) => e instanceof KmodsealError && /cannot set up the signature: error:/.test(e.message));
-});
+}
 
 test('the addon is context-aware: worker threads load it and sign at the same time', { skip: noAddon }, async () => {
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
