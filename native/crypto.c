@@ -60,10 +60,9 @@ static char library_path[512];
 static void load_library(void) {
   void *h = NULL;
 #ifdef KMODSEAL_LIBCRYPTO
-  /* the newer libcrypto scripts/build-openssl.sh built (its P-384 is about 3.5x as fast as
-   * OpenSSL 3.0's), unless KMODSEAL_SYSTEM_LIBCRYPTO=1 asks for the system's */
-  const char *sys = getenv("KMODSEAL_SYSTEM_LIBCRYPTO");
-  if (!sys || strcmp(sys, "1") != 0) h = dlopen(KMODSEAL_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+  /* kmodseal_crypto_new: the newer libcrypto scripts/build-openssl.sh built (src/keys decides
+   * when to use this copy); the system's if that file is gone */
+  h = dlopen(KMODSEAL_LIBCRYPTO, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
 #endif
   if (!h) h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
   if (!h) {

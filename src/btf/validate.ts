@@ -107,10 +107,10 @@ export interface ModuleBtfCheckResult {
   readonly distilled?: DistilledBaseOutcome;
 }
 
-/** The parts of a base BTF the checks consult. */
 /** Per base BTF: 0 unknown, 1 a valid identifier, 2 not (indexed by string offset). */
 const baseIdentifierMemo = new WeakMap<object, Uint8Array>();
 
+/** The parts of a base BTF the checks consult. */
 type BaseView = Pick<Btf, 'typeCount' | 'strEndOff' | 'strBytes' | 'kind' | 'sizeOrType' | 'littleEndian'>;
 
 /** No base: a standalone BTF (vmlinux, or a module's `.BTF.base`) starts at id 1 and string offset 0. */
@@ -256,8 +256,6 @@ class Env {
     }
     // the kernel's `return !*src` after at most KSYM_NAME_LEN characters
     return i >= end || d[i] === 0;
-
-    return true;
   }
 
   /** btf_name_valid_section(): 6.12 allows any printable character; 6.1 uses the identifier rule. */

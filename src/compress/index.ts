@@ -105,13 +105,6 @@ export function xzBackend(): 'liblzma' | 'lzma-native' {
   return loadNativeXz() ? 'liblzma' : 'lzma-native';
 }
 
-/** The liblzma versions decoding and encoding .xz ("5.8.1", "5.4.1"), or undefined (lzma-native). */
-export function xzVersions(): { decoder: string | undefined; encoder: string | undefined } {
-  const dec = loadXzDecoder();
-  const enc = loadNativeXz() as (NativeXz & { version?(): string }) | null;
-  return { decoder: dec?.version ? dec.version() : undefined, encoder: enc?.version ? enc.version() : undefined };
-}
-
 /**
  * Sum of the uncompressed sizes recorded in an .xz file's index(es), or undefined when the
  * footer/index cannot be read (the decoder then reports the real error).
