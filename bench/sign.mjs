@@ -87,10 +87,15 @@ const hashSeconds = bytes / 1e6 / shaMBs / cores;
 // Signatures/s of the libcrypto kmodseal's native signer runs on (which may be newer than the
 // system's: scripts/build-openssl.sh), measured like `openssl speed -multi`: one thread per core
 // signing a digest for 2 s, summed.
+// The addon createNodeSigner uses for a key type: EC keys on the newer libcrypto when it is built.
+const addonFor = (type) => {
+  const dir = path.join(root, 'native/build/Release');
+  const newer = path.join(dir, 'kmodseal_crypto_new.node');
+  return type === 'p384' && fs.existsSync(newer) ? newer : path.join(dir, 'kmodseal_crypto.node');
+};
 function nativeSpeed(keyPem, type) {
   settle();
-  const newer = path.join(root, 'native/build/Release/kmodseal_crypto_new.node');
-  const addon = type === 'p384' && fs.existsSync(newer) ? newer : path.join(root, 'native/build/Release/kmodseal_crypto.node');
+  const addon = addonFor(type);
   if (!fs.existsSync(addon)) return NaN;
   const code = `
     const { Worker } = require('node:worker_threads');
@@ -107,12 +112,12 @@ function nativeSpeed(keyPem, type) {
   return Number(execFileSync('node', ['-e', code]).toString().trim());
 }
 
-const libOf = (name) => {
-  const r = spawnSync('node', ['-e', `try { const v = require(${JSON.stringify(path.join(root, 'native/build/Release'))} + '/${name}.node').version(); console.log(v.version + ' (' + v.library + ')'); } catch { console.log('not built'); }`], { encoding: 'utf8' });
+const libOf = (type) => {
+  const r = spawnSync('node', ['-e', `try { const v = require(${JSON.stringify(addonFor(type))}).version(); console.log(v.version + ' (' + v.library + ')'); } catch { console.log('not built'); }`], { encoding: 'utf8' });
   return r.stdout.trim();
 };
-const nativeLib = libOf('kmodseal_crypto');
-const nativeLibEc = fs.existsSync(path.join(root, 'native/build/Release/kmodseal_crypto_new.node')) ? libOf('kmodseal_crypto_new') : nativeLib;
+const nativeLib = libOf('rsa4096');
+const nativeLibEc = libOf('p384');
 console.log(`signing ${kos.length} modules (${(bytes / 2 ** 20).toFixed(0)} MiB) of ${sets['amd64-6.1'][2]}; ${cores} cores; trees in ${benchDir}; best of ${REPEAT}`);
 console.log(`native signer: RSA ${nativeLib}; EC ${nativeLibEc}; node's bundled OpenSSL ${process.versions.openssl}`);
 console.log('key        kmodseal  (node:crypto)  sign-file(x2)  ratio          limit (openssl speed + sha256)  kmodseal/limit');

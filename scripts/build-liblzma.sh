@@ -12,12 +12,10 @@ out="$root/.cache/liblzma"
 [ -f "$out/lib/liblzma.a" ] && [ -f "$out/include/lzma.h" ] && exit 0
 work=$(mktemp -d /tmp/kmodseal-liblzma.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-if ! tarball=$(bash "$root/scripts/debian-source.sh" xz-utils "$work"); then
+if ! src=$(bash "$root/scripts/debian-source.sh" xz-utils "$work"); then
   echo "build-liblzma: no xz-utils source; the system liblzma will decode" >&2
   exit 0
 fi
-tar -xf "$tarball" -C "$work"
-src=$(find "$work" -maxdepth 1 -type d -name 'xz-*' | head -1)
 if ! (cd "$src" && CFLAGS="-O2" ./configure --prefix="$work/install" --disable-shared --enable-static --with-pic \
       --disable-xz --disable-xzdec --disable-lzmadec --disable-lzmainfo --disable-lzma-links --disable-scripts \
       --disable-doc --disable-nls --disable-sandbox >>"$work/log" 2>&1 &&
@@ -30,7 +28,7 @@ rm -rf "$out.tmp"
 mkdir -p "$out.tmp/lib"
 cp -r "$work/install/include" "$out.tmp/include"
 cp "$work/install/lib/liblzma.a" "$out.tmp/lib/"
-basename "$tarball" >"$out.tmp/SOURCE"
+basename "$src" >"$out.tmp/SOURCE"
 rm -rf "$out"
 mv "$out.tmp" "$out"
-echo "build-liblzma: built $(basename "$tarball" .orig.tar.xz) into .cache/liblzma" >&2
+echo "build-liblzma: built liblzma from $(basename "$src") into .cache/liblzma" >&2

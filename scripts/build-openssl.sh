@@ -3,8 +3,8 @@
 # .cache/openssl, for the native signer (native/crypto.c opens it by absolute path instead of
 # the system's). OpenSSL 3.2+ has a 64-bit P-384 (enable-ec_nistp_64_gcc_128, as Debian builds
 # it): ECDSA P-384 signing about 3.5x as fast as bookworm's OpenSSL 3.0 (measured here with
-# `openssl speed ecdsap384`: about 2,400 against 650 signatures/s on one core). RSA signatures
-# are deterministic and stay byte-identical to sign-file's. The source comes from Debian's
+# `openssl speed ecdsap384`: about 2,400 against 650 signatures/s on one core). Only EC keys
+# sign through it (src/keys/native-crypto.ts): at RSA it is no faster. The source comes from Debian's
 # archive (scripts/debian-source.sh); only libcrypto is built, no programs. Idempotent. On any
 # failure nothing is installed and the system libcrypto signs, only slower.
 set -euo pipefail
@@ -13,15 +13,13 @@ out="$root/.cache/openssl"
 [ -f "$out/lib/libcrypto.so.3" ] && exit 0
 work=$(mktemp -d /tmp/kmodseal-openssl.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-if ! tarball=$(bash "$root/scripts/debian-source.sh" openssl "$work"); then
+if ! src=$(bash "$root/scripts/debian-source.sh" openssl "$work"); then
   echo "build-openssl: no OpenSSL source; the system libcrypto will sign" >&2
   exit 0
 fi
-tar -xf "$tarball" -C "$work"
-src=$(find "$work" -maxdepth 1 -type d -name 'openssl-*' | head -1)
 extra=()
 case "$(uname -m)" in x86_64|aarch64|ppc64le|s390x|riscv64) extra+=(enable-ec_nistp_64_gcc_128) ;; esac
-echo "build-openssl: building libcrypto from $(basename "$tarball") (a few minutes)" >&2
+echo "build-openssl: building libcrypto from $(basename "$src") (one to two minutes)" >&2
 # only what module signing uses (RSA, NIST curves, SHA-1/2, key decoding, the config file):
 # about 600 objects instead of 1,100
 drop=(no-tests no-docs no-apps no-legacy no-engine no-module no-aria no-bf no-blake2 no-camellia no-cast no-chacha
@@ -39,7 +37,7 @@ fi
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp/lib"
 cp "$src/libcrypto.so.3" "$out.tmp/lib/"
-basename "$tarball" >"$out.tmp/SOURCE"
+basename "$src" >"$out.tmp/SOURCE"
 rm -rf "$out"
 mv "$out.tmp" "$out"
-echo "build-openssl: built $(basename "$tarball" | sed 's/\.orig\.tar\..*//') into .cache/openssl" >&2
+echo "build-openssl: built libcrypto from $(basename "$src") into .cache/openssl" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # debian-source.sh PACKAGE DIR: downloads the upstream tarball of PACKAGE's source from Debian
-# trixie into DIR and prints its path. apt does the work with a private source list and state
+# trixie into DIR, unpacks it there and prints the unpacked source directory. apt does the work with a private source list and state
 # (the host's apt configuration is left alone) and checks the tarball's hash against Debian's
 # signed Sources index. Versions are tried newest first: a mirror may not carry the newest yet.
 # Exit 1 (with a line on stderr) when no version can be fetched.
@@ -21,7 +21,9 @@ for v in $(apt-cache "${apt[@]}" showsrc "$pkg" 2>/dev/null | sed -n 's/^Version
   upstream=${upstream%-*}
   tarball=$(ls "$dir/${pkg}_${upstream}".orig.tar.* 2>/dev/null | grep -v '\.asc$' | head -1 || true)
   if [ -n "$tarball" ]; then
-    echo "$tarball"
+    before=$(ls "$dir")
+    tar -xf "$tarball" -C "$dir"
+    comm -13 <(echo "$before") <(ls "$dir") | sed "s|^|$dir/|" | head -1
     exit 0
   fi
 done
