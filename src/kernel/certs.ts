@@ -290,13 +290,17 @@ function usedWordFits(r: ByteReader, s: number, e: number, p: number, firstNonZe
   return false;
 }
 
-/** Serial magnitude as hex, no leading zeros; negative serials as their two's-complement magnitude. */
+/**
+ * Serial as openssl's `x509 -serial` prints it (lower case): the magnitude's bytes in hex, without
+ * the sign byte, so an even number of digits ("0e6e..."); negative serials as "-" and their magnitude.
+ */
 function serialMagnitudeHex(raw: Uint8Array): string {
   if (raw.length === 0) return '';
   if (raw[0]! & 0x80) {
     let v = 0n;
     for (const x of raw) v = (v << 8n) | BigInt(x);
-    return ((1n << BigInt(raw.length * 8)) - v).toString(16);
+    const m = ((1n << BigInt(raw.length * 8)) - v).toString(16);
+    return '-' + (m.length % 2 ? '0' + m : m);
   }
   let i = 0;
   while (i < raw.length - 1 && raw[i] === 0) i++;

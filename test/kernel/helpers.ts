@@ -61,7 +61,7 @@ export function opensslCert(der: Uint8Array): { subject: string; serial: string;
   const get = (re: RegExp): string => re.exec(out)?.[1] ?? '';
   return {
     subject: get(/^subject=(.*)$/m),
-    serial: get(/^serial=(.*)$/m).toLowerCase().replace(/^0+(?=.)/, ''),
+    serial: get(/^serial=(.*)$/m).toLowerCase(),
     sha256: get(/Fingerprint=(.*)$/m).replace(/:/g, '').toLowerCase(),
   };
 }
