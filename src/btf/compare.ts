@@ -30,6 +30,8 @@ export interface BaseTypeMismatch {
   readonly path: string;
   /** What differs at the end of `path`, e.g. `size 8 != 16`, `name 'x' != 'y'`, `member count 3 != 4`. */
   readonly reason: string;
+  /** The pair of types at the end of `path` (where `reason` holds), by id and description in each base. */
+  readonly differsAt: { readonly buildId: number; readonly targetId: number; readonly build: string; readonly target: string };
 }
 
 export interface BaseCompareResult {
@@ -73,6 +75,8 @@ export function describeType(btf: Btf, id: number): string {
 interface Diff {
   path: string[];
   reason: string;
+  /** The (build, target) type ids where `reason` holds; set by diff() for a difference found at its own pair. */
+  at?: readonly [number, number];
 }
 
 class Comparer {
@@ -95,7 +99,8 @@ class Comparer {
     if (known !== undefined) return known;
     if (++this.pairs > MAX_PAIRS) throw new ByteReader(new Uint8Array(0), { file: this.file, format: 'btf' }).error('E_LIMIT', 0, `more than ${MAX_PAIRS} type pairs compared`);
     this.done.set(key, null); // in progress: equal unless shown otherwise (ends cycles)
-    const d = this.compute(ia, ib);
+    const found = this.compute(ia, ib);
+    const d = found && !found.at ? { ...found, at: [ia, ib] as const } : found;
     this.done.set(key, d);
     return d;
   }
@@ -115,7 +120,7 @@ class Comparer {
     const here = this.label(ta);
     const sub = (x: number, y: number, step: string): Diff | null => {
       const d = this.diff(x, y);
-      return d ? { path: [step ? `${here}.${step}` : here, ...(d.path.length ? d.path : [this.labelOf(x)])], reason: d.reason } : null;
+      return d ? { path: [step ? `${here}.${step}` : here, ...(d.path.length ? d.path : [this.labelOf(x)])], reason: d.reason, at: d.at } : null;
     };
     switch (ta.kind) {
       case BTF_KIND_INT: {
@@ -228,7 +233,11 @@ export function compareModuleBase(module: Btf, buildBase: Btf, targetBase: Btf, 
       break;
     }
     const path = (d.path.length ? d.path : [cmp.labelOf(id)]).join(' -> ');
-    mismatches.push({ id, build: describeType(buildBase, id), target: describeType(targetBase, id), path, reason: d.reason });
+    const [bi, ti] = d.at ?? [id, id];
+    mismatches.push({
+      id, build: describeType(buildBase, id), target: describeType(targetBase, id), path, reason: d.reason,
+      differsAt: { buildId: bi, targetId: ti, build: bi === 0 ? 'void' : describeType(buildBase, bi), target: ti === 0 ? 'void' : describeType(targetBase, ti) },
+    });
   }
   return { referenced: ids.length, mismatches, truncated };
 }

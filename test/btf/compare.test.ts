@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Btf, parseBtfFile } from '../../src/btf/btf.js';
 import { compareModuleBase } from '../../src/btf/compare.js';
+import { elidePath, renderBaseMismatches } from '../../src/report/btf-mismatch.js';
 import { decompressModule } from '../../src/compress/index.js';
 import { BtfBuilder, splitBuilder } from './build.js';
 import { kernelSets, moduleFiles, sample, TESTKERNEL, vmlinuxFor } from './helpers.js';
@@ -39,6 +40,7 @@ describe('compareModuleBase', () => {
     assert.deepEqual(r.mismatches, [{
       id: 4, build: "STRUCT 'outer' size=8 vlen=1", target: "STRUCT 'outer' size=8 vlen=1",
       path: "STRUCT 'outer'.p -> PTR -> STRUCT 'inner'", reason: 'size 4 != 8',
+      differsAt: { buildId: 2, targetId: 2, build: "STRUCT 'inner' size=4 vlen=1", target: "STRUCT 'inner' size=8 vlen=2" },
     }]);
   });
 
@@ -60,6 +62,41 @@ describe('compareModuleBase', () => {
     t.struct('outer', 8, [{ name: 'p', type: 2, bitsOffset: 0 }]); /* [4] */
     t.struct('inner', 4, [{ name: 'a', type: int, bitsOffset: 0 }]); /* [5] */
     assert.deepEqual(compareModuleBase(moduleOn(build, [4]), build, Btf.parse(t.build(), { file: 'moved' })).mismatches, []);
+  });
+
+  it('a difference under other ids names both ids; the text groups the referenced types that reach it', () => {
+    const build = Btf.parse(base(4), { file: 'build' });
+    // target: 'inner' moved to id 5 and grew; 'outer' (id 4) and a PTR to it (id 6) reach it
+    const t = new BtfBuilder();
+    const int = t.int('int', 4, 32, 1); /* [1] */
+    t.ref('PTR', 5); /* [2] */
+    t.ref('PTR', 5); /* [3] */
+    t.struct('outer', 8, [{ name: 'p', type: 2, bitsOffset: 0 }]); /* [4] */
+    t.struct('inner', 8, [{ name: 'a', type: int, bitsOffset: 0 }, { name: 'b', type: int, bitsOffset: 32 }]); /* [5] */
+    const target = Btf.parse(t.build(), { file: 'grown' });
+    const r = compareModuleBase(moduleOn(build, [4, 3, 1]), build, target);
+    assert.deepEqual(r.mismatches.map((m) => [m.id, m.path, m.reason, m.differsAt.buildId, m.differsAt.targetId]), [
+      [3, "PTR -> STRUCT 'inner'", 'size 4 != 8', 2, 5],
+      [4, "STRUCT 'outer'.p -> PTR -> STRUCT 'inner'", 'size 4 != 8', 2, 5],
+    ]);
+    assert.deepEqual(renderBaseMismatches(r.mismatches), [
+      '[2] vs [5] size 4 != 8',
+      "  built against: STRUCT 'inner' size=4 vlen=1",
+      "  target:        STRUCT 'inner' size=8 vlen=2",
+      "  reached from 2 referenced types: [3] PTR '(anon)', [4] STRUCT 'outer' size=8 vlen=1",
+      "  by PTR -> STRUCT 'inner'",
+    ]);
+  });
+
+  it('the text: a referenced type that differs itself; long paths elided', () => {
+    const build = Btf.parse(base(4), { file: 'build' });
+    const target = Btf.parse(base(4, true), { file: 'target' });
+    assert.deepEqual(renderBaseMismatches(compareModuleBase(moduleOn(build, [1]), build, target).mismatches), [
+      '[1] kind INT != FLOAT', "  built against: INT 'int' size=4", "  target:        FLOAT 'pad' size=8",
+    ]);
+    const steps = Array.from({ length: 10 }, (_, i) => `S${i}`);
+    assert.equal(elidePath(steps), 'S0 -> S1 -> S2 -> ... (4 more) ... -> S7 -> S8 -> S9');
+    assert.equal(elidePath(steps.slice(0, 7)), 'S0 -> S1 -> S2 -> S3 -> S4 -> S5 -> S6');
   });
 
   it('test kernel modules against their own vmlinux: nothing differs', () => {

@@ -47,6 +47,12 @@ test('btf check: a 6.1 module against the 6.12 kernel: mismatch, loads only beca
   assert.equal(one.loads, true);
   assert.ok(one.kernelLog.some((l) => /BTF mismatch detected/.test(l)), one.kernelLog.join('\n'));
   assert.equal(one.semantic!.status, 'mismatched');
+  // the text: each differing type once, with both descriptions; paths short enough to read
+  const text = runBin(['btf', 'check', '--kernel', k612.dir, '--built-against', k61.dir, m]).stdout.toString();
+  assert.match(text, /base types: MISMATCHED \(\d+\+? of \d+ referenced differ\)\n\s+\[\d+\]( vs \[\d+\])? .+\n\s+built against: .+\n\s+target: {8}.+\n/);
+  const first = one.semantic!.mismatches[0]!;
+  assert.ok(text.includes(`built against: ${first.differsAt.build}\n`), text);
+  assert.ok(text.split('\n').every((l) => l.length < 400), 'no line runs on');
   const strict = runBin(['btf', 'check', '--json', '--no-allow-btf-mismatch', '--kernel', k612.dir, m]);
   const s = (JSON.parse(strict.stdout.toString()) as { modules: BtfCheckJson[] }).modules[0]!;
   assert.equal(s.loads, false);

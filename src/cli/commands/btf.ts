@@ -14,6 +14,7 @@ import { openModuleBtf } from '../../btf/relocate.js';
 import { probeElf } from '../../elf/elf.js';
 import { baseReferenceEvidence, compareModuleBase, type BaseCompareResult, type BaseEvidence } from '../../btf/compare.js';
 import { isKmodsealError, KmodsealError } from '../../bytes/errors.js';
+import { renderBaseMismatches } from '../../report/btf-mismatch.js';
 
 export async function btfDumpCommand(file: string, o: { base?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   const base = o.base ? (await loadKernelBtf(o.base)).btf : undefined;
@@ -113,7 +114,7 @@ export async function btfCheckCommand(
       if (r.semantic.status === 'compatible') io.stdout(`    base types: compatible (${r.semantic.referenced} referenced, all equal to the target's)\n`);
       else {
         io.stdout(`    base types: MISMATCHED (${r.semantic.mismatches.length}${r.semantic.truncated ? '+' : ''} of ${r.semantic.referenced} referenced differ)\n`);
-        for (const m of r.semantic.mismatches) io.stdout(`      [${m.id}] ${m.path}: ${m.reason}\n        built against: ${m.build}\n        target:        ${m.target}\n`);
+        for (const l of renderBaseMismatches(r.semantic.mismatches)) io.stdout(`      ${l}\n`);
       }
     }
   }
