@@ -30,6 +30,22 @@ for (const set of ['amd64-6.1', 'amd64-6.12']) {
   console.log(`  ${set.padEnd(11)} kmodseal check ${median(a).toFixed(2)}s, depmod ${median(b).toFixed(2)}s: ${(median(a) / median(b)).toFixed(2)}x (best of ${runs}: ${best(a).toFixed(2)}s vs ${best(b).toFixed(2)}s, ${(best(a) / best(b)).toFixed(2)}x)`);
 }
 
+// from the package itself: check reads the .deb (kernel and modules) in memory; the anchor
+// unpacks it (dpkg-deb -x, as the package's installation does) and runs depmod on the tree
+console.log('check of a linux-image .deb against itself vs dpkg-deb -x + depmod -b');
+for (const set of ['amd64-6.1', 'amd64-6.12']) {
+  const deb = sets[set][5];
+  const release = fs.readdirSync(path.join(sets[set][4], 'lib/modules'))[0];
+  const a = [], b = [];
+  for (let i = 0; i < runs; i++) {
+    a.push(time('node', [bin, 'check', '--kernel', deb, deb]));
+    const unpacked = path.join(tmp, `deb-${set}-${i}`);
+    b.push(time('sh', ['-c', `dpkg-deb -x '${deb}' '${unpacked}' && depmod -b '${unpacked}' ${release}`]));
+    fs.rmSync(unpacked, { recursive: true, force: true });
+  }
+  console.log(`  ${set.padEnd(11)} kmodseal check ${median(a).toFixed(2)}s, dpkg-deb -x + depmod ${median(b).toFixed(2)}s: ${(median(a) / median(b)).toFixed(2)}x`);
+}
+
 const k = sets['amd64-6.12'];
 const vmlinux = path.join(tmp, 'vmlinux');
 execFileSync('node', [bin, 'kernel', '--extract-vmlinux', vmlinux, k[4]], { stdio: 'ignore' });

@@ -41,7 +41,8 @@ export const COMPRESSION_EXT: Record<Compression, string> = { none: '.ko', xz: '
 
 const require = createRequire(import.meta.url);
 interface NativeXz {
-  decode(input: Uint8Array, maxOutput: number, sizeHint?: number): Buffer;
+  /** threads > 1: liblzma's threaded decoder (the blocks of a multi-block stream in parallel). */
+  decode(input: Uint8Array, maxOutput: number, sizeHint?: number, threads?: number): Buffer;
   decodeInto(input: Uint8Array, output: Uint8Array): number;
   encode(input: Uint8Array, dictSize: number): Buffer;
   /** encode() on the libuv thread pool (absent in an addon built before it existed). */
@@ -138,6 +139,31 @@ export function xzUncompressedSize(data: Uint8Array): number | undefined {
     total += u;
   }
   return total;
+}
+
+/** Largest output {@link xzDecodeWhole} decodes into one buffer. */
+const WHOLE_XZ_MAX = 2 ** 31;
+
+/**
+ * A whole .xz file (e.g. a package's data.tar.xz) decoded natively in one piece, on `threads`
+ * threads when the stream has several blocks with their sizes recorded (as `xz -T` and
+ * dpkg-deb write them). Undefined when no native decoder is built or the xz index does not
+ * give the size within `maxSize`: the caller then streams (and reports the limit) itself.
+ * @throws FormatError E_COMPRESS, E_TRUNCATED, E_LIMIT (offsets into `data`)
+ */
+export function xzDecodeWhole(data: Uint8Array, file: string, maxSize: number, threads: number): Uint8Array | undefined {
+  const native = loadXzDecoder();
+  const hint = xzUncompressedSize(data);
+  // one buffer holds it all: beyond 2 GiB (or the caller's limit) the caller streams
+  const limit = Math.min(maxSize, WHOLE_XZ_MAX);
+  if (!native || hint === undefined || hint > limit) return undefined;
+  try {
+    return native.decode(data, limit, hint, threads);
+  } catch (e) {
+    const err = e as Error & { code?: string; offset?: number };
+    const code = err.code === 'E_LIMIT' || err.code === 'E_TRUNCATED' ? err.code : 'E_COMPRESS';
+    throw fail(file, code, err.offset ?? 0, 'xz', err.message, e);
+  }
 }
 
 function fail(file: string, code: 'E_COMPRESS' | 'E_LIMIT' | 'E_TRUNCATED', offset: number, format: string, detail: string, cause?: unknown): FormatError {

@@ -7,12 +7,14 @@
  * never held whole; only the selected members are kept. Output is bounded: the whole tar by
  * `maxTarSize`, each kept member by `maxEntrySize` (E_LIMIT).
  */
+import os from 'node:os';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { FormatError } from '../bytes/errors.js';
+import { xzDecodeWhole } from '../compress/index.js';
 import { parseAr, type ArMember } from './ar.js';
 
 export type TarCompression = 'none' | 'gzip' | 'xz' | 'zstd';
@@ -151,6 +153,18 @@ function byteLimit(max: number): Transform {
 }
 
 async function readTar(member: ArMember, compression: TarCompression, file: string, options: TarReadOptions): Promise<TarContents> {
+  if (compression === 'xz' && !options.until) {
+    // A whole data.tar.xz is decoded in one piece, its blocks on all cores (dpkg-deb writes
+    // several); a read that may stop early streams instead.
+    const maxTar = options.maxTarSize ?? DEFAULT_MAX_TAR;
+    let whole: Uint8Array | undefined;
+    try {
+      whole = xzDecodeWhole(member.data, `${file}:${member.name}`, maxTar, Math.max(1, Math.min(8, os.availableParallelism())));
+    } catch (e) {
+      throw e instanceof FormatError ? e.rebase(`${file}:${member.name}`, member.offset) : e;
+    }
+    if (whole) return readTar({ ...member, data: whole }, 'none', file, options);
+  }
   const maxEntry = options.maxEntrySize ?? DEFAULT_MAX_ENTRY;
   const select = options.select ?? (() => false);
   const name = `${file}:${member.name}`;

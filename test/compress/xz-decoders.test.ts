@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { kernelSet, ROOT } from '../helpers.js';
 
 const require = createRequire(import.meta.url);
 interface Decoder {
-  decode(input: Uint8Array, maxOutput: number, sizeHint?: number): Buffer;
+  decode(input: Uint8Array, maxOutput: number, sizeHint?: number, threads?: number): Buffer;
   decodeInto(input: Uint8Array, output: Uint8Array): number;
   version(): string;
 }
@@ -67,5 +68,34 @@ test('damaged modules: the same error code, offset and message from both', { tim
       assert.equal(outcome(fast, bad), outcome(system, bad));
     }),
     { numRuns: 400, seed: 20261203 },
+  );
+});
+
+test('threaded decoding of a multi-block stream (as xz -T and dpkg-deb write): the same bytes and the same verdicts', { timeout: 300_000 }, () => {
+  const plain = Buffer.concat(sample.slice(0, 60).map((f) => execFileSync('xz', ['-dc', f], { maxBuffer: 1 << 28 })));
+  const multi = execFileSync('xz', ['-T2', '--block-size=262144', '-c'], { input: plain, maxBuffer: 1 << 28 });
+  const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-xz-')), 'multi.xz');
+  fs.writeFileSync(tmp, multi);
+  assert.ok(Number(/Blocks:\s+(\d+)/.exec(execFileSync('xz', ['-lv', tmp]).toString())![1]) > 4, 'several blocks');
+  fs.rmSync(path.dirname(tmp), { recursive: true });
+  for (const d of [fast, system]) {
+    assert.ok(d.decode(multi, 1 << 29, plain.length, 2).equals(plain));
+    assert.ok(d.decode(multi, 1 << 29, 0, 4).equals(plain), 'without a size hint');
+  }
+  const code = (d: Decoder, input: Uint8Array, threads: number): string => {
+    try {
+      return `ok ${d.decode(input, 1 << 29, 0, threads).length}`;
+    } catch (e) {
+      return String((e as { code?: string }).code);
+    }
+  };
+  fc.assert(
+    fc.property(fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), fc.nat(255), (where, cut, byte) => {
+      const input = Buffer.from(multi);
+      const at = Math.min(input.length - 1, Math.floor(where * input.length));
+      const bad = cut ? input.subarray(0, at) : ((input[at] = input[at]! ^ (byte || 1)), input);
+      assert.equal(code(fast, bad, 2), code(fast, bad, 1));
+    }),
+    { numRuns: 60, seed: 20261203 },
   );
 });

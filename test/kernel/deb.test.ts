@@ -119,4 +119,22 @@ test('s390x-6.1 .deb: listing equals tar -t; vmlinuz and config equal the unpack
     assert.ok(Buffer.from(r.files.get(`boot/${name}`)!).equals(readFileSync(join(k.dir, 'boot', name))), name);
   }
   assert.ok(r.entries.filter((e) => /^lib\/modules\/[^/]+\/kernel\/.*\.ko$/.test(e.path)).length > 1000);
+  // a whole data.tar.xz is decoded in one piece (threaded); a read that may stop early streams: the same result
+  const mods = (e: { path: string }): boolean => /\/(dummy|veth|tun|loop)\.ko$/.test(e.path);
+  const whole = await readDebData(d, k.deb, { select: mods });
+  const streamed = await readDebData(d, k.deb, { select: mods, until: () => false });
+  assert.deepEqual(whole.entries, streamed.entries);
+  assert.equal(whole.files.size, 4);
+  assert.deepEqual([...whole.files].map(([n, b]) => [n, Buffer.from(b).toString('base64')]), [...streamed.files].map(([n, b]) => [n, Buffer.from(b).toString('base64')]));
+  // damaged: the same error code either way, named in the member, at an offset inside it
+  const bytes = Buffer.from(readFileSync(k.deb));
+  const mid = d.data.offset + Math.floor(d.data.data.length / 2);
+  bytes[mid] = bytes[mid]! ^ 0x55;
+  const bad = parseDeb(bytes, k.deb);
+  const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string; offset?: number; message: string }) => {
+    if (e.code === 'E_COMPRESS') assert.ok(e.offset! >= d.data.offset && e.offset! <= d.data.offset + d.data.data.length && e.message.includes('data.tar.xz'), e.message);
+    return e.code ?? e.message;
+  });
+  assert.equal(await codeOf(readDebData(bad, k.deb, { select: mods })), 'E_COMPRESS');
+  assert.equal(await codeOf(readDebData(bad, k.deb, { select: mods, until: () => false })), 'E_COMPRESS');
 });
