@@ -16,6 +16,10 @@
  *                                                        RSA PKCS#1 v1.5 over the DigestInfo of
  *                                                        `hash`, ECDSA as DER SEQUENCE { r, s }
  *   signContent(handle, hash, content) -> Buffer         EVP_DigestSign over the content (same values)
+ *   loadPublicKey(spki: Uint8Array) -> handle            a public key (DER SubjectPublicKeyInfo)
+ *   verifyContent(handle, hash, content, sig) -> boolean EVP_DigestVerify (RSA PKCS#1 v1.5, or ECDSA
+ *                                                        with a DER signature); false for a signature
+ *                                                        that does not verify or cannot be parsed
  *   failures throw Error with .code = "E_CRYPTO" and OpenSSL's error string.
  *
  * Why dlopen: node exports its own bundled OpenSSL's symbols (EVP_PKEY_sign and ~870 more,
@@ -49,7 +53,8 @@
   X(EVP_PKEY_CTX_new) X(EVP_PKEY_CTX_free) X(EVP_PKEY_sign_init) X(EVP_PKEY_sign) \
   X(EVP_PKEY_CTX_set_rsa_padding) X(EVP_PKEY_CTX_set_signature_md) \
   X(EVP_MD_fetch) X(EVP_MD_free) X(EVP_MD_get_size) \
-  X(EVP_MD_CTX_new) X(EVP_MD_CTX_free) X(EVP_MD_CTX_reset) X(EVP_DigestSignInit_ex) X(EVP_DigestSign)
+  X(EVP_MD_CTX_new) X(EVP_MD_CTX_free) X(EVP_MD_CTX_reset) X(EVP_DigestSignInit_ex) X(EVP_DigestSign) \
+  X(d2i_PUBKEY) X(EVP_DigestVerifyInit_ex) X(EVP_DigestVerify)
 #define DECLARE(name) static __typeof__(&name) f_##name;
 CRYPTO_FUNCTIONS(DECLARE)
 
@@ -169,22 +174,23 @@ static napi_value version(napi_env env, napi_callback_info info) {
   return o;
 }
 
-static napi_value load_key(napi_env env, napi_callback_info info) {
+/* loadKey / loadPublicKey: one DER argument parsed by `parse`, wrapped in a handle. */
+static napi_value load_der_key(napi_env env, napi_callback_info info, int public_key) {
   size_t argc = 1;
   napi_value argv[1];
   void *der;
   size_t len;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !u8_arg(env, argv[0], &der, &len))
-    return usage(env, "loadKey(der: Uint8Array)");
+    return usage(env, public_key ? "loadPublicKey(spki: Uint8Array)" : "loadKey(der: Uint8Array)");
   if (!ensure_loaded(env)) return NULL;
   f_ERR_clear_error();
   const unsigned char *p = der;
-  EVP_PKEY *pkey = f_d2i_AutoPrivateKey(NULL, &p, (long)len);
-  if (!pkey) return throw_crypto(env, "E_FORMAT", "not a private key (DER PKCS#8)");
+  EVP_PKEY *pkey = public_key ? f_d2i_PUBKEY(NULL, &p, (long)len) : f_d2i_AutoPrivateKey(NULL, &p, (long)len);
+  if (!pkey) return throw_crypto(env, "E_FORMAT", public_key ? "not a public key (DER SubjectPublicKeyInfo)" : "not a private key (DER PKCS#8)");
   int type = f_EVP_PKEY_get_base_id(pkey);
   if (type != EVP_PKEY_RSA && type != EVP_PKEY_EC) {
     f_EVP_PKEY_free(pkey);
-    return throw_crypto(env, "E_UNSUPPORTED", "key type cannot sign modules (RSA or ECDSA only)");
+    return throw_crypto(env, "E_UNSUPPORTED", public_key ? "key type cannot verify modules (RSA or ECDSA only)" : "key type cannot sign modules (RSA or ECDSA only)");
   }
   signing_key *k = calloc(1, sizeof *k);
   if (!k) {
@@ -200,6 +206,9 @@ static napi_value load_key(napi_env env, napi_callback_info info) {
   }
   return handle;
 }
+
+static napi_value load_key(napi_env env, napi_callback_info info) { return load_der_key(env, info, 0); }
+static napi_value load_public_key(napi_env env, napi_callback_info info) { return load_der_key(env, info, 1); }
 
 static napi_value key_type(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -304,10 +313,35 @@ static napi_value sign_content(napi_env env, napi_callback_info info) {
   return r;
 }
 
+static napi_value verify_content(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  char name[MAX_HASH_NAME];
+  void *content, *sig;
+  size_t clen, slen;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !name_arg(env, argv[1], name, sizeof name)
+      || !u8_arg(env, argv[2], &content, &clen) || !u8_arg(env, argv[3], &sig, &slen))
+    return usage(env, "verifyContent(handle, hash: string, content: Uint8Array, signature: Uint8Array)");
+  signing_key *k = key_arg(env, argv[0]);
+  if (!k) return usage(env, "verifyContent: not a key handle");
+  f_ERR_clear_error();
+  if (!k->mctx && !(k->mctx = f_EVP_MD_CTX_new())) return throw_crypto(env, NULL, "out of memory");
+  else f_EVP_MD_CTX_reset(k->mctx);
+  EVP_PKEY_CTX *pctx = NULL;
+  if (f_EVP_DigestVerifyInit_ex(k->mctx, &pctx, name, NULL, NULL, k->pkey, NULL) <= 0
+      || (k->type == EVP_PKEY_RSA && f_EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0))
+    return throw_crypto(env, NULL, "cannot set up the verification");
+  int ok = f_EVP_DigestVerify(k->mctx, sig, slen, content, clen);
+  f_ERR_clear_error(); /* a bad signature queues reasons: not an error here */
+  napi_value r;
+  napi_get_boolean(env, ok == 1, &r);
+  return r;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback cb; } fns[] = {
     {"version", version}, {"loadKey", load_key}, {"keyType", key_type}, {"keySize", key_size},
-    {"sign", sign}, {"signContent", sign_content},
+    {"sign", sign}, {"signContent", sign_content}, {"loadPublicKey", load_public_key}, {"verifyContent", verify_content},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

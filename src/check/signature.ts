@@ -14,6 +14,7 @@ import { Certificate, AuthorityKeyIdentifier, SubjectKeyIdentifier, id_ce_author
 import type { KernelSeries } from '../btf/validate.js';
 import type { TrailerFacts } from './module-facts.js';
 import { derTlv } from '../bytes/der.js';
+import { nativeEcVerifier } from '../keys/native-crypto.js';
 
 export type SigResult = 'OK' | 'ENODATA' | 'ENOPKG' | 'ENOKEY' | 'EKEYREJECTED' | 'EBADMSG' | 'EINVAL';
 
@@ -42,6 +43,11 @@ export interface KeyCert {
   readonly selfSigned: boolean;
   readonly key: crypto.KeyObject | undefined;
   readonly keyAlgo: 'rsa' | 'ecdsa' | 'other';
+  /**
+   * ECDSA verification through the newer OpenSSL the signing addon opens (about twice as fast
+   * as node's for P-384); undefined without it, or for a digest it leaves to node:crypto.
+   */
+  readonly nativeVerify?: (hash: string, content: Uint8Array, signature: Uint8Array) => boolean | undefined;
   readonly tbs: Uint8Array;
   readonly sigAlgOid: string;
   readonly sigValue: Uint8Array;
@@ -123,9 +129,11 @@ export function keyCert(der: Uint8Array, name = '', series?: KernelSeries): KeyC
   const curve = key?.asymmetricKeyDetails?.namedCurve;
   if (series && t === 'ec' && !CURVES[series].includes(curve ?? '')) throw new Error(`curve ${curve ?? '?'} is not supported by ${series} kernels`);
   const selfSigned = hex(issuerContent) === hex(subjectContent) && (authIds[1] === undefined || authIds[1] === skid);
+  const nativeVerify = t === 'ec' ? nativeEcVerifier(spki) : undefined;
   return {
     der, id, skid, authIds, selfSigned, key, keyAlgo: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ecdsa' : 'other', tbs: tbsDer,
     sigAlgOid: cert.signatureAlgorithm.algorithm, sigValue: new Uint8Array(cert.signatureValue), name,
+    ...(nativeVerify ? { nativeVerify } : {}),
   };
 }
 
@@ -361,6 +369,8 @@ export function kernelSignatureVerdict(
 
   const verifySinfo = (s: Signer, key: KeyCert): boolean => {
     if (!key.key || key.keyAlgo !== s.pkey) return false;
+    const native = s.pkey === 'ecdsa' ? key.nativeVerify?.(s.hash!, content, s.sig) : undefined;
+    if (native !== undefined) return native;
     try {
       return crypto.verify(s.hash!, content, s.pkey === 'rsa' ? { key: key.key, padding: crypto.constants.RSA_PKCS1_PADDING } : key.key, s.sig);
     } catch {

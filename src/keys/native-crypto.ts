@@ -5,7 +5,8 @@
  * Built by scripts/build-native.sh when libssl-dev is present; without it (or with
  * KMODSEAL_NO_NATIVE=1, or KMODSEAL_NO_NATIVE_CRYPTO=1 for this addon alone) node:crypto signs.
  * The addon only wraps OpenSSL's EVP calls: key loading from DER and EVP_PKEY_sign /
- * EVP_DigestSign. Keys reach it in memory, never through a file.
+ * EVP_DigestSign, and EVP_DigestVerify (`check` verifies ECDSA module signatures through the
+ * newer OpenSSL: twice as fast for P-384). Keys reach it in memory, never through a file.
  */
 import { createRequire } from 'node:module';
 import { KmodsealError } from '../bytes/errors.js';
@@ -28,6 +29,10 @@ export interface NativeCrypto {
   sign(handle: NativeKeyHandle, hash: HashAlgorithm, digest: Uint8Array): Buffer;
   /** EVP_DigestSign over the content (libcrypto hashes it): the same signature values. */
   signContent(handle: NativeKeyHandle, hash: HashAlgorithm, content: Uint8Array): Buffer;
+  /** A public key from DER SubjectPublicKeyInfo (absent in an addon built before it existed). */
+  loadPublicKey?(spki: Uint8Array): NativeKeyHandle;
+  /** EVP_DigestVerify: RSA PKCS#1 v1.5 or DER ECDSA over the content; false when it does not verify. */
+  verifyContent?(handle: NativeKeyHandle, hash: string, content: Uint8Array, signature: Uint8Array): boolean;
 }
 
 const addons = new Map<string, NativeCrypto | null>();
@@ -65,6 +70,34 @@ export function loadNativeCrypto(keyType: 'rsa' | 'ec' = 'rsa'): NativeCrypto | 
   if (process.env.KMODSEAL_NO_NATIVE === '1' || process.env.KMODSEAL_NO_NATIVE_CRYPTO === '1') return null;
   const newer = keyType === 'ec' && process.env.KMODSEAL_SYSTEM_LIBCRYPTO !== '1' ? loadAddon('kmodseal_crypto_new') : null;
   return newer ?? loadAddon('kmodseal_crypto');
+}
+
+/** Digests every libcrypto the addons open has (the newer one is built without MD4 and SM3). */
+const NATIVE_VERIFY_HASHES = new Set(['sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'sha3-256', 'sha3-384', 'sha3-512']);
+
+/**
+ * A verifier for an EC public key (DER SubjectPublicKeyInfo) through the addon that signs EC
+ * keys, or undefined (no addon, disabled, or one built before verification existed). The
+ * verifier answers undefined for a digest it leaves to node:crypto. Belongs to this thread.
+ */
+export function nativeEcVerifier(spki: Uint8Array): ((hash: string, content: Uint8Array, signature: Uint8Array) => boolean | undefined) | undefined {
+  const n = loadNativeCrypto('ec');
+  if (!n?.loadPublicKey || !n.verifyContent) return undefined;
+  let handle: NativeKeyHandle;
+  try {
+    handle = n.loadPublicKey(spki);
+  } catch {
+    return undefined;
+  }
+  const verify = n.verifyContent.bind(n);
+  return (hash, content, signature) => {
+    if (!NATIVE_VERIFY_HASHES.has(hash)) return undefined;
+    try {
+      return verify(handle, hash, content, signature);
+    } catch {
+      return false;
+    }
+  };
 }
 
 /** Whether signers made by createNodeSigner sign through a native libcrypto. */
