@@ -148,14 +148,17 @@ const WHOLE_XZ_MAX = 2 ** 31;
  * A whole .xz file (e.g. a package's data.tar.xz) decoded natively in one piece, on `threads`
  * threads when the stream has several blocks with their sizes recorded (as `xz -T` and
  * dpkg-deb write them). Undefined when no native decoder is built or the xz index does not
- * give the size within `maxSize`: the caller then streams (and reports the limit) itself.
+ * give a size within bounds (`maxSize`, 2 GiB, 16x the input + 64 MiB): the caller then
+ * streams (and reports its limit) itself.
  * @throws FormatError E_COMPRESS, E_TRUNCATED, E_LIMIT (offsets into `data`)
  */
 export function xzDecodeWhole(data: Uint8Array, file: string, maxSize: number, threads: number): Uint8Array | undefined {
   const native = loadXzDecoder();
   const hint = xzUncompressedSize(data);
-  // one buffer holds it all: beyond 2 GiB (or the caller's limit) the caller streams
-  const limit = Math.min(maxSize, WHOLE_XZ_MAX);
+  // One buffer holds it all: beyond 2 GiB, the caller's limit, or 16x the input plus 64 MiB
+  // (what real packages stay well within: a bomb's output must not sit in memory), the caller
+  // streams. An index that understates the size meets the same bound as E_LIMIT.
+  const limit = Math.min(maxSize, WHOLE_XZ_MAX, data.length * 16 + (64 << 20));
   if (!native || hint === undefined || hint > limit) return undefined;
   try {
     return native.decode(data, limit, hint, threads);

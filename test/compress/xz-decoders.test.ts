@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { kernelSet, ROOT } from '../helpers.js';
+import { xzDecodeWhole, xzUncompressedSize } from '../../src/compress/index.js';
 
 const require = createRequire(import.meta.url);
 interface Decoder {
@@ -99,3 +100,40 @@ test('threaded decoding of a multi-block stream (as xz -T and dpkg-deb write): t
     { numRuns: 60, seed: 20261203 },
   );
 });
+
+test('xzDecodeWhole: a bomb is left to the caller to stream; an index that understates the size meets the bound as E_LIMIT', () => {
+  const zeros = Buffer.alloc(100 << 20);
+  const bomb = execFileSync('xz', ['-T1', '-c'], { input: zeros, maxBuffer: 1 << 28 });
+  assert.ok(bomb.length < 1 << 20);
+  assert.equal(xzDecodeWhole(bomb, 'bomb.xz', 1 << 30, 2), undefined, '100 MiB from a few KiB: not decoded into one buffer');
+  const small = execFileSync('xz', ['-T1', '-c'], { input: zeros.subarray(0, 1 << 20), maxBuffer: 1 << 28 });
+  assert.equal(xzDecodeWhole(small, 'small.xz', 1 << 30, 2)!.length, 1 << 20, 'within the bound: decoded');
+  // the index claims 2 MiB (same varint length as 100 MiB; CRC32 recomputed)
+  const lying = Buffer.from(bomb);
+  const n = lying.length;
+  const indexStart = n - 12 - (lying.readUInt32LE(n - 8) + 1) * 4;
+  const varint = (v: number): number[] => {
+    const out: number[] = [];
+    while (v >= 0x80) { out.push((v & 0x7f) | 0x80); v = Math.floor(v / 128); }
+    out.push(v);
+    return out;
+  };
+  const want = varint(100 << 20);
+  const at = lying.indexOf(Buffer.from(want), indexStart);
+  assert.ok(at > indexStart && at < n - 12, 'the uncompressed size in the index');
+  Buffer.from(varint(2 << 20)).copy(lying, at);
+  assert.equal(varint(2 << 20).length, want.length);
+  const crcAt = n - 12 - 4;
+  lying.writeUInt32LE(crc32(lying.subarray(indexStart, crcAt)), crcAt);
+  assert.equal(xzUncompressedSize(lying), 2 << 20);
+  assert.throws(() => xzDecodeWhole(lying, 'lying.xz', 1 << 30, 2), (e: Error & { code?: string; file?: string }) => e.code === 'E_LIMIT' && e.file === 'lying.xz');
+});
+
+function crc32(data: Uint8Array): number {
+  let c = ~0;
+  for (const b of data) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
