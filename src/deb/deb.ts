@@ -3,9 +3,11 @@
  * Authority: deb(5): an ar archive holding, in order, "debian-binary" ("2.0\n"),
  * "control.tar[.gz|.xz|.zst]" and "data.tar[.gz|.xz|.zst|.bz2|.lzma]".
  *
- * The tar is streamed (tar-stream) through a streaming decompressor so a 400 MiB data.tar is
- * never held whole; only the selected members are kept. Output is bounded: the whole tar by
- * `maxTarSize`, each kept member by `maxEntrySize` (E_LIMIT).
+ * The tar is read with tar-stream; only the selected members are kept. A data.tar.xz read to
+ * its end is first decoded in one buffer on all cores (xzDecodeWhole: within 2 GiB and 16x its
+ * compressed size, else streamed); other compressions, and reads that may stop early (`until`),
+ * stream through a decompressor and never hold the tar whole. Output is bounded: the whole tar
+ * by `maxTarSize`, each kept member by `maxEntrySize` (E_LIMIT).
  */
 import os from 'node:os';
 import zlib from 'node:zlib';
