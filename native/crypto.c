@@ -174,7 +174,7 @@ static napi_value version(napi_env env, napi_callback_info info) {
   return o;
 }
 
-/* loadKey / loadPublicKey: one DER argument parsed by `parse`, wrapped in a handle. */
+/* loadKey / loadPublicKey: one DER argument (PKCS#8 private key, or SubjectPublicKeyInfo), wrapped in a handle. */
 static napi_value load_der_key(napi_env env, napi_callback_info info, int public_key) {
   size_t argc = 1;
   napi_value argv[1];
@@ -286,6 +286,20 @@ static napi_value sign(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * k's EVP_MD_CTX (made once, reset for each use) set up to sign (verify = 0) or verify content
+ * hashed with `hash`; RSA keys with PKCS#1 v1.5 padding. 1 when ready, 0 when OpenSSL refused
+ * (its reasons queued), -1 out of memory.
+ */
+static int digest_init(signing_key *k, const char *hash, int verify) {
+  if (!k->mctx && !(k->mctx = f_EVP_MD_CTX_new())) return -1;
+  f_EVP_MD_CTX_reset(k->mctx);
+  EVP_PKEY_CTX *pctx = NULL;
+  int r = verify ? f_EVP_DigestVerifyInit_ex(k->mctx, &pctx, hash, NULL, NULL, k->pkey, NULL)
+                 : f_EVP_DigestSignInit_ex(k->mctx, &pctx, hash, NULL, NULL, k->pkey, NULL);
+  return r > 0 && (k->type != EVP_PKEY_RSA || f_EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0);
+}
+
 static napi_value sign_content(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -297,12 +311,8 @@ static napi_value sign_content(napi_env env, napi_callback_info info) {
       || !name_arg(env, argv[1], hash, sizeof hash) || !u8_arg(env, argv[2], &content, &clen))
     return usage(env, "signContent(handle, hash: string, content: Uint8Array)");
   f_ERR_clear_error();
-  if (!k->mctx && !(k->mctx = f_EVP_MD_CTX_new())) return throw_crypto(env, NULL, "out of memory");
-  else f_EVP_MD_CTX_reset(k->mctx);
-  EVP_PKEY_CTX *pctx = NULL;
-  if (f_EVP_DigestSignInit_ex(k->mctx, &pctx, hash, NULL, NULL, k->pkey, NULL) <= 0
-      || (k->type == EVP_PKEY_RSA && f_EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0))
-    return throw_crypto(env, NULL, "cannot set up the signature");
+  int set = digest_init(k, hash, 0);
+  if (set <= 0) return throw_crypto(env, NULL, set < 0 ? "out of memory" : "cannot set up the signature");
   unsigned char stack[1024], *sig = stack;
   size_t siglen = (size_t)f_EVP_PKEY_get_size(k->pkey);
   if (siglen > sizeof stack && !(sig = malloc(siglen))) return throw_crypto(env, NULL, "out of memory");
@@ -325,12 +335,8 @@ static napi_value verify_content(napi_env env, napi_callback_info info) {
   signing_key *k = key_arg(env, argv[0]);
   if (!k) return usage(env, "verifyContent: not a key handle");
   f_ERR_clear_error();
-  if (!k->mctx && !(k->mctx = f_EVP_MD_CTX_new())) return throw_crypto(env, NULL, "out of memory");
-  else f_EVP_MD_CTX_reset(k->mctx);
-  EVP_PKEY_CTX *pctx = NULL;
-  if (f_EVP_DigestVerifyInit_ex(k->mctx, &pctx, name, NULL, NULL, k->pkey, NULL) <= 0
-      || (k->type == EVP_PKEY_RSA && f_EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0))
-    return throw_crypto(env, NULL, "cannot set up the verification");
+  int set = digest_init(k, name, 1);
+  if (set <= 0) return throw_crypto(env, NULL, set < 0 ? "out of memory" : "cannot set up the verification");
   int ok = f_EVP_DigestVerify(k->mctx, sig, slen, content, clen);
   f_ERR_clear_error(); /* a bad signature queues reasons: not an error here */
   napi_value r;

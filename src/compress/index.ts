@@ -163,14 +163,19 @@ export function xzDecodeWhole(data: Uint8Array, file: string, maxSize: number, t
   try {
     return native.decode(data, limit, hint, threads);
   } catch (e) {
-    const err = e as Error & { code?: string; offset?: number };
-    const code = err.code === 'E_LIMIT' || err.code === 'E_TRUNCATED' ? err.code : 'E_COMPRESS';
-    throw fail(file, code, err.offset ?? 0, 'xz', err.message, e);
+    throw nativeXzFailure(file, e);
   }
 }
 
 function fail(file: string, code: 'E_COMPRESS' | 'E_LIMIT' | 'E_TRUNCATED', offset: number, format: string, detail: string, cause?: unknown): FormatError {
   return new FormatError(code, { file, offset, format, detail, cause });
+}
+
+/** A native xz decoder's error ({code, offset}) as a typed error: E_LIMIT and E_TRUNCATED kept, anything else E_COMPRESS. */
+function nativeXzFailure(file: string, e: unknown): FormatError {
+  const err = e as Error & { code?: string; offset?: number };
+  const code = err.code === 'E_LIMIT' || err.code === 'E_TRUNCATED' ? err.code : 'E_COMPRESS';
+  return fail(file, code, err.offset ?? 0, 'xz', err.message, e);
 }
 
 /**
@@ -208,10 +213,8 @@ export async function decompressModuleTransient(data: Uint8Array, file: string, 
     const n = native.decodeInto(data, xzScratch.subarray(0, hint + 1));
     return { data: xzScratch.subarray(0, n), compression: 'xz' };
   } catch (e) {
-    const err = e as Error & { code?: string; offset?: number };
-    if (err.code === 'E_LIMIT') return decompressModule(data, file, maxSize); // index lied: decode the slow way, bounded
-    const code = err.code === 'E_TRUNCATED' ? err.code : 'E_COMPRESS';
-    throw fail(file, code, err.offset ?? 0, 'xz', err.message, e);
+    if ((e as { code?: string }).code === 'E_LIMIT') return decompressModule(data, file, maxSize); // index lied: decode the slow way, bounded
+    throw nativeXzFailure(file, e);
   }
 }
 
@@ -269,9 +272,7 @@ async function unxz(data: Uint8Array, file: string, maxSize: number): Promise<Ui
     try {
       return native.decode(data, maxSize, hint ?? 0);
     } catch (e) {
-      const err = e as Error & { code?: string; offset?: number };
-      const code = err.code === 'E_LIMIT' || err.code === 'E_TRUNCATED' ? err.code : 'E_COMPRESS';
-      throw fail(file, code, err.offset ?? 0, 'xz', err.message, e);
+      throw nativeXzFailure(file, e);
     }
   }
   const lzma = require('lzma-native') as { decompress(b: Uint8Array, o: object, cb: (r: Buffer, e?: Error) => void): void };

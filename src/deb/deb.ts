@@ -155,21 +155,21 @@ function byteLimit(max: number): Transform {
 }
 
 async function readTar(member: ArMember, compression: TarCompression, file: string, options: TarReadOptions): Promise<TarContents> {
+  const name = `${file}:${member.name}`;
   if (compression === 'xz' && !options.until) {
     // A whole data.tar.xz is decoded in one piece, its blocks on all cores (dpkg-deb writes
     // several); a read that may stop early streams instead.
     const maxTar = options.maxTarSize ?? DEFAULT_MAX_TAR;
     let whole: Uint8Array | undefined;
     try {
-      whole = xzDecodeWhole(member.data, `${file}:${member.name}`, maxTar, Math.max(1, Math.min(8, os.availableParallelism())));
+      whole = xzDecodeWhole(member.data, name, maxTar, Math.max(1, Math.min(8, os.availableParallelism())));
     } catch (e) {
-      throw e instanceof FormatError ? e.rebase(`${file}:${member.name}`, member.offset) : e;
+      throw e instanceof FormatError ? e.rebase(name, member.offset) : e;
     }
     if (whole) return readTar({ ...member, data: whole }, 'none', file, options);
   }
   const maxEntry = options.maxEntrySize ?? DEFAULT_MAX_ENTRY;
   const select = options.select ?? (() => false);
-  const name = `${file}:${member.name}`;
   const entries: DebEntry[] = [];
   const files = new Map<string, Uint8Array>();
   const extract = tar.extract();
