@@ -1,6 +1,10 @@
 {
   "variables": { "with_xz%": 1, "with_crypto%": 1, "liblzma_static%": "", "libcrypto_path%": "" },
-  "targets": [],
+  "targets": [{
+    "target_name": "kmodseal_io",
+    "sources": ["io.c"],
+    "cflags": ["-O2"]
+  }],
   "conditions": [
     ["with_xz==1", { "targets": [{
       "target_name": "kmodseal_xz",

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Builds the optional native fast paths, each skipped when its headers are missing:
+#   kmodseal_io      native/io.c, positional file reads (no library; always built); without it
+#                    node:fs reads, only slower;
 #   kmodseal_xz      native/xz.c against the system liblzma (liblzma-dev); without it .ko.xz
 #                    goes through lzma-native, only slower;
 #   kmodseal_unxz    native/xz.c's decoder alone, linked statically against the newer liblzma
@@ -17,14 +19,13 @@ static=""
 [ -f "$root/.cache/liblzma/lib/liblzma.a" ] && static="$root/.cache/liblzma"
 libcrypto=""
 [ -f "$root/.cache/openssl/lib/libcrypto.so.3" ] && libcrypto="$root/.cache/openssl/lib/libcrypto.so.3"
-[ $xz = 1 ] || [ $crypto = 1 ] || [ -n "$static" ] || exit 0
 gyp=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
 [ -f "$gyp" ] || { echo "build-native: node-gyp not found; skipping" >&2; exit 0; }
 cd "$root/native"
 log=/tmp/kmodseal-build-native.log
 build() { node "$gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" -- -Dwith_xz="$1" -Dwith_crypto="$2" -Dliblzma_static="${3-$static}" -Dlibcrypto_path="$libcrypto" >"$log" 2>&1; }
 built() {
-  local what=""
+  local what=" kmodseal_io.node"
   [ "$1" = 1 ] && what="$what kmodseal_xz.node"
   [ -n "${3-$static}" ] && what="$what kmodseal_unxz.node"
   [ "$2" = 1 ] && what="$what kmodseal_crypto.node"

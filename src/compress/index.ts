@@ -14,6 +14,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { FormatError, KmodsealError } from '../bytes/errors.js';
 import { ByteReader } from '../bytes/reader.js';
+import { loadAddon } from '../node/addon.js';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
 
@@ -49,18 +50,6 @@ interface NativeXz {
   encodeAsync?(input: Uint8Array, dictSize: number): Promise<Buffer>;
 }
 type NativeXzDecoder = Pick<NativeXz, 'decode' | 'decodeInto'> & { version(): string };
-
-function loadAddon<T>(name: string): T | null {
-  if (process.env.KMODSEAL_NO_NATIVE === '1') return null;
-  for (const p of [`../../native/build/Release/${name}.node`, `../../../native/build/Release/${name}.node`]) {
-    try {
-      return require(p) as T;
-    } catch {
-      /* try the next layout (src/ under tsx, dist/src/ when built) */
-    }
-  }
-  return null;
-}
 
 let nativeXz: NativeXz | null | undefined;
 /** The addon over the system liblzma: the encoder (and a decoder). */

@@ -8,11 +8,9 @@
  * EVP_DigestSign, and EVP_DigestVerify (`check` verifies ECDSA module signatures through the
  * newer OpenSSL: twice as fast for P-384). Keys reach it in memory, never through a file.
  */
-import { createRequire } from 'node:module';
 import { KmodsealError } from '../bytes/errors.js';
 import type { HashAlgorithm } from './signer.js';
-
-const require = createRequire(import.meta.url);
+import { loadAddon } from '../node/addon.js';
 
 /** An EVP_PKEY held by the addon; freed when this value is garbage-collected. */
 export type NativeKeyHandle = { readonly __nativeKey: unique symbol };
@@ -35,28 +33,17 @@ export interface NativeCrypto {
   verifyContent?(handle: NativeKeyHandle, hash: string, content: Uint8Array, signature: Uint8Array): boolean;
 }
 
-const addons = new Map<string, NativeCrypto | null>();
+const usable = new Map<string, NativeCrypto | null>();
 
-function loadAddon(name: string): NativeCrypto | null {
-  if (addons.has(name)) return addons.get(name)!;
-  let found: NativeCrypto | null = null;
-  // src/keys/ under tsx and dist/bundle/ are two levels below the root, dist/src/keys/ three
-  for (const p of [`../../native/build/Release/${name}.node`, `../../../native/build/Release/${name}.node`]) {
-    let mod: NativeCrypto;
-    try {
-      mod = require(p) as NativeCrypto;
-    } catch {
-      continue;
-    }
-    try {
-      mod.version(); // opens its libcrypto: a missing library means no native path
-      found = mod;
-    } catch {
-      found = null;
-    }
-    break;
+function loadCryptoAddon(name: string): NativeCrypto | null {
+  if (usable.has(name)) return usable.get(name)!;
+  let found = loadAddon<NativeCrypto>(name);
+  try {
+    found?.version(); // opens its libcrypto: a missing library means no native path
+  } catch {
+    found = null;
   }
-  addons.set(name, found);
+  usable.set(name, found);
   return found;
 }
 
@@ -68,8 +55,8 @@ function loadAddon(name: string): NativeCrypto | null {
  */
 export function loadNativeCrypto(keyType: 'rsa' | 'ec' = 'rsa'): NativeCrypto | null {
   if (process.env.KMODSEAL_NO_NATIVE === '1' || process.env.KMODSEAL_NO_NATIVE_CRYPTO === '1') return null;
-  const newer = keyType === 'ec' && process.env.KMODSEAL_SYSTEM_LIBCRYPTO !== '1' ? loadAddon('kmodseal_crypto_new') : null;
-  return newer ?? loadAddon('kmodseal_crypto');
+  const newer = keyType === 'ec' && process.env.KMODSEAL_SYSTEM_LIBCRYPTO !== '1' ? loadCryptoAddon('kmodseal_crypto_new') : null;
+  return newer ?? loadCryptoAddon('kmodseal_crypto');
 }
 
 /** Digests every libcrypto the addons open has (the newer one is built without MD4 and SM3). */

@@ -49,14 +49,25 @@ export function parseModinfoString(s: string): ModinfoEntry {
 
 /** kmod's hex rendering: "AB:CD:..." upper case, a "\n\t\t" after every 20 bytes. */
 export function kmodHex(data: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < data.length; i++) {
-    s += HEX[data[i]!]!;
-    if (i < data.length - 1) {
-      s += ':';
-      if ((i + 1) % 20 === 0) s += '\n\t\t';
+  const n = data.length;
+  if (n === 0) return '';
+  // One flat latin1 string from a byte buffer: concatenating ~1,500 pieces built a rope that
+  // every later use flattened again.
+  const out = Buffer.allocUnsafe(n * 3 - 1 + Math.floor((n - 1) / 20) * 3);
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const b = data[i]!;
+    out[o++] = HEX_DIGITS[b >> 4]!;
+    out[o++] = HEX_DIGITS[b & 15]!;
+    if (i < n - 1) {
+      out[o++] = 0x3a; // ':'
+      if ((i + 1) % 20 === 0) {
+        out[o++] = 0x0a;
+        out[o++] = 0x09;
+        out[o++] = 0x09;
+      }
     }
   }
-  return s;
+  return out.toString('latin1', 0, o);
 }
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
+const HEX_DIGITS = Uint8Array.from('0123456789ABCDEF', (c) => c.charCodeAt(0));

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { KmodsealError } from '../bytes/errors.js';
 import { parseModinfoString, type ModinfoEntry } from '../modinfo/modinfo.js';
 import { certificatesFromPem } from '../keys/certificate.js';
+import { loadAddon } from './addon.js';
 
 export const MODULE_EXTENSIONS = ['.ko', '.ko.xz', '.ko.zst', '.ko.gz'] as const;
 
@@ -223,6 +224,72 @@ export function runningRelease(): string {
 }
 
 let scratch = Buffer.allocUnsafe(0);
+/** native/io.c: positional reads without node:fs's per-call bookkeeping (errors as -errno). */
+interface NativeIo {
+  open(path: string): number;
+  size(fd: number): number;
+  pread(fd: number, buf: Uint8Array, at: number, len: number, pos: number): number;
+  close(fd: number): number;
+}
+let nativeIo: NativeIo | null | undefined;
+
+/**
+ * An open file for positional reads into a buffer: kmodseal_io when built, else node:fs.
+ * `read` fills exactly `len` bytes at `pos` (false on a short read or any error); undefined
+ * when the file cannot be opened or is not a regular file (callers then take the node:fs path,
+ * which names the error).
+ */
+interface RangeFile {
+  readonly size: number;
+  read(buf: Uint8Array, at: number, len: number, pos: number): boolean;
+  close(): void;
+}
+
+function openRangeFile(file: string): RangeFile | undefined {
+  if (nativeIo === undefined) nativeIo = loadAddon<NativeIo>('kmodseal_io');
+  const io = nativeIo;
+  if (io) {
+    const fd = io.open(file);
+    if (fd < 0) return undefined;
+    const size = io.size(fd);
+    if (size < 0) {
+      io.close(fd);
+      return undefined;
+    }
+    return { size, read: (buf, at, len, pos) => io.pread(fd, buf, at, len, pos) === len, close: () => void io.close(fd) };
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file');
+    return {
+      size: st.size,
+      read: (buf, at, len, pos) => {
+        let done = 0;
+        try {
+          while (done < len) {
+            const n = fs.readSync(fd, buf, at + done, len - done, pos + done);
+            if (n === 0) return false;
+            done += n;
+          }
+        } catch {
+          return false;
+        }
+        return true;
+      },
+      close: () => fs.closeSync(fd),
+    };
+  } catch {
+    fs.closeSync(fd);
+    return undefined;
+  }
+}
+
 /**
  * Reads a whole file into a reused buffer (no allocation, no GC pressure on large batches).
  * The returned view is valid only until the next call on the same thread: callers must copy
@@ -230,26 +297,15 @@ let scratch = Buffer.allocUnsafe(0);
  * @throws KmodsealError E_IO
  */
 export function readFileScratch(file: string): Uint8Array {
-  let fd: number;
+  const f = openRangeFile(file);
+  if (!f) return readFileBytes(file); // produces the right E_IO message
   try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    return readFileBytes(file); // produces the right E_IO message
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
+    const size = f.size;
     if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.max(size, Math.min(scratch.length * 2, 64 << 20)));
-    let off = 0;
-    while (off < size) {
-      const n = fs.readSync(fd, scratch, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return scratch.subarray(0, off);
-  } catch (e) {
-    throw new KmodsealError('E_IO', `${file}: cannot read: ${(e as Error).message}`, { cause: e });
+    if (!f.read(scratch, 0, size, 0)) return readFileBytes(file); // changed under us, or an I/O error: read again, naming it
+    return scratch.subarray(0, size);
   } finally {
-    fs.closeSync(fd);
+    f.close();
   }
 }
 
@@ -261,14 +317,10 @@ export function readFileScratch(file: string): Uint8Array {
  * whole, which also produces the exact error).
  */
 export function readModuleSparse(file: string): Uint8Array | undefined {
-  let fd: number;
+  const f = openRangeFile(file);
+  if (!f) return undefined;
   try {
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
+    const size = f.size;
     if (size < 64) return undefined;
     if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.max(size, Math.min(scratch.length * 2, 64 << 20)));
     const buf = scratch;
@@ -278,12 +330,7 @@ export function readModuleSparse(file: string): Uint8Array | undefined {
     const load = (off: number, len: number): boolean => {
       if (off < 0 || len < 0 || off + len > size) return false;
       for (const [a, b] of loaded) if (off >= a && off + len <= b) return true;
-      let done = 0;
-      while (done < len) {
-        const n = fs.readSync(fd, buf, off + done, len - done, off + done);
-        if (n === 0) return false;
-        done += n;
-      }
+      if (!f.read(buf, off, len, off)) return false;
       loaded.push([off, off + len]);
       return true;
     };
@@ -329,7 +376,7 @@ export function readModuleSparse(file: string): Uint8Array | undefined {
   } catch {
     return undefined;
   } finally {
-    fs.closeSync(fd);
+    f.close();
   }
 }
 const SHT_NOBITS_ = 8;

@@ -45,11 +45,11 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
   try {
     // Plain modules: read only the parts modinfo looks at; anything unusual is read whole.
     const sparse = task.path.endsWith('.ko') ? readModuleSparse(task.path) : undefined;
-    if (sparse) info = inspectDecompressed(sparse, task.path, 'none');
+    if (sparse) info = inspectDecompressed(sparse, task.path, 'none', sparse.length, task.mode === 'json');
     else {
       const raw = readFileScratch(task.path);
       const { data, compression } = await decompressModuleTransient(raw, task.path);
-      info = inspectDecompressed(data, task.path, compression, raw.length);
+      info = inspectDecompressed(data, task.path, compression, raw.length, task.mode === 'json');
     }
   } catch (e) {
     return { error: flattenError(e) };
