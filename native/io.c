@@ -5,7 +5,8 @@
  * whole tree. Only I/O here: every format is parsed in TypeScript. Optional: without this addon
  * src/node/files.ts uses node:fs (same bytes). Built by scripts/build-native.sh.
  *
- *   open(path: string) -> fd (>= 0) or -errno          O_RDONLY | O_CLOEXEC
+ *   open(path: string) -> fd (>= 0) or -errno          O_RDONLY | O_CLOEXEC | O_NONBLOCK (a FIFO
+ *                                                      must not wait for a writer)
  *   size(fd) -> bytes or -errno                         fstat; -EISDIR etc. for non-regular files
  *   pread(fd, buf: Uint8Array, at, len, pos) -> bytes read (short only at end of file) or -errno
  *   close(fd) -> 0 or -errno
@@ -47,7 +48,7 @@ static napi_value io_open(napi_env env, napi_callback_info info) {
   }
   if (len >= sizeof path - 1) return num(env, -ENAMETOOLONG);
   int fd;
-  do fd = open(path, O_RDONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+  do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); while (fd < 0 && errno == EINTR);
   return num(env, fd < 0 ? -errno : fd);
 }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import crypto, { type KeyObject } from 'node:crypto';
 import { KmodsealError } from '../bytes/errors.js';
 import { writeFileAtomic } from '../node/atomic.js';
+import { readFileBytes } from '../node/files.js';
 
 export const PRIVATE_KEY_MODE = 0o600;
 
@@ -31,12 +32,8 @@ export function writePublicFile(file: string, data: Uint8Array | string): void {
  * @throws KmodsealError E_IO (unreadable), E_FORMAT (not a key / wrong passphrase)
  */
 export function readPrivateKeyFile(file: string, passphrase = process.env.KBUILD_SIGN_PIN): KeyObject {
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(file);
-  } catch (e) {
-    throw new KmodsealError('E_IO', `${file}: cannot read: ${(e as Error).message}`, { cause: e });
-  }
+  const bytes = readFileBytes(file);
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     const pem = data.subarray(0, 11).toString('latin1') === '-----BEGIN ';
     return crypto.createPrivateKey(pem ? { key: data, format: 'pem', passphrase } : { key: data, format: 'der', type: 'pkcs8', passphrase });

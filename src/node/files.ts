@@ -16,13 +16,48 @@ export function hasModuleExtension(p: string): boolean {
   return MODULE_EXTENSIONS.some((e) => p.endsWith(e));
 }
 
-/** Reads a whole file. @throws KmodsealError E_IO with the OS reason. */
-export function readFileBytes(file: string): Uint8Array {
+/** What a non-regular file is, for error messages. */
+function fileKind(st: fs.Stats): string {
+  return st.isDirectory() ? 'is a directory' : st.isFIFO() ? 'not a regular file (a FIFO)' : st.isCharacterDevice() ? 'not a regular file (a character device)'
+    : st.isBlockDevice() ? 'not a regular file (a block device)' : st.isSocket() ? 'not a regular file (a socket)' : 'not a regular file';
+}
+
+function ioError(file: string, e: unknown): KmodsealError {
+  const err = e as NodeJS.ErrnoException;
+  return new KmodsealError('E_IO', `${file}: cannot read: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`, { cause: e });
+}
+
+/**
+ * Opens a regular file for reading. O_NONBLOCK: opening a FIFO must not wait for a writer
+ * (it has no effect on regular files). @throws KmodsealError E_IO naming the file, also for
+ * FIFOs, devices (/dev/zero would never end) and directories.
+ */
+export function openRegularFile(file: string): { fd: number; size: number } {
+  let fd: number;
   try {
-    return fs.readFileSync(file);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new KmodsealError('E_IO', `${file}: cannot read: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`, { cause: e });
+    throw ioError(file, e);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new KmodsealError('E_IO', `${file}: cannot read: ${fileKind(st)}`);
+    return { fd, size: st.size };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e instanceof KmodsealError ? e : ioError(file, e);
+  }
+}
+
+/** Reads a whole regular file (to its end: /proc and /sys files report no size). @throws KmodsealError E_IO with the OS reason. */
+export function readFileBytes(file: string): Uint8Array {
+  const { fd } = openRegularFile(file);
+  try {
+    return fs.readFileSync(fd);
+  } catch (e) {
+    throw ioError(file, e);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -258,36 +293,29 @@ function openRangeFile(file: string): RangeFile | undefined {
     }
     return { size, read: (buf, at, len, pos) => io.pread(fd, buf, at, len, pos) === len, close: () => void io.close(fd) };
   }
-  let fd: number;
+  let fd: number, size: number;
   try {
-    fd = fs.openSync(file, 'r');
+    ({ fd, size } = openRegularFile(file));
   } catch {
     return undefined;
   }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new Error('not a regular file');
-    return {
-      size: st.size,
-      read: (buf, at, len, pos) => {
-        let done = 0;
-        try {
-          while (done < len) {
-            const n = fs.readSync(fd, buf, at + done, len - done, pos + done);
-            if (n === 0) return false;
-            done += n;
-          }
-        } catch {
-          return false;
+  return {
+    size,
+    read: (buf, at, len, pos) => {
+      let done = 0;
+      try {
+        while (done < len) {
+          const n = fs.readSync(fd, buf, at + done, len - done, pos + done);
+          if (n === 0) return false;
+          done += n;
         }
-        return true;
-      },
-      close: () => fs.closeSync(fd),
-    };
-  } catch {
-    fs.closeSync(fd);
-    return undefined;
-  }
+      } catch {
+        return false;
+      }
+      return true;
+    },
+    close: () => fs.closeSync(fd),
+  };
 }
 
 /**

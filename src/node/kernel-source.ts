@@ -46,7 +46,7 @@ export interface RunningKernel {
 
 function readOptional(p: string): Uint8Array | undefined {
   try {
-    return fs.readFileSync(p);
+    return readFileBytes(p);
   } catch {
     return undefined;
   }

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KmodsealError } from '../bytes/errors.js';
-import { readFileBytes } from './files.js';
+import { openRegularFile } from './files.js';
 import { writePartsAtomic } from './atomic.js';
 import { signModuleFileParts } from '../sign/compressed.js';
 import { createNodeSigner } from '../keys/node-signer.js';
@@ -71,16 +71,9 @@ const madeDirs = new Set<string>();
 let scratch = Buffer.allocUnsafe(1 << 20);
 let scratchHeld = false;
 function readModule(file: string): { data: Uint8Array; mode: number; release: () => void } {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new KmodsealError('E_IO', `${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
-  }
+  const { fd } = openRegularFile(file);
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) return { data: readFileBytes(file), mode: st.mode & 0o7777, release: () => {} };
     const own = scratchHeld;
     let buf = scratch;
     if (own) buf = Buffer.allocUnsafe(st.size);

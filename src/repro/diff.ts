@@ -21,7 +21,7 @@ import { decompressModule, type Compression } from '../compress/index.js';
 import { probeElf } from '../elf/elf.js';
 import { probeKernelImage } from '../kernel/image.js';
 import { findModuleSignature, probeModuleSignature } from '../modsig/signature.js';
-import { hasModuleExtension, readFileBytes } from '../node/files.js';
+import { hasModuleExtension, openRegularFile, readFileBytes } from '../node/files.js';
 import { probePe } from '../pe/pe.js';
 import { stripModuleSignature } from '../sign/cms.js';
 import { compressionSettings } from './compression-settings.js';
@@ -104,10 +104,14 @@ export function probeInput(p: string): InputKind {
     throw new KmodsealError('E_IO', `${p}: cannot read: ${(e as Error).message}`, { cause: e });
   }
   if (st.isDirectory()) return 'tree';
-  const fd = fs.openSync(p, 'r');
+  const { fd } = openRegularFile(p);
   const head = new Uint8Array(4096);
-  const n = fs.readSync(fd, head, 0, head.length, 0);
-  fs.closeSync(fd);
+  let n: number;
+  try {
+    n = fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
   const h = head.subarray(0, n);
   if (probeAr(h)) return 'deb';
   if (!probeElf(h) && (probePe(h) || probeKernelImage(h) !== undefined)) return 'kernel';

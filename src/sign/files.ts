@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { KmodsealError } from '../bytes/errors.js';
 import { writeFileAtomic } from '../node/atomic.js';
+import { readFileBytes } from '../node/files.js';
 import { decompressModule, type Compression } from '../compress/index.js';
 import { signModuleFile, type RecompressOptions } from './compressed.js';
 import { stripModuleSignature, type Pkcs7Options } from './cms.js';
@@ -14,11 +15,7 @@ import { verifyModuleSignature, type TrustedKeyring, type VerifyOptions, type Ve
 import type { Signer } from '../keys/signer.js';
 
 function readFile(file: string): Uint8Array {
-  try {
-    return new Uint8Array(fs.readFileSync(file));
-  } catch (e) {
-    throw new KmodsealError('E_IO', `${file}: cannot read: ${(e as Error).message}`, { cause: e });
-  }
+  return new Uint8Array(readFileBytes(file));
 }
 
 export interface SignFileOptions extends Pkcs7Options, RecompressOptions {

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { kernelSet, modulesBelow, runCli } from '../helpers.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { BIN, kernelSet, modulesBelow, runCli } from '../helpers.js';
 
 const k61 = kernelSet('amd64-6.1');
 const k612 = kernelSet('amd64-6.12');
@@ -100,4 +100,28 @@ test('no arguments on a machine without /lib/modules/RELEASE says what it needs'
   assert.equal(r.code, 3);
   assert.match(r.stderr, /does not exist on this machine/);
   assert.match(r.stderr, /kmodseal inspect FILE\.ko/);
+});
+
+test('a FIFO or a device given as a file: one error line, exit 1, no wait for a writer and no endless read', { skip: !k61 && 'no cached amd64-6.1 package' }, () => {
+  const fifo = path.join(tmp, 'fifo.ko');
+  execFileSync('mkfifo', [fifo]);
+  const cases: [string[], RegExp][] = [
+    [['inspect', fifo], /fifo\.ko: cannot read: not a regular file/],
+    [['inspect', '/dev/zero'], /\/dev\/zero: cannot read: not a regular file/],
+    [['check', '--kernel', k61!.dir, fifo], /fifo\.ko: cannot read: not a regular file \(a FIFO\)/],
+    [['check', '--kernel', k61!.dir, '/dev/zero'], /\/dev\/zero: cannot read: not a regular file \(a character device\)/],
+    [['check', '--kernel', fifo, dummy!], /fifo\.ko: cannot read: not a regular file \(a FIFO\)/],
+    [['kernel', '/dev/zero'], /\/dev\/zero: cannot read: not a regular file \(a character device\)/],
+    [['btf', 'dump', fifo], /fifo\.ko: cannot read: not a regular file \(a FIFO\)/],
+    [['diff', fifo, dummy!], /fifo\.ko: cannot read: not a regular file \(a FIFO\)/],
+    [['verify', '--kernel', k61!.dir, fifo], /fifo\.ko: cannot read: not a regular file \(a FIFO\)/],
+  ];
+  for (const [args, message] of cases) {
+    // as a process with a deadline: a hang fails the test instead of stopping the suite
+    const r = spawnSync(process.execPath, [BIN, ...args], { timeout: 60_000, encoding: 'utf8' });
+    assert.equal(r.signal, null, `${args.join(' ')}: timed out`);
+    assert.equal(r.status, 1, `${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line: ${r.stderr}`);
+  }
 });

@@ -64,6 +64,12 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
       for (const p of walkModules(t)) jobs.push({ kind: 'task', task: { path: p, display: absolutePath(p), mode, text } });
       continue;
     }
+    if (st && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice() || st.isSocket())) {
+      // modinfo takes these for module names ("Module /dev/zero not found."); reading one could
+      // wait forever (a FIFO) or never end (/dev/zero)
+      jobs.push({ kind: 'error', code: EXIT.BAD_INPUT, message: `${t}: cannot read: not a regular file` });
+      continue;
+    }
     if (!opts.modname && hasModuleExtension(t)) {
       jobs.push({ kind: 'error', code: EXIT.NOT_FOUND, message: `Module file ${t} not found.` });
       continue;
