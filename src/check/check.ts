@@ -11,6 +11,7 @@ import { findElfBtf, type Btf } from '../btf/btf.js';
 import type { ModinfoEntry } from '../modinfo/modinfo.js';
 import { moduleFacts, first, type ModuleExport, type ModuleFacts, type UndefinedSymbol, type VersionRecord } from './module-facts.js';
 import { kernelSignatureVerdict, keyCert, type KeyCert, type SigResult } from './signature.js';
+import { kernelElfValidity } from './elf-validity.js';
 import type { CheckTarget, ExportInfo, LoadPolicy } from './target.js';
 
 export type Outcome = 'loads' | 'loads-tainted' | 'rejected';
@@ -159,6 +160,7 @@ export interface FrontTarget {
   readonly series: CheckTarget['series'];
   readonly policy: CheckTarget['policy'];
   readonly machine: number | undefined;
+  readonly layout: CheckTarget['layout'];
   readonly structModuleSize: number | undefined;
   readonly vermagic: string | undefined;
   readonly btf: Btf | undefined;
@@ -171,7 +173,7 @@ export interface FrontTarget {
 
 export function frontTarget(target: CheckTarget): FrontTarget {
   return {
-    series: target.series, policy: target.policy, machine: target.machine, structModuleSize: target.structModuleSize, vermagic: target.vermagic,
+    series: target.series, policy: target.policy, machine: target.machine, layout: target.layout, structModuleSize: target.structModuleSize, vermagic: target.vermagic,
     btf: target.btf, exportsKnown: target.exports !== undefined, moduleLayout: target.exports?.get('module_layout'), kernelExports: target.exports,
   };
 }
@@ -308,8 +310,9 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
     f.reject('input', 'decompress', 'EINVAL', prepared.error.message);
     return done(base);
   }
-  const { data, facts } = prepared;
-  const name = facts.name;
+  const data = prepared.data;
+  let facts = prepared.facts;
+  let name = facts.name;
 
   // 1. module_sig_check()
   if (p.moduleSig) {
@@ -338,25 +341,26 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   }
   if (f.errno) return done(name, facts);
 
-  // 2-4. ELF validity
+  // 2-5. the kernel's ELF checks (header, section table, names; .modinfo, symbol table,
+  // this_module), in its order and with its lines; it reads the module with its own word size
+  // and byte order, whatever e_ident says
+  const kernelLayout = target.layout ?? { is64: facts.elf ? facts.elf.header.class === 64 : data[4] !== 1, littleEndian: facts.elf ? facts.elf.header.littleEndian : data[5] !== 2 };
+  const checkedLength = p.moduleSig && !p.force ? facts.trailer.elfLength : data.length;
+  const bad = kernelElfValidity(data, checkedLength, { series: target.series, machine: target.machine, is64: kernelLayout.is64, littleEndian: kernelLayout.littleEndian, structModuleSize: target.structModuleSize });
+  if (bad) {
+    f.reject(bad.check, bad.code, 'ENOEXEC', bad.message, bad.log);
+    return done(name, facts);
+  }
+  if (!facts.elf || (facts.elf.header.class === 64) !== kernelLayout.is64 || facts.elf.header.littleEndian !== kernelLayout.littleEndian) {
+    facts = moduleFacts(data, file, base, { class: kernelLayout.is64 ? 64 : 32, littleEndian: kernelLayout.littleEndian });
+    name = facts.name;
+  }
   if (!facts.elf) {
+    // the kernel's checks passed but ours did not: nothing further can be worked out
     f.reject('elf', 'invalid-elf', 'ENOEXEC', facts.elfError?.message ?? 'not an ELF relocatable object');
     return done(name, facts);
   }
   const elf = facts.elf;
-  if (elf.header.e_type !== 1) f.reject('elf', 'not-relocatable', 'ENOEXEC', `e_type ${elf.header.e_type} is not ET_REL`);
-  if (target.machine !== undefined && elf.header.e_machine !== target.machine) f.reject('elf', 'wrong-arch', 'ENOEXEC', `e_machine ${elf.header.e_machine} is not the kernel's ${target.machine}`);
-  if (f.errno) return done(name, facts);
-
-  // 5. .modinfo, this_module, symbol table
-  if (target.series === '6.12' && facts.modinfoCount > 1) f.reject('modinfo', 'modinfo', 'ENOEXEC', 'more than one .modinfo section', 'Only one .modinfo section must exist.');
-  const tm = facts.thisModule;
-  if (tm.length === 0) f.reject('struct-module', 'no-this-module', 'ENOEXEC', 'no .gnu.linkonce.this_module section', `${name}: No module found in object`);
-  else if (target.series === '6.12' && target.structModuleSize !== undefined && tm[0]!.sh_size !== target.structModuleSize) {
-    f.reject('struct-module', 'struct-module-size', 'ENOEXEC', `.gnu.linkonce.this_module is ${tm[0]!.sh_size} bytes; this kernel's struct module is ${target.structModuleSize}`, `module ${name}: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time`);
-  }
-  if (facts.symtabCount === 0) f.reject('elf', 'no-symbols', 'ENOEXEC', 'the module has no symbol table', `${name}: module has no symbols (stripped?)`);
-  if (f.errno) return done(name, facts);
 
   // 7-8. check_modstruct_version() and check_modinfo(): module_layout CRC, then vermagic
   const versions = p.force ? undefined : facts.versions;

@@ -5,11 +5,11 @@
  * Authority: kernel/module/main.c (load_module and helpers), kernel/module/version.c,
  * include/linux/module.h (struct modversion_info), include/linux/export-internal.h.
  */
-import { Elf, SHF_ALLOC, SHT_STRTAB, SHT_SYMTAB, SHN_UNDEF, type ElfSection } from '../elf/elf.js';
+import { Elf, SHF_ALLOC, SHT_STRTAB, SHT_SYMTAB, SHN_UNDEF, type ElfLayout, type ElfSection } from '../elf/elf.js';
 import { readModinfo, type ModinfoEntry } from '../modinfo/modinfo.js';
 import { MODULE_SIG_MAGIC } from '../modsig/signature.js';
 import { ByteReader, latin1 } from '../bytes/reader.js';
-import type { FormatError } from '../bytes/errors.js';
+import { isKmodsealError, type KmodsealError } from '../bytes/errors.js';
 
 export interface TrailerFacts {
   /** Magic present at the end. */
@@ -66,7 +66,7 @@ export interface ModuleFacts {
   readonly trailer: TrailerFacts;
   /** The ELF (over the first `trailer.elfLength` bytes), or the reason the kernel would refuse it. */
   readonly elf: Elf | undefined;
-  readonly elfError: FormatError | undefined;
+  readonly elfError: KmodsealError | undefined;
   readonly modinfo: readonly ModinfoEntry[];
   /** .modinfo name=, else the name in struct module, else the file's base name. */
   readonly name: string;
@@ -93,21 +93,30 @@ export function first(modinfo: readonly ModinfoEntry[], key: string): string | u
 }
 
 /** Reads a decompressed module. Never throws for bad ELF: the kernel's refusal is a result. */
-export function moduleFacts(data: Uint8Array, file: string, fallbackName: string): ModuleFacts {
+export function moduleFacts(data: Uint8Array, file: string, fallbackName: string, layout: ElfLayout = {}): ModuleFacts {
   const trailer = trailerFacts(data);
-  let elf: Elf | undefined;
-  let elfError: FormatError | undefined;
+  const unreadable = (elfError: KmodsealError): ModuleFacts => ({
+    file, trailer, elf: undefined, elfError, modinfo: [], name: fallbackName, thisModule: [], symtabCount: 0, undefinedSymbols: [], commonSymbols: [],
+    versions: undefined, exports: [], hasKcrctab: false, modinfoCount: 0, writeExecSections: [],
+  });
+  let elf: Elf;
   try {
-    elf = Elf.parse(data.subarray(0, trailer.elfLength), file);
+    elf = Elf.parse(data.subarray(0, trailer.elfLength), file, 0, layout);
   } catch (e) {
-    elfError = e as FormatError;
+    if (!isKmodsealError(e)) throw e;
+    return unreadable(e);
   }
-  if (!elf) {
-    return {
-      file, trailer, elf, elfError, modinfo: [], name: fallbackName, thisModule: [], symtabCount: 0, undefinedSymbols: [], commonSymbols: [],
-      versions: undefined, exports: [], hasKcrctab: false, modinfoCount: 0, writeExecSections: [],
-    };
+  try {
+    return readFacts(elf, file, trailer, fallbackName);
+  } catch (e) {
+    // a malformed symbol table, .modinfo or __versions: what we cannot read, whatever the kernel makes of it
+    if (!isKmodsealError(e)) throw e;
+    return unreadable(e);
   }
+}
+
+function readFacts(elf: Elf, file: string, trailer: TrailerFacts, fallbackName: string): ModuleFacts {
+  const elfError = undefined;
   const modinfo = readModinfo(elf);
   const thisModule = elf.sections.filter((s) => s.index > 0 && s.name === '.gnu.linkonce.this_module');
   const is64 = elf.header.class === 64;

@@ -51,6 +51,8 @@ export interface CheckTarget {
   readonly vermagic: string | undefined;
   /** ELF e_machine of the kernel (modules must match). */
   readonly machine: number | undefined;
+  /** The kernel's word size and byte order, with which it reads every module (undefined for a raw image). */
+  readonly layout: { readonly is64: boolean; readonly littleEndian: boolean } | undefined;
   readonly exports: ReadonlyMap<string, ExportInfo> | undefined;
   /** sizeof(struct module), from the kernel's BTF. */
   readonly structModuleSize: number | undefined;
@@ -114,6 +116,7 @@ export function buildTarget(src: KernelSource, overrides: PolicyOverrides = {}):
     series: seriesOf(k.release),
     vermagic: k.release ? findVermagic(k.kernel, k.release) : undefined,
     machine: k.elf?.machine,
+    layout: k.elf ? { is64: k.elf.class === 64, littleEndian: k.elf.littleEndian } : undefined,
     exports,
     structModuleSize: btf ? structModuleSize(btf) : undefined,
     trusted: k.certificates?.certificates ?? [],

@@ -86,6 +86,15 @@ export function probeElf(data: Uint8Array): boolean {
   return data.length >= 16 && ELF_MAGIC.every((b, i) => data[i] === b) && (data[4] === 1 || data[4] === 2) && (data[5] === 1 || data[5] === 2);
 }
 
+/**
+ * Reads the file as this class and byte order whatever e_ident says: the kernel reads a module
+ * with its own layout (x86-64 and arm64 never look at EI_CLASS or EI_DATA).
+ */
+export interface ElfLayout {
+  readonly class?: 32 | 64;
+  readonly littleEndian?: boolean;
+}
+
 /** A section header; `name` and `sh_addr` are decoded on first use. */
 class Section implements ElfSection {
   private _name: string | undefined;
@@ -137,11 +146,11 @@ export class Elf {
    * the table, the section-name table and every section's extent must lie inside the file).
    * @throws FormatError E_MAGIC (not ELF), E_TRUNCATED, E_RANGE, E_FORMAT, E_LIMIT
    */
-  static parse(data: Uint8Array, file: string, base = 0): Elf {
+  static parse(data: Uint8Array, file: string, base = 0, layout: ElfLayout = {}): Elf {
     const probe = new ByteReader(data, { file, format: 'elf', base });
     if (data.length < 16 || !probe.startsWith(0, ELF_MAGIC)) throw probe.error('E_MAGIC', 0, 'not an ELF file (bad magic)');
-    const cls = data[4];
-    const enc = data[5];
+    const cls = layout.class === undefined ? data[4] : layout.class === 64 ? 2 : 1;
+    const enc = layout.littleEndian === undefined ? data[5] : layout.littleEndian ? 1 : 2;
     if (cls !== 1 && cls !== 2) throw probe.error('E_FORMAT', 4, `invalid ELF class ${cls}`);
     if (enc !== 1 && enc !== 2) throw probe.error('E_FORMAT', 5, `invalid ELF data encoding ${enc}`);
     const r = probe.withEndian(enc === 1);

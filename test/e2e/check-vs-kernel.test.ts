@@ -11,6 +11,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TESTKERNEL, corpus, modulesBelow, runBin } from '../helpers.js';
 import { bootAndLoad, canBoot, opensslSign } from './kernel.js';
+import { compareElfVariants } from './elf-variants.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
 
 const K = TESTKERNEL;
@@ -107,4 +108,8 @@ test('check predicts the booted kernel\'s verdict for every case', { skip: !canB
     });
   }
   assert.deepEqual(failures, []);
+});
+
+test("the kernel's ELF checks (test kernel, 6.12): each malformed module refused as predicted, with the kernel's line", { skip: !canBoot() && 'needs root and the test kernel kit' }, () => {
+  assert.deepEqual(compareElfVariants('6.12', vmlinux, vmlinux, hello, fs.mkdtempSync(path.join(tmp, 'elf-'))), []);
 });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TESTKERNEL, corpus, modulesBelow, runBin, type KernelSet } from '../helpers.js';
 import { bootAndLoad, canBoot, opensslSign } from './kernel.js';
+import { compareElfVariants } from './elf-variants.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
 
@@ -107,4 +108,9 @@ test("BTF of another 6.12 build, confirmed by Debian's kernel: loads without BTF
   assert.deepEqual([k!.loaded, k!.module_taint], [p.outcome !== 'rejected', p.taints]);
   assert.ok(k!.kernel_log.includes('Kernel module BTF mismatch detected, BTF debug info may be unavailable for some modules'), k!.kernel_log.join(' | '));
   assert.ok(btf!.log!.includes('Kernel module BTF mismatch detected'));
+});
+
+test("the kernel's ELF checks (Debian 6.1): each malformed module refused as predicted, with the kernel's line", { skip: (!canBoot() || !k61) && 'needs root, the kit and the 6.1 package' }, () => {
+  const dummy = save('6.1-elf-base-dummy.ko', plain(k61!, 'dummy'));
+  assert.deepEqual(compareElfVariants('6.1', k61!.dir, image(k61!), dummy, fs.mkdtempSync(path.join(tmp, 'elf-'))), []);
 });
