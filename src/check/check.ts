@@ -12,6 +12,7 @@ import type { ModinfoEntry } from '../modinfo/modinfo.js';
 import { moduleFacts, first, type ModuleExport, type ModuleFacts, type UndefinedSymbol, type VersionRecord } from './module-facts.js';
 import { kernelSignatureVerdict, keyCert, type KeyCert, type SigResult } from './signature.js';
 import { kernelElfValidity } from './elf-validity.js';
+import { MODULE_FILE_MAX } from './limits.js';
 import type { CheckTarget, ExportInfo, LoadPolicy } from './target.js';
 
 export type Outcome = 'loads' | 'loads-tainted' | 'rejected';
@@ -103,7 +104,20 @@ export function checkInOrder(target: CheckTarget, fronts: readonly ModuleFront[]
 }
 
 /** A module decompressed and read (or why it could not be decompressed). */
-export type Prepared = { readonly data: Uint8Array; readonly facts: ModuleFacts } | { readonly error: KmodsealError };
+export type Prepared =
+  | { readonly data: Uint8Array; readonly facts: ModuleFacts }
+  | { readonly error: KmodsealError }
+  /** kernel_read_file() refuses the file before anything else looks at it (its size). */
+  | { readonly unread: { readonly errno: 'EINVAL' | 'EFBIG'; readonly code: string; readonly message: string } };
+
+export { MODULE_FILE_MAX };
+
+/** What kernel_read_file() says of a module file of this size, before reading it (fs/kernel_read_file.c). */
+export function unreadableSize(size: number): Extract<Prepared, { unread: unknown }> | undefined {
+  if (size === 0) return { unread: { errno: 'EINVAL', code: 'empty-file', message: 'the file is empty: kernel_read_file() refuses it (EINVAL) before any check' } };
+  if (size > MODULE_FILE_MAX) return { unread: { errno: 'EFBIG', code: 'file-too-large', message: `${size} bytes: more than kernel_read_file() reads for a module (INT_MAX, ${MODULE_FILE_MAX})` } };
+  return undefined;
+}
 
 /** The name the kernel falls back to when a module names itself nowhere: its file name. */
 function fileModname(file: string): string {
@@ -119,6 +133,8 @@ export async function prepareModule(
   raw: Uint8Array,
   decompress: (data: Uint8Array, file: string) => Promise<{ data: Uint8Array }> = decompressModule,
 ): Promise<Prepared> {
+  const unread = unreadableSize(raw.length);
+  if (unread) return unread;
   try {
     const data = (await decompress(raw, file)).data;
     return { data, facts: moduleFacts(data, file, fileModname(file)) };
@@ -305,6 +321,11 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   });
   let unsignedTaint = false;
 
+  // 0c. kernel_read_file(): an empty file, or one larger than INT_MAX
+  if ('unread' in prepared) {
+    f.reject('input', prepared.unread.code, prepared.unread.errno, prepared.unread.message);
+    return done(base);
+  }
   // 0d. decompression (the kernel's own, or userspace's: both give the same bytes for one stream)
   if ('error' in prepared) {
     f.reject('input', 'decompress', 'EINVAL', prepared.error.message);

@@ -6,7 +6,7 @@
 import { readFileBytes, readFileScratch } from './files.js';
 import { decompressModuleTransient } from '../compress/index.js';
 import { parseBtf } from '../btf/btf.js';
-import { checkFront, prepareModule, trustedKeys, type FrontTarget, type ModuleFront } from '../check/check.js';
+import { checkFront, MODULE_FILE_MAX, prepareModule, trustedKeys, unreadableSize, type FrontTarget, type ModuleFront } from '../check/check.js';
 import type { KeyCert } from '../check/signature.js';
 import { isKmodsealError } from '../bytes/errors.js';
 
@@ -51,10 +51,13 @@ export interface CheckJobError {
 /** A module's front, or the error that stops the whole run. */
 export type CheckJobResult = { readonly front: ModuleFront } | { readonly error: CheckJobError };
 
-/** Reads a whole file into this thread's reused buffer; errors as readFileBytes words them. */
-function readTransient(path: string): Uint8Array {
+/**
+ * Reads a whole file into this thread's reused buffer (errors as readFileBytes words them); a
+ * file larger than the kernel reads for a module is not read: its size comes back instead.
+ */
+function readTransient(path: string): Uint8Array | number {
   try {
-    return readFileScratch(path);
+    return readFileScratch(path, MODULE_FILE_MAX);
   } catch {
     return readFileBytes(path);
   }
@@ -64,7 +67,7 @@ export async function runCheckTask(ctx: CheckContext, task: CheckTask): Promise<
   try {
     // Buffers are reused from module to module: nothing of them outlives checkFront.
     const raw = task.data ?? readTransient(task.path ?? task.file);
-    const prepared = await prepareModule(task.file, raw, decompressModuleTransient);
+    const prepared = typeof raw === 'number' ? unreadableSize(raw)! : await prepareModule(task.file, raw, decompressModuleTransient);
     return { front: checkFront(ctx.target, ctx.keys, task.file, prepared) };
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

@@ -324,11 +324,15 @@ function openRangeFile(file: string): RangeFile | undefined {
  * whatever they keep.
  * @throws KmodsealError E_IO
  */
-export function readFileScratch(file: string): Uint8Array {
+export function readFileScratch(file: string): Uint8Array;
+/** As above, but a file larger than `maxSize` is not read: its size is returned instead. */
+export function readFileScratch(file: string, maxSize: number): Uint8Array | number;
+export function readFileScratch(file: string, maxSize = Infinity): Uint8Array | number {
   const f = openRangeFile(file);
   if (!f) return readFileBytes(file); // produces the right E_IO message
   try {
     const size = f.size;
+    if (size > maxSize) return size;
     if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.max(size, Math.min(scratch.length * 2, 64 << 20)));
     if (!f.read(scratch, 0, size, 0)) return readFileBytes(file); // changed under us, or an I/O error: read again, naming it
     return scratch.subarray(0, size);

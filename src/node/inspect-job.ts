@@ -6,7 +6,8 @@ import { readFileScratch, readModuleSparse } from './files.js';
 import { inspectDecompressed, type ModuleInspection } from '../modinfo/inspect.js';
 import { decompressModuleTransient } from '../compress/index.js';
 import { renderModinfo, type ModinfoTextOptions } from '../report/modinfo-text.js';
-import { isKmodsealError } from '../bytes/errors.js';
+import { isKmodsealError, KmodsealError } from '../bytes/errors.js';
+import { MODULE_FILE_MAX } from '../check/limits.js';
 import { inspectionToJson, type InspectJson } from '../report/inspect-json.js';
 
 export interface InspectTask {
@@ -47,7 +48,8 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
     const sparse = task.path.endsWith('.ko') ? readModuleSparse(task.path) : undefined;
     if (sparse) info = inspectDecompressed(sparse, task.path, 'none', sparse.length, task.mode === 'json');
     else {
-      const raw = readFileScratch(task.path);
+      const raw = readFileScratch(task.path, MODULE_FILE_MAX);
+      if (typeof raw === 'number') throw new KmodsealError('E_LIMIT', `${task.path}: ${raw} bytes: larger than any module can be (the kernel reads at most ${MODULE_FILE_MAX})`);
       const { data, compression } = await decompressModuleTransient(raw, task.path);
       info = inspectDecompressed(data, task.path, compression, raw.length, task.mode === 'json');
     }

@@ -87,3 +87,21 @@ test('no kernel and no /boot image for the running kernel: says what it needs', 
   assert.equal(r.code, 3);
   assert.match(r.stderr, /give the kernel with --kernel/);
 });
+
+test('files the kernel does not read: empty (EINVAL) and larger than INT_MAX (EFBIG, refused by size without reading it)', () => {
+  const empty = path.join(tmp, 'empty.ko');
+  fs.writeFileSync(empty, '');
+  const big = path.join(tmp, 'huge.ko');
+  fs.closeSync(fs.openSync(big, 'w'));
+  fs.truncateSync(big, 3 * 1024 ** 3); // sparse: no disk space used
+  const t0 = Date.now();
+  const { code, out } = json(['--kernel', k61.dir, empty, big]);
+  assert.equal(code, 4);
+  assert.deepEqual(out.modules.map((m) => [m.outcome, m.errno, m.reasons.find((r) => r.fatal)?.code]), [['rejected', 'EINVAL', 'empty-file'], ['rejected', 'EFBIG', 'file-too-large']]);
+  // inspect does not read it either: one line, exit 1
+  const r = runBin(['inspect', big]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /huge\.ko: 3221225472 bytes: larger than any module can be/);
+  assert.ok(Date.now() - t0 < 60_000, 'neither command read 3 GiB');
+  fs.rmSync(big);
+});
