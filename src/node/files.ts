@@ -318,6 +318,25 @@ function openRangeFile(file: string): RangeFile | undefined {
   };
 }
 
+/** The first `n` bytes of a regular file (fewer when it is shorter). @throws KmodsealError E_IO */
+export function readFileHead(file: string, n: number): Uint8Array {
+  const { fd, size } = openRegularFile(file);
+  try {
+    const out = new Uint8Array(Math.min(n, size));
+    let done = 0;
+    while (done < out.length) {
+      const k = fs.readSync(fd, out, done, out.length - done, done);
+      if (k === 0) break;
+      done += k;
+    }
+    return out.subarray(0, done);
+  } catch (e) {
+    throw ioError(file, e);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * Reads a whole file into a reused buffer (no allocation, no GC pressure on large batches).
  * The returned view is valid only until the next call on the same thread: callers must copy

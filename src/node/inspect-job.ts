@@ -2,9 +2,10 @@
  * One `inspect` job: read a module file, inspect it, render it. Runs in a worker or in-process;
  * results are plain data (errors flattened) so they cross thread boundaries.
  */
-import { readFileScratch, readModuleSparse } from './files.js';
+import { readFileHead, readFileScratch, readModuleSparse } from './files.js';
 import { inspectDecompressed, type ModuleInspection } from '../modinfo/inspect.js';
-import { decompressModuleTransient } from '../compress/index.js';
+import { decompressModuleTransient, probeCompression } from '../compress/index.js';
+import { probeElf } from '../elf/elf.js';
 import { renderModinfo, type ModinfoTextOptions } from '../report/modinfo-text.js';
 import { isKmodsealError, KmodsealError } from '../bytes/errors.js';
 import { MODULE_FILE_MAX } from '../check/limits.js';
@@ -41,6 +42,9 @@ export function flattenError(e: unknown): JobError {
   return { code: 'E_BUG', message: err.message, stack: err.stack ?? '' };
 }
 
+/** Files this large are looked at before they are read whole. */
+const LARGE = 64 << 20;
+
 export async function runInspectTask(task: InspectTask): Promise<InspectResult> {
   let info: ModuleInspection;
   try {
@@ -48,8 +52,15 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
     const sparse = task.path.endsWith('.ko') ? readModuleSparse(task.path) : undefined;
     if (sparse) info = inspectDecompressed(sparse, task.path, 'none', sparse.length, task.mode === 'json');
     else {
-      const raw = readFileScratch(task.path, MODULE_FILE_MAX);
-      if (typeof raw === 'number') throw new KmodsealError('E_LIMIT', `${task.path}: ${raw} bytes: larger than any module can be (the kernel reads at most ${MODULE_FILE_MAX})`);
+      let raw = readFileScratch(task.path, LARGE);
+      if (typeof raw === 'number') {
+        if (raw > MODULE_FILE_MAX) throw new KmodsealError('E_LIMIT', `${task.path}: ${raw} bytes: larger than any module can be (the kernel reads at most ${MODULE_FILE_MAX})`);
+        // A large file that is neither ELF nor compressed is refused from its first bytes (as
+        // modinfo, which maps it, does), not read whole first.
+        const head = readFileHead(task.path, 16);
+        if (probeCompression(head) === 'none' && !probeElf(head)) inspectDecompressed(head, task.path, 'none'); // throws E_MAGIC at 0x0
+        raw = readFileScratch(task.path);
+      }
       const { data, compression } = await decompressModuleTransient(raw, task.path);
       info = inspectDecompressed(data, task.path, compression, raw.length, task.mode === 'json');
     }

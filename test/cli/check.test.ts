@@ -102,6 +102,11 @@ test('files the kernel does not read: empty (EINVAL) and larger than INT_MAX (EF
   const r = runBin(['inspect', big]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /huge\.ko: 3221225472 bytes: larger than any module can be/);
+  // below the limit but neither ELF nor compressed: refused from its first bytes, as modinfo does
+  fs.truncateSync(big, 1536 * 1024 ** 2);
+  const m = runBin(['inspect', big]);
+  assert.equal(m.code, 1);
+  assert.match(m.stderr, /huge\.ko: 0x0: elf: not an ELF file \(bad magic\)/);
   assert.ok(Date.now() - t0 < 60_000, 'neither command read 3 GiB');
   fs.rmSync(big);
 });
