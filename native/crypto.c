@@ -45,6 +45,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include "exports.h"
 
 /* Function pointers typed from the headers themselves: a signature mismatch fails to compile. */
 #define CRYPTO_FUNCTIONS(X) \
@@ -345,14 +346,9 @@ static napi_value verify_content(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  static const struct { const char *name; napi_callback cb; } fns[] = {
+  static const struct kmodseal_fn fns[] = {
     {"version", version}, {"loadKey", load_key}, {"keyType", key_type}, {"keySize", key_size},
     {"sign", sign}, {"signContent", sign_content}, {"loadPublicKey", load_public_key}, {"verifyContent", verify_content},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f);
-    napi_set_named_property(env, exports, fns[i].name, f);
-  }
-  return exports;
+  return kmodseal_export(env, exports, fns, sizeof fns / sizeof fns[0]);
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "exports.h"
 
 static napi_value num(napi_env env, double v) {
   napi_value r;
@@ -110,15 +111,10 @@ static napi_value io_close(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback fn; } fns[] = {
+  static const struct kmodseal_fn fns[] = {
     { "open", io_open }, { "size", io_size }, { "pread", io_pread }, { "close", io_close },
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
-    napi_set_named_property(env, exports, fns[i].name, f);
-  }
-  return exports;
+  return kmodseal_export(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
