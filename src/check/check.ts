@@ -403,6 +403,15 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   } else f.note('vermagic', 'unknown', 'the kernel\'s vermagic string was not found in the image: not compared');
   if (f.errno) return done(name, facts);
 
+  // 8. check_modinfo_livepatch(): any `livepatch` entry, whatever its value
+  if (first(facts.modinfo, 'livepatch') !== undefined) {
+    if (p.livepatch) {
+      f.taints.add('K');
+      f.note('taint', 'livepatch', 'a live patch: taints the kernel (K)', `${name}: tainting kernel with TAINT_LIVEPATCH`);
+    } else f.reject('modinfo', 'livepatch', 'ENOEXEC', 'marked as a live patch (modinfo livepatch), and this kernel is built without CONFIG_LIVEPATCH', `${name}: module is marked as livepatch module, but livepatch support is disabled`);
+  }
+  if (f.errno) return done(name, facts);
+
   // 20, ahead of time: BTF (module notifier). An error is kept and raised only if the module gets there.
   let btfStep: BtfStep;
   try {

@@ -33,6 +33,8 @@ export interface LoadPolicy {
   readonly rejectMissingCrc: boolean;
   /** `modprobe --force`: MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC. */
   readonly force: boolean;
+  /** CONFIG_LIVEPATCH: a module marked `livepatch` loads (taint K); without it, it is refused. */
+  readonly livepatch: boolean;
 }
 
 export interface ExportInfo {
@@ -132,6 +134,7 @@ export function buildTarget(src: KernelSource, overrides: PolicyOverrides = {}):
       allowMissingNamespaceImports: on('CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS', false),
       btfModules: on('CONFIG_DEBUG_INFO_BTF_MODULES', Boolean(btf)),
       rejectMissingCrc: debian,
+      livepatch: on('CONFIG_LIVEPATCH', false),
       force: overrides.force ?? false,
     },
   };

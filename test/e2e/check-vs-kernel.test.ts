@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { TESTKERNEL, corpus, modulesBelow, runBin } from '../helpers.js';
 import { bootAndLoad, canBoot, opensslSign } from './kernel.js';
 import { compareElfVariants } from './elf-variants.js';
+import { Elf } from '../../src/elf/elf.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
 
 const K = TESTKERNEL;
@@ -48,6 +49,22 @@ function variants(): void {
   const rec = crc.indexOf(Buffer.from('_printk\0', 'latin1'));
   crc[rec - 8]! ^= 0xff; // the record's crc word precedes its name
   fs.writeFileSync(out('crc.ko'), crc);
+  // later steps: .text made writable (STRICT_MODULE_RWX), `livepatch` in .modinfo on a kernel
+  // without CONFIG_LIVEPATCH, no vermagic, a license that is not GPL-compatible (taint P)
+  const text = Elf.parse(elf, hello).sections.find((s) => s.name === '.text')!;
+  const rwx = Buffer.from(elf);
+  rwx.writeBigUInt64LE(BigInt(text.sh_flags | 1), text.headerOffset + 8);
+  fs.writeFileSync(out('rwx.ko'), rwx);
+  const lic = elf.indexOf('license=GPL\0', 0, 'latin1');
+  const lp = Buffer.from(elf);
+  lp.write('livepatch=Y', lic, 'latin1');
+  fs.writeFileSync(out('livepatch.ko'), lp);
+  const bsd = Buffer.from(elf);
+  bsd.write('license=BSD', lic, 'latin1');
+  fs.writeFileSync(out('license-bsd.ko'), bsd);
+  const nv = Buffer.from(elf);
+  nv.write('vermagix=', elf.indexOf('vermagic=', 0, 'latin1'), 'latin1');
+  fs.writeFileSync(out('no-vermagic.ko'), nv);
 }
 
 interface Case {
@@ -67,6 +84,11 @@ const cases: Case[] = [
   { title: 'signed attributes, not enforced', cmdline: '', modules: [out('attrs.ko')] },
   { title: 'vermagic flag changed', cmdline: '', modules: [out('vermagic.ko')] },
   { title: 'CRC of an imported symbol changed; sha512 signature', cmdline: 'module.sig_enforce=1', modules: [out('crc.ko'), out('direct-sha512.ko')] },
+  {
+    title: 'RWX section, livepatch without CONFIG_LIVEPATCH, no vermagic, BSD license, then the same name again',
+    cmdline: '',
+    modules: [out('rwx.ko'), out('livepatch.ko'), out('no-vermagic.ko'), out('license-bsd.ko'), hello],
+  },
   {
     title: 'dependencies in order, a missing one, and the in-tree module',
     cmdline: '',

@@ -72,7 +72,14 @@ test("check agrees with Debian's 6.12 and 6.1 kernels booted under qemu", { skip
   const foreign = path.join(tmp, 'foreign-key-veth.ko');
   opensslSign(path.join(keys, 'direct.key'), path.join(keys, 'direct.crt'), vethUnsigned, foreign);
   const nodeps = save('missing-deps-macvtap.ko', plain(cur!, 'macvtap'));
-  const matrix = [same, stripped, flippedPath, other, edited, old, foreign, nodeps];
+  // marked as a live patch (`livepatch` in .modinfo, over its license): Debian builds
+  // CONFIG_LIVEPATCH, so it loads and taints K (and P, and E unsigned)
+  const ifb = plain(cur!, 'ifb');
+  const live = Buffer.from(ifb.subarray(0, findModuleSignature(ifb, 'ifb')!.moduleLength));
+  const lic = live.indexOf('license=GPL\0', 0, 'latin1');
+  assert.ok(lic > 0);
+  live.write('livepatch=Y', lic, 'latin1');
+  const matrix = [same, stripped, flippedPath, other, edited, old, foreign, nodeps, save('livepatch-ifb.ko', live)];
 
   const failures: string[] = [];
   compare(cur!, '', matrix, failures);
