@@ -79,7 +79,21 @@ test("check agrees with Debian's 6.12 and 6.1 kernels booted under qemu", { skip
   const lic = live.indexOf('license=GPL\0', 0, 'latin1');
   assert.ok(lic > 0);
   live.write('livepatch=Y', lic, 'latin1');
-  const matrix = [same, stripped, flippedPath, other, edited, old, foreign, nodeps, save('livepatch-ifb.ko', live)];
+  // a namespaced import without its import_ns (EINVAL, "does not import it"), and a module
+  // whose license gave way to `staging` (taint C, and P: its GPL-only imports are then unknown)
+  const unsigned = (name: string): Buffer => {
+    const b = plain(cur!, name);
+    return Buffer.from(b.subarray(0, findModuleSignature(b, name)!.moduleLength));
+  };
+  const modinfoEdit = (b: Buffer, from: string, to: string): Buffer => {
+    const i = b.indexOf(`${from}\0`, 0, 'latin1');
+    assert.ok(i > 0, from);
+    b.write(to, i, 'latin1');
+    return b;
+  };
+  const noImport = save('ns-missing-xcbc.ko', modinfoEdit(unsigned('xcbc'), 'import_ns=CRYPTO_INTERNAL', 'import_nx=CRYPTO_INTERNAL'));
+  const staging = save('staging-vmac.ko', modinfoEdit(unsigned('vmac'), 'license=GPL', 'staging=YYY'));
+  const matrix = [same, stripped, flippedPath, other, edited, old, foreign, nodeps, save('livepatch-ifb.ko', live), noImport, staging];
 
   const failures: string[] = [];
   compare(cur!, '', matrix, failures);
