@@ -39,6 +39,8 @@ export { buildTarget } from './check/target.js';
 export type { CheckTarget, LoadPolicy, PolicyOverrides } from './check/target.js';
 export { checkModules } from './check/check.js';
 export type { ModuleVerdict, Reason, Outcome, CheckInput, CheckOptions } from './check/check.js';
+export { kernelElfValidity } from './check/elf-validity.js';
+export type { ElfValidityTarget, ElfValidityFailure } from './check/elf-validity.js';
 // keys, signing, verification
 export { generateSigningKey } from './keys/keygen.js';
 export type { GeneratedKey, KeyType } from './keys/keygen.js';

@@ -226,6 +226,8 @@ export interface ModuleFront {
     /** The .modinfo entries the later checks read (license, intree, staging, test, import_ns), in order. */
     readonly modinfo: readonly ModinfoEntry[];
     readonly writeExec: readonly { readonly name: string; readonly index: number }[];
+    /** Both an SHF_ALLOC .ctors and an SHF_ALLOC .init_array (find_module_sections() refuses that). */
+    readonly ctorsAndInitArray: boolean;
     readonly hasKcrctab: boolean;
     readonly commonSymbols: readonly string[];
     readonly btf: BtfStep;
@@ -435,6 +437,7 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
       versions,
       modinfo: facts.modinfo.filter((e) => LATER_MODINFO.has(e.key)),
       writeExec: facts.writeExecSections.map((s) => ({ name: s.name, index: s.index })),
+      ctorsAndInitArray: facts.ctorsAndInitArray,
       hasKcrctab: facts.hasKcrctab,
       commonSymbols: facts.commonSymbols,
       btf: btfStep,
@@ -495,9 +498,13 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   }
   if (first(rest.modinfo, 'test') !== undefined) {
     f.taints.add('N');
-    f.note('taint', 'test', 'test module (N)');
+    f.note('taint', 'test', 'test module (N)', `${name}: loading test module taints kernel.`);
   }
   if (front.unsignedTaint) f.taints.add('E');
+
+  // 14. find_module_sections(): with CONFIG_CONSTRUCTORS, one constructor table
+  if (p.constructors && rest.ctorsAndInitArray) f.reject('elf', 'ctors-and-init-array', 'EINVAL', 'the module has both .ctors and .init_array', `${name}: has both .ctors and .init_array.`);
+  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // 15. exports without CRCs
   if (p.modversions && front.exports.length > 0 && !rest.hasKcrctab && !p.force) {

@@ -81,6 +81,8 @@ export interface ModuleFacts {
   readonly modinfoCount: number;
   /** Sections with both SHF_WRITE and SHF_EXECINSTR (rejected with STRICT_MODULE_RWX). */
   readonly writeExecSections: readonly ElfSection[];
+  /** Both an SHF_ALLOC .ctors and an SHF_ALLOC .init_array. */
+  readonly ctorsAndInitArray: boolean;
 }
 
 const SHF_WRITE = 0x1;
@@ -97,7 +99,7 @@ export function moduleFacts(data: Uint8Array, file: string, fallbackName: string
   const trailer = trailerFacts(data);
   const unreadable = (elfError: KmodsealError): ModuleFacts => ({
     file, trailer, elf: undefined, elfError, modinfo: [], name: fallbackName, thisModule: [], symtabCount: 0, undefinedSymbols: [], commonSymbols: [],
-    versions: undefined, exports: [], hasKcrctab: false, modinfoCount: 0, writeExecSections: [],
+    versions: undefined, exports: [], hasKcrctab: false, modinfoCount: 0, writeExecSections: [], ctorsAndInitArray: false,
   });
   let elf: Elf;
   try {
@@ -155,6 +157,8 @@ function readFacts(elf: Elf, file: string, trailer: TrailerFacts, fallbackName: 
     hasKcrctab: elf.sections.some((s) => s.name === '__kcrctab' || s.name === '__kcrctab_gpl'),
     modinfoCount: elf.sections.filter((s) => s.index > 0 && s.name === '.modinfo').length,
     writeExecSections: elf.sections.filter((s) => (s.sh_flags & SHF_WRITE) !== 0 && (s.sh_flags & SHF_EXECINSTR) !== 0 && (s.sh_flags & SHF_ALLOC) !== 0),
+    // find_sec(): SHF_ALLOC sections only
+    ctorsAndInitArray: ['.ctors', '.init_array'].every((n) => elf.sections.some((s) => s.index > 0 && (s.sh_flags & SHF_ALLOC) !== 0 && s.name === n)),
   };
 }
 

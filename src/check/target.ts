@@ -35,6 +35,11 @@ export interface LoadPolicy {
   readonly force: boolean;
   /** CONFIG_LIVEPATCH: a module marked `livepatch` loads (taint K); without it, it is refused. */
   readonly livepatch: boolean;
+  /**
+   * CONFIG_CONSTRUCTORS (selected only by GCOV_KERNEL and KASAN_GENERIC, so off in Debian's
+   * kernels and the test kernel): a module with both .ctors and .init_array is refused.
+   */
+  readonly constructors: boolean;
 }
 
 export interface ExportInfo {
@@ -135,6 +140,7 @@ export function buildTarget(src: KernelSource, overrides: PolicyOverrides = {}):
       btfModules: on('CONFIG_DEBUG_INFO_BTF_MODULES', Boolean(btf)),
       rejectMissingCrc: debian,
       livepatch: on('CONFIG_LIVEPATCH', false),
+      constructors: on('CONFIG_CONSTRUCTORS', false),
       force: overrides.force ?? false,
     },
   };

@@ -196,6 +196,7 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--no-allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=n')
     .option('--force', 'as modprobe --force (ignore vermagic and modversions; the signature then counts as absent)')
     .option('--trust <cert>', 'also trust this certificate (PEM or DER), as a MOK/secondary keyring key (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--config <file>', "the kernel's .config, instead of the one it embeds or that lies beside it (the policy comes from it)")
     .option('--json', 'print {"kernel": {...}, "modules": [...]}')
     .option('--report <file.html>', 'also write a self-contained HTML report')
     .action(async (modules: string[], o: Record<string, unknown>) => {

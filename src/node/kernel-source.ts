@@ -58,14 +58,19 @@ function pickBootFile(names: readonly string[], prefix: string, release?: string
   return matches.sort()[0];
 }
 
-async function fromImage(bytes: Uint8Array, description: string, configText: string | undefined, systemMap: SystemMap | undefined, modulesDir?: string): Promise<KernelSource> {
+/**
+ * `configText` is a config found beside the image (used when the image embeds none) or, with
+ * `explicit`, one the user named (it wins over the embedded one).
+ */
+async function fromImage(bytes: Uint8Array, description: string, configText: string | undefined, systemMap: SystemMap | undefined, modulesDir?: string, explicit = false): Promise<KernelSource> {
   const inspection = await inspectKernelImage(bytes, { file: description, ...(systemMap ? { systemMap } : {}) });
-  const config = inspection.config ?? (configText !== undefined ? parseKernelConfig(configText) : undefined);
+  const fromFile = configText !== undefined && (explicit || !inspection.config);
+  const config = fromFile ? parseKernelConfig(configText) : inspection.config;
   return {
     description,
     inspection,
     config,
-    configSource: inspection.config ? 'embedded' : configText !== undefined ? 'file' : undefined,
+    configSource: fromFile ? 'file' : inspection.config ? 'embedded' : undefined,
     running: undefined,
     modulesDir,
     pe: probePe(bytes) ? readPeSignatures(bytes, description) : undefined,
@@ -90,11 +95,11 @@ export async function loadKernelSource(p: string, options: { systemMap?: string;
       const cfg = configOverride ?? readText(path.join(boot, `config-${release}`));
       const map = systemMap ?? optionalMap(path.join(boot, `System.map-${release}`));
       const mdir = path.join(p, 'lib/modules', release);
-      return fromImage(readFileBytes(path.join(boot, image)), path.join(boot, image), cfg, map, fs.existsSync(mdir) ? mdir : undefined);
+      return fromImage(readFileBytes(path.join(boot, image)), path.join(boot, image), cfg, map, fs.existsSync(mdir) ? mdir : undefined, configOverride !== undefined);
     }
     const vmlinux = path.join(p, 'vmlinux');
     if (fs.existsSync(vmlinux)) {
-      return fromImage(readFileBytes(vmlinux), vmlinux, configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config')), systemMap ?? optionalMap(path.join(p, 'System.map')));
+      return fromImage(readFileBytes(vmlinux), vmlinux, configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config')), systemMap ?? optionalMap(path.join(p, 'System.map')), undefined, configOverride !== undefined);
     }
     const symvers = readText(path.join(p, 'Module.symvers'));
     if (symvers !== undefined) {
@@ -138,10 +143,12 @@ export async function loadKernelSource(p: string, options: { systemMap?: string;
       `${p}: ${image}`,
       configOverride ?? (cfg ? Buffer.from(cfg).toString('latin1') : undefined),
       systemMap ?? (map ? parseSystemMap(Buffer.from(map).toString('latin1')) : undefined),
+      undefined,
+      configOverride !== undefined,
     );
   }
   // A loose image: look for config-RELEASE beside it once the release is known.
-  const src = await fromImage(bytes, p, configOverride, systemMap);
+  const src = await fromImage(bytes, p, configOverride, systemMap, undefined, configOverride !== undefined);
   if (src.config || !src.inspection?.release) return src;
   const beside = readText(path.join(path.dirname(p), `config-${src.inspection.release}`));
   return beside === undefined ? src : { ...src, config: parseKernelConfig(beside), configSource: 'file' };

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TESTKERNEL, corpus, modulesBelow, runBin } from '../helpers.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
+import { renameSections } from '../e2e/elf-variants.js';
 
 const sets = corpus();
 const k61 = sets.find((s) => s.set === 'amd64-6.1')!;
@@ -109,4 +110,22 @@ test('files the kernel does not read: empty (EINVAL) and larger than INT_MAX (EF
   assert.match(m.stderr, /huge\.ko: 0x0: elf: not an ELF file \(bad magic\)/);
   assert.ok(Date.now() - t0 < 60_000, 'neither command read 3 GiB');
   fs.rmSync(big);
+});
+
+test('both .ctors and .init_array: refused (EINVAL, the kernel\'s line) only by a kernel built with CONFIG_CONSTRUCTORS', () => {
+  const hello = path.join(TESTKERNEL, 'modules/kms_hello.ko');
+  const ctors = path.join(tmp, 'ctors.ko');
+  fs.writeFileSync(ctors, renameSections(fs.readFileSync(hello), hello, { '.note.gnu.build-id': '.init_array', '.rodata.str1.1': '.ctors' }));
+  // the test kernel as built, and with --config naming its config plus CONFIG_CONSTRUCTORS=y
+  // (which only GCOV_KERNEL and KASAN_GENERIC select; the booted-kernel case is in test/e2e)
+  const verdict = (constructors: boolean): ModuleVerdict => {
+    const config = path.join(tmp, 'ctors.config');
+    fs.writeFileSync(config, fs.readFileSync(path.join(TESTKERNEL, 'config'), 'latin1') + 'CONFIG_CONSTRUCTORS=y\n');
+    return json(['--kernel', path.join(TESTKERNEL, 'vmlinux'), ...(constructors ? ['--config', config] : []), ctors]).out.modules[0]!;
+  };
+  const without = verdict(false);
+  assert.deepEqual([without.outcome, without.taints], ['loads-tainted', 'OE']);
+  const withCtors = verdict(true);
+  assert.deepEqual([withCtors.outcome, withCtors.errno], ['rejected', 'EINVAL']);
+  assert.equal(withCtors.reasons.find((r) => r.fatal)?.log, 'kms_hello: has both .ctors and .init_array.');
 });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TESTKERNEL, corpus, modulesBelow, runBin } from '../helpers.js';
 import { bootAndLoad, canBoot, opensslSign } from './kernel.js';
-import { compareElfVariants } from './elf-variants.js';
+import { compareElfVariants, renameSections } from './elf-variants.js';
 import { Elf } from '../../src/elf/elf.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
 
@@ -51,7 +51,7 @@ function variants(): void {
   fs.writeFileSync(out('crc.ko'), crc);
   // later steps: .text made writable (STRICT_MODULE_RWX), `livepatch` in .modinfo on a kernel
   // without CONFIG_LIVEPATCH, no vermagic, a license that is not GPL-compatible (taint P)
-  const text = Elf.parse(elf, hello).sections.find((s) => s.name === '.text')!;
+  const text = Elf.parse(elf, hello).sections.find((s) => s.name === '.text')!; // .text made writable
   const rwx = Buffer.from(elf);
   rwx.writeBigUInt64LE(BigInt(text.sh_flags | 1), text.headerOffset + 8);
   fs.writeFileSync(out('rwx.ko'), rwx);
@@ -65,6 +65,20 @@ function variants(): void {
   const nv = Buffer.from(elf);
   nv.write('vermagix=', elf.indexOf('vermagic=', 0, 'latin1'), 'latin1');
   fs.writeFileSync(out('no-vermagic.ko'), nv);
+  // both .ctors and .init_array (two allocated sections renamed in place): refused only with
+  // CONFIG_CONSTRUCTORS, which this kernel (like Debian's) does not set
+  // `test` and `staging` in .modinfo (over the description): taints N and C
+  const marked = (file: string, entry: string, to: string): void => {
+    const b = fs.readFileSync(file);
+    const at = b.indexOf('description=', 0, 'latin1');
+    const end = b.indexOf(0, at);
+    b.fill(0, at, end);
+    b.write(entry, at, 'latin1');
+    fs.writeFileSync(out(to), b);
+  };
+  marked(hello, 'test=Y', 'test-hello.ko');
+  marked(path.join(K, 'modules/kms_export.ko'), 'staging=Y', 'staging-export.ko');
+  fs.writeFileSync(out('ctors.ko'), renameSections(elf, hello, { '.note.gnu.build-id': '.init_array', '.rodata.str1.1': '.ctors' }));
 }
 
 interface Case {
@@ -89,6 +103,8 @@ const cases: Case[] = [
     cmdline: '',
     modules: [out('rwx.ko'), out('livepatch.ko'), out('no-vermagic.ko'), out('license-bsd.ko'), hello],
   },
+  { title: 'a test module (N) and a staging module (C)', cmdline: '', modules: [out('test-hello.ko'), out('staging-export.ko')] },
+  { title: 'both .ctors and .init_array without CONFIG_CONSTRUCTORS', cmdline: '', modules: [out('ctors.ko')] },
   {
     title: 'dependencies in order, a missing one, and the in-tree module',
     cmdline: '',

@@ -114,3 +114,16 @@ export function compareElfVariants(series: '6.1' | '6.12', kernel: string, image
   }
   return failures;
 }
+
+/** A copy of `module` with sections renamed in place in the name table (each new name no longer than the old). */
+export function renameSections(module: Uint8Array, file: string, renames: Record<string, string>): Buffer {
+  const b = Buffer.from(module);
+  const elf = Elf.parse(b, file);
+  const names = elf.sections[elf.header.e_shstrndx]!;
+  for (const [from, to] of Object.entries(renames)) {
+    const s = elf.sections.find((x) => x.name === from);
+    if (!s || to.length > from.length) throw new Error(`${file}: cannot rename ${from} to ${to}`);
+    b.write(`${to}\0`, names.sh_offset + s.sh_name, 'latin1');
+  }
+  return b;
+}

@@ -21,6 +21,7 @@ export interface CheckOptions {
   allowBtfMismatch?: boolean;
   force?: boolean;
   trust?: string[];
+  config?: string;
   json?: boolean;
   report?: string;
 }
@@ -54,7 +55,7 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
         `kmodseal: give the kernel with --kernel IMAGE|DEB|DIR (and modules to check).\n`);
       return EXIT.NOT_FOUND;
     }
-    src = await loadKernelSource(image);
+    src = await loadKernelSource(image, o.config ? { config: o.config } : {});
     if (!modules.length) {
       const dir = `/lib/modules/${release}`;
       if (!fs.existsSync(dir)) {
@@ -64,7 +65,7 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
       modules = [dir];
     }
   } else {
-    src = await loadKernelSource(o.kernel);
+    src = await loadKernelSource(o.kernel, o.config ? { config: o.config } : {});
     if (!modules.length) {
       if (!src.modulesDir) throw new KmodsealError('E_USAGE', `${o.kernel}: no module tree beside this kernel; give modules to check`);
       modules = [src.modulesDir];
