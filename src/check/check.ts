@@ -562,10 +562,14 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
     return verdict(file, name, reasons, f.taints, f.errno, signedBy);
   }
 
-  // 19. duplicate exports
+  // 19. verify_exported_symbols(): __ksymtab then __ksymtab_gpl, the first duplicate refused
+  // (module_name() of the kernel itself is "kernel")
   for (const ex of front.exports) {
     const owner = exportsNow.get(ex.name);
-    if (owner) f.reject('exports', 'duplicate-export', 'ENOEXEC', `${ex.name} is already exported by ${owner.owner}`, `${name}: exports duplicate symbol ${ex.name} (owned by ${owner.owner})`);
+    if (!owner) continue;
+    const by = owner.owner === 'vmlinux' ? 'kernel' : owner.owner;
+    f.reject('exports', 'duplicate-export', 'ENOEXEC', `${ex.name} is already exported by ${by === 'kernel' ? 'the kernel' : by}`, `${name}: exports duplicate symbol ${ex.name} (owned by ${by})`);
+    break;
   }
   if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 

@@ -5,7 +5,7 @@
  * Authority: kernel/module/main.c (load_module and helpers), kernel/module/version.c,
  * include/linux/module.h (struct modversion_info), include/linux/export-internal.h.
  */
-import { Elf, SHF_ALLOC, SHT_STRTAB, SHT_SYMTAB, SHN_UNDEF, type ElfLayout, type ElfSection } from '../elf/elf.js';
+import { Elf, SHF_ALLOC, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHN_UNDEF, type ElfLayout, type ElfSection } from '../elf/elf.js';
 import { readModinfo, type ModinfoEntry } from '../modinfo/modinfo.js';
 import { MODULE_SIG_MAGIC } from '../modsig/signature.js';
 import { ByteReader, latin1 } from '../bytes/reader.js';
@@ -136,7 +136,11 @@ function readFacts(elf: Elf, file: string, trailer: TrailerFacts, fallbackName: 
   }
   const name = first(modinfo, 'name') ?? (structName || fallbackName);
   const symtabs = elf.sections.filter((s) => s.sh_type === SHT_SYMTAB);
-  const { undefinedSymbols, commonSymbols, exports } = (symtabs.length ? symbolFactsFast(elf) : undefined) ?? symbolFacts(elf, symtabs.length > 0);
+  const facts = (symtabs.length ? symbolFactsFast(elf) : undefined) ?? symbolFacts(elf, symtabs.length > 0);
+  const { undefinedSymbols, commonSymbols } = facts;
+  // the names the kernel reads (through __ksymtab's relocations), in its order; the symbol-name
+  // reading when the tables cannot be followed
+  const exports = ksymtabExports(elf) ?? facts.exports;
   // __versions: SHF_ALLOC section, records of {unsigned long crc; char name[64 - sizeof(long)]}
   const vsec = elf.sections.find((s) => s.index > 0 && s.name === '__versions' && (s.sh_flags & SHF_ALLOC) !== 0);
   let versions: VersionRecord[] | undefined;
@@ -210,6 +214,79 @@ function symbolFacts(elf: Elf, hasSymtab: boolean): SymbolFacts {
     exports.push({ name: sym, gpl: sec.name === '__ksymtab_gpl', crc, namespace });
   }
   return { undefinedSymbols, commonSymbols, exports };
+}
+
+/**
+ * The module's exports as the kernel reads them (find_module_sections(), then
+ * verify_exported_symbols() and resolve_symbol() use them): each `struct kernel_symbol` in
+ * __ksymtab, then __ksymtab_gpl, in section order, its name and namespace where their fields'
+ * relocations point (`S + A`: PREL32 fields and absolute pointers alike), its CRC at the same
+ * index of __kcrctab(_gpl). Undefined when a table cannot be followed exactly (no relocations,
+ * a field without one, sizes that do not divide).
+ */
+export function ksymtabExports(elf: Elf): ModuleExport[] | undefined {
+  const symtab = elf.sections.find((s) => s.sh_type === SHT_SYMTAB);
+  if (!symtab) return undefined;
+  const is64 = elf.header.class === 64;
+  const symEnt = is64 ? 24 : 16;
+  const sr = elf.sectionReader(symtab);
+  const symCount = Math.floor(sr.length / symEnt);
+  const out: ModuleExport[] = [];
+  // find_sec(): the first SHF_ALLOC section of the name
+  const alloc = (n: string): ElfSection | undefined => elf.sections.find((s) => s.index > 0 && (s.sh_flags & SHF_ALLOC) !== 0 && s.name === n);
+  for (const [tableName, crcName, gpl] of [['__ksymtab', '__kcrctab', false], ['__ksymtab_gpl', '__kcrctab_gpl', true]] as const) {
+    const table = alloc(tableName);
+    if (!table || table.sh_size === 0) continue;
+    const rel = elf.sections.find((s) => (s.sh_type === SHT_RELA || s.sh_type === SHT_REL) && s.sh_info === table.index && s.sh_link === symtab.index);
+    if (!rel) return undefined;
+    const rela = rel.sh_type === SHT_RELA;
+    const relEnt = rela ? (is64 ? 24 : 12) : is64 ? 16 : 8;
+    const rr = elf.sectionReader(rel);
+    const nrel = Math.floor(rr.length / relEnt);
+    // every field of every entry is relocated: three fields an entry
+    if (nrel === 0 || nrel % 3 !== 0) return undefined;
+    const count = nrel / 3;
+    const entry = table.sh_size / count;
+    if (entry !== 12 && entry !== 24) return undefined;
+    const field = entry / 3;
+    const tr = elf.sectionReader(table);
+    // r_offset -> [symbol index, addend]
+    const at = new Map<number, [number, number]>();
+    for (let i = 0; i < nrel; i++) {
+      const o = i * relEnt;
+      const off = is64 ? Number(rr.u64(o)) : rr.u32(o);
+      const info = is64 ? rr.u64(o + 8) : BigInt(rr.u32(o + 4));
+      const sym = is64 ? Number(info >> 32n) : Number(info >> 8n);
+      let addend: number;
+      if (rela) addend = is64 ? Number(BigInt.asIntN(64, rr.u64(o + 16))) : rr.u32(o + 8) | 0;
+      else if (off + 4 <= tr.length) addend = tr.u32(off) | 0; // REL: the addend is in the field
+      else return undefined;
+      at.set(off, [sym, addend]);
+    }
+    const pointee = (off: number): string | undefined => {
+      const r = at.get(off);
+      if (!r || r[0] <= 0 || r[0] >= symCount) return undefined;
+      const so = r[0] * symEnt;
+      const shndx = is64 ? sr.u16(so + 6) : sr.u16(so + 14);
+      const value = is64 ? Number(sr.u64(so + 8)) : sr.u32(so + 4);
+      const sec = elf.sections[shndx];
+      if (!sec || shndx === 0 || shndx >= 0xff00) return undefined;
+      const pos = value + r[1];
+      if (pos < 0 || pos >= sec.sh_size) return undefined;
+      return elf.sectionReader(sec).cstring(pos);
+    };
+    const crcs = alloc(crcName);
+    const cr = crcs ? elf.sectionReader(crcs) : undefined;
+    for (let i = 0; i < count; i++) {
+      const base = i * entry;
+      const name = pointee(base + field);
+      const namespace = pointee(base + 2 * field);
+      if (name === undefined || namespace === undefined) return undefined;
+      const crc = cr && (i + 1) * 4 <= cr.length ? cr.u32(i * 4) : undefined;
+      out.push({ name, gpl, crc, namespace });
+    }
+  }
+  return out;
 }
 
 const KSYMTAB = '__ksymtab_';

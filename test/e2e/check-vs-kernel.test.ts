@@ -78,6 +78,14 @@ function variants(): void {
   };
   marked(hello, 'test=Y', 'test-hello.ko');
   marked(path.join(K, 'modules/kms_export.ko'), 'staging=Y', 'staging-export.ko');
+  // kms_export's export renamed in __ksymtab_strings only (its symbols still say kms_answer): the
+  // kernel reads the name through __ksymtab's relocation, sees msleep, which it exports itself
+  const exp = fs.readFileSync(path.join(K, 'modules/kms_export.ko'));
+  const strs = Elf.parse(exp, 'kms_export.ko').sections.find((s) => s.name === '__ksymtab_strings')!;
+  const answer = exp.indexOf('kms_answer\0', strs.sh_offset, 'latin1');
+  assert.ok(answer >= strs.sh_offset && answer < strs.sh_offset + strs.sh_size);
+  exp.write('msleep\0', answer, 'latin1');
+  fs.writeFileSync(out('dup-export.ko'), exp);
   fs.writeFileSync(out('ctors.ko'), renameSections(elf, hello, { '.note.gnu.build-id': '.init_array', '.rodata.str1.1': '.ctors' }));
 }
 
@@ -103,6 +111,7 @@ const cases: Case[] = [
     cmdline: '',
     modules: [out('rwx.ko'), out('livepatch.ko'), out('no-vermagic.ko'), out('license-bsd.ko'), hello],
   },
+  { title: 'an export the kernel already has, named only in __ksymtab_strings', cmdline: '', modules: [out('dup-export.ko')] },
   { title: 'a test module (N) and a staging module (C)', cmdline: '', modules: [out('test-hello.ko'), out('staging-export.ko')] },
   { title: 'both .ctors and .init_array without CONFIG_CONSTRUCTORS', cmdline: '', modules: [out('ctors.ko')] },
   {
