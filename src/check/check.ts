@@ -96,10 +96,10 @@ export async function checkModules(target: CheckTarget, inputs: readonly CheckIn
  */
 export function checkInOrder(target: CheckTarget, fronts: readonly ModuleFront[], order: 'given' | 'dependencies'): ModuleVerdict[] {
   const loaded = new Map<string, ExportInfo>(target.exports ?? []);
-  const loadedNames = new Set<string>();
+  const boot = newBoot();
   const out: ModuleVerdict[] = new Array(fronts.length);
   const indexes = order === 'dependencies' ? dependencyOrder(fronts) : fronts.map((_, i) => i);
-  for (const i of indexes) out[i] = checkBack(target, fronts[i]!, loaded, loadedNames);
+  for (const i of indexes) out[i] = checkBack(target, fronts[i]!, loaded, boot);
   return out;
 }
 
@@ -466,31 +466,44 @@ function settledImports(target: FrontTarget, facts: ModuleFacts, versions: reado
 }
 
 /** Steps 9-20 for one module, given what is loaded before it; a loaded module's exports become visible. */
-export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: Map<string, ExportInfo>, loadedNames: Set<string>): ModuleVerdict {
-  const f = new Findings(front.reasons, front.taints, front.errno);
+export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: Map<string, ExportInfo>, boot: BootState): ModuleVerdict {
+  const f = new Findings(front.reasons.slice(), front.taints, front.errno);
   const { name, file, signedBy, rest } = front;
-  if (f.errno || !rest) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
+  // The unsigned-module and live-patch lines are printed where the taints are applied (step 12):
+  // a module refused before that never prints them.
+  const early = (): ModuleVerdict => verdict(file, name, f.reasons.map((r) => (LATE_LINE.has(r.code) && !r.fatal && r.log ? withoutLog(r) : r)), f.taints, f.errno, signedBy);
+  if (f.errno || !rest) return early();
   const p = target.policy;
   const versions = rest.versions && indexedVersions(rest.versions);
 
   // 9/11. duplicate name
-  if (loadedNames.has(name)) f.reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
-  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
+  if (boot.loadedNames.has(name)) f.reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
+  if (f.errno) return early();
 
   // 10. STRICT_MODULE_RWX
   for (const s of rest.writeExec) f.reject('elf', 'write-exec', 'ENOEXEC', `section ${s.name} is both writable and executable`, `${name}: section ${s.name} (index ${s.index}) has invalid WRITE|EXEC flags`);
-  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
+  if (f.errno) return early();
 
   // 12. taints
   const license = first(rest.modinfo, 'license');
   const proprietary = license === undefined || !GPL_COMPATIBLE.has(license);
+  // The kernel prints a taint's line when that taint is new to it, the once-lines once a boot:
+  // modules checked together are loaded into one fresh boot.
+  const firstTaint = (t: string): boolean => {
+    const fresh = !boot.taints.has(t);
+    boot.taints.add(t);
+    return fresh;
+  };
   if (proprietary) {
     f.taints.add('P');
-    f.note('taint', 'proprietary', `license '${license ?? '(none)'}' is not GPL-compatible: taints P, GPL-only symbols are invisible`, license === undefined ? `${name}: module license 'unspecified' taints kernel.` : `${name}: module license '${license}' taints kernel.`);
+    const fresh = firstTaint('P');
+    f.note('taint', 'proprietary', `license '${license ?? '(none)'}' is not GPL-compatible: taints P, GPL-only symbols are invisible`, fresh ? `${name}: module license '${license ?? 'unspecified'}' taints kernel.` : undefined);
+    // 6.12 checks the taint again once the module's taints are applied
+    if (fresh && target.series === '6.12') f.note('taint', 'proprietary-summary', 'the kernel is newly tainted P', `${name}: module license taints kernel.`);
   }
   if (first(rest.modinfo, 'intree') === undefined) {
     f.taints.add('O');
-    f.note('taint', 'out-of-tree', 'no intree=Y: out-of-tree module (O)', `${name}: loading out-of-tree module taints kernel.`);
+    f.note('taint', 'out-of-tree', 'no intree=Y: out-of-tree module (O)', firstTaint('O') ? `${name}: loading out-of-tree module taints kernel.` : undefined);
   }
   if (first(rest.modinfo, 'staging') !== undefined) {
     f.taints.add('C');
@@ -498,9 +511,15 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   }
   if (first(rest.modinfo, 'test') !== undefined) {
     f.taints.add('N');
-    f.note('taint', 'test', 'test module (N)', `${name}: loading test module taints kernel.`);
+    f.note('taint', 'test', 'test module (N)', firstTaint('N') ? `${name}: loading test module taints kernel.` : undefined);
   }
   if (front.unsignedTaint) f.taints.add('E');
+  // pr_notice_once(): the unsigned-module and live-patch lines, the first time in a boot
+  for (const [i, r] of f.reasons.entries()) {
+    if (!LATE_LINE.has(r.code) || r.fatal || !r.log) continue;
+    if (boot.once.has(r.code === 'livepatch' ? 'K' : 'E')) f.reasons[i] = withoutLog(r);
+    else boot.once.add(r.code === 'livepatch' ? 'K' : 'E');
+  }
 
   // 14. find_module_sections(): with CONFIG_CONSTRUCTORS, one constructor table
   if (p.constructors && rest.ctorsAndInitArray) f.reject('elf', 'ctors-and-init-array', 'EINVAL', 'the module has both .ctors and .init_array', `${name}: has both .ctors and .init_array.`);
@@ -584,16 +603,42 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   if (b.kind === 'checked') {
     if (b.status === 'unsupported') f.note('btf', 'unsupported', `BTF not predicted: ${b.reason ?? 'distilled base'}`);
     else if (b.status === 'fail') {
-      if (b.loads) f.note('btf', 'btf-mismatch', `BTF does not validate (${b.reason ?? b.errName}); loads without BTF (MODULE_ALLOW_BTF_MISMATCH)`, b.kernelLog.join('\n'));
+      if (b.loads) {
+        // pr_warn_once(): the mismatch line, the first time in a boot
+        const lines = b.kernelLog.filter((l) => l !== BTF_MISMATCH_LINE || !boot.once.has('btf'));
+        if (b.kernelLog.includes(BTF_MISMATCH_LINE)) boot.once.add('btf');
+        f.note('btf', 'btf-mismatch', `BTF does not validate (${b.reason ?? b.errName}); loads without BTF (MODULE_ALLOW_BTF_MISMATCH)`, lines.length ? lines.join('\n') : undefined);
+      }
       else f.reject('btf', 'btf-mismatch', b.errName ?? 'EINVAL', `BTF does not validate: ${b.reason ?? b.errName}${b.typeId ? ` (type [${b.typeId}])` : ''}`, b.kernelLog.join('\n'));
     }
   } else if (b.kind === 'no-btf') f.note('btf', 'no-btf', 'the module has no .BTF');
   if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // loaded: its exports become visible to later modules
-  loadedNames.add(name);
+  boot.loadedNames.add(name);
   for (const ex of front.exports) exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
   return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
+}
+
+/** What one boot remembers from module to module: names loaded, taints set, once-lines printed. */
+export interface BootState {
+  readonly loadedNames: Set<string>;
+  readonly taints: Set<string>;
+  readonly once: Set<string>;
+}
+
+export function newBoot(): BootState {
+  return { loadedNames: new Set(), taints: new Set(), once: new Set() };
+}
+
+const BTF_MISMATCH_LINE = 'Kernel module BTF mismatch detected, BTF debug info may be unavailable for some modules';
+
+/** Notes whose kernel line is printed (once a boot) where the taints are applied. */
+const LATE_LINE = new Set(['unsigned', 'untrusted-key', 'unsupported-crypto', 'livepatch']);
+
+function withoutLog(r: Reason): Reason {
+  const { log: _log, ...rest } = r;
+  return rest;
 }
 
 function verdict(file: string, name: string, reasons: Reason[], taints: Set<string>, errno: string | null, signedBy: string | null): ModuleVerdict {

@@ -48,6 +48,11 @@ function compare(kernel: KernelSet, cmdline: string, modules: string[], failures
     const got = { loaded: p.outcome !== 'rejected', errno: p.errno ?? 'OK', taint: p.outcome === 'rejected' ? null : p.taints };
     const want = { loaded: k.loaded, errno: k.errno_name, taint: k.loaded ? (k.module_taint ?? '') : null };
     if (JSON.stringify(got) !== JSON.stringify(want)) failures.push(`${kernel.set} ${cmdline || 'no enforcement'} ${path.basename(modules[i]!)}: predicted ${JSON.stringify(got)}, kernel ${JSON.stringify(want)} (${k.kernel_log.join(' | ')})`);
+    // every line predicted for the module (fatal or not) is one the kernel logged for it
+    for (const r of p.reasons) {
+      if (!r.log) continue;
+      for (const line of r.log.split('\n')) if (!k.kernel_log.includes(line)) failures.push(`${kernel.set} ${cmdline || 'no enforcement'} ${path.basename(modules[i]!)}: kernel did not log '${line}' (${r.code}; it logged: ${k.kernel_log.join(' | ')})`);
+    }
   });
 }
 
