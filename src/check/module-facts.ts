@@ -136,11 +136,13 @@ function readFacts(elf: Elf, file: string, trailer: TrailerFacts, fallbackName: 
   }
   const name = first(modinfo, 'name') ?? (structName || fallbackName);
   const symtabs = elf.sections.filter((s) => s.sh_type === SHT_SYMTAB);
-  const facts = (symtabs.length ? symbolFactsFast(elf) : undefined) ?? symbolFacts(elf, symtabs.length > 0);
+  // exports: the names the kernel reads (through __ksymtab's relocations), in its order; the
+  // symbol names only when the tables cannot be followed
+  const kernelExports = ksymtabExports(elf);
+  const bySymbols = kernelExports === undefined;
+  const facts = (symtabs.length ? symbolFactsFast(elf, bySymbols) : undefined) ?? symbolFacts(elf, symtabs.length > 0, bySymbols);
   const { undefinedSymbols, commonSymbols } = facts;
-  // the names the kernel reads (through __ksymtab's relocations), in its order; the symbol-name
-  // reading when the tables cannot be followed
-  const exports = ksymtabExports(elf) ?? facts.exports;
+  const exports = kernelExports ?? facts.exports;
   // __versions: SHF_ALLOC section, records of {unsigned long crc; char name[64 - sizeof(long)]}
   const vsec = elf.sections.find((s) => s.index > 0 && s.name === '__versions' && (s.sh_flags & SHF_ALLOC) !== 0);
   let versions: VersionRecord[] | undefined;
@@ -173,7 +175,7 @@ interface SymbolFacts {
 }
 
 /** Undefined and common symbols and the module's exports, from every symbol {@link Elf.symbols} reads. */
-function symbolFacts(elf: Elf, hasSymtab: boolean): SymbolFacts {
+function symbolFacts(elf: Elf, hasSymtab: boolean, withExports: boolean): SymbolFacts {
   const syms = hasSymtab ? elf.symbols() ?? [] : [];
   const undefinedSymbols: UndefinedSymbol[] = [];
   const commonSymbols: string[] = [];
@@ -186,7 +188,7 @@ function symbolFacts(elf: Elf, hasSymtab: boolean): SymbolFacts {
   // namespaces at __kstrtabns_NAME in __ksymtab_strings.
   const byName = new Map(syms.map((s) => [s.name, s]));
   const exports: ModuleExport[] = [];
-  for (const s of syms) {
+  for (const s of withExports ? syms : []) {
     if (!s.name.startsWith('__ksymtab_')) continue;
     const sec = elf.sections[s.st_shndx];
     if (!sec || (sec.name !== '__ksymtab' && sec.name !== '__ksymtab_gpl')) continue;
@@ -225,6 +227,15 @@ function symbolFacts(elf: Elf, hasSymtab: boolean): SymbolFacts {
  * a field without one, sizes that do not divide).
  */
 export function ksymtabExports(elf: Elf): ModuleExport[] | undefined {
+  try {
+    return readKsymtab(elf);
+  } catch (e) {
+    if (isKmodsealError(e)) return undefined; // a field pointing outside its section: read by symbol names instead
+    throw e;
+  }
+}
+
+function readKsymtab(elf: Elf): ModuleExport[] | undefined {
   const symtab = elf.sections.find((s) => s.sh_type === SHT_SYMTAB);
   if (!symtab) return undefined;
   const is64 = elf.header.class === 64;
@@ -299,7 +310,7 @@ const KSTRTABNS = '__kstrtabns_';
  * __kstrtabns_ are). The same results; undefined whenever Elf.symbols() could throw (an odd
  * entry size, a missing string table, a table outside the file): the general path then reports it.
  */
-function symbolFactsFast(elf: Elf): SymbolFacts | undefined {
+function symbolFactsFast(elf: Elf, withExports: boolean): SymbolFacts | undefined {
   const symtab = elf.sections.find((s) => s.sh_type === SHT_SYMTAB);
   if (!symtab) return undefined;
   const is64 = elf.header.class === 64;
@@ -355,7 +366,7 @@ function symbolFactsFast(elf: Elf): SymbolFacts | undefined {
   const value = (i: number): number => Number(is64 ? sr.u64(i * entsize + 8) : BigInt(sr.u32(i * entsize + 4)));
   const shndxOf = (i: number): number => (is64 ? sr.u16(i * entsize + 6) : sr.u16(i * entsize + 14));
   const exports: ModuleExport[] = [];
-  for (const s of ksymtab) {
+  for (const s of withExports ? ksymtab : []) {
     const sec = elf.sections[s.shndx];
     if (!sec || (sec.name !== '__ksymtab' && sec.name !== '__ksymtab_gpl')) continue;
     const sym = s.name.slice(KSYMTAB.length);
