@@ -64,7 +64,7 @@ test('diff against another build lists real differences (exit 4)', { skip: !prev
   const m = runBin(['diff', a, mixed]);
   assert.equal(m.code, 4);
   assert.match(m.stdout.toString(), /^dummy\.ko\.xz: module content differ/m);
-  assert.match(m.stdout.toString(), new RegExp(`^1 differences besides signatures \\(${names.length} entries compared; ${names.length - 1} more differ only in their signatures\\)$`, 'm'));
+  assert.match(m.stdout.toString(), new RegExp(`^1 difference besides signatures \\(${names.length} entries compared; ${names.length - 1} more differ only in their signatures\\)$`, 'm'));
 });
 
 for (const set of ['amd64-6.1', 'amd64-6.12']) {

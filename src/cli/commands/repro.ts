@@ -65,7 +65,7 @@ export async function diffCommand(a: string, b: string, o: { json?: boolean }, i
         ? `identical (${r.compared} entries)\n`
         : r.equalModuloSignatures
           ? `equal modulo signatures and embedded certificates (${r.compared} entries; ${sig} signatures${certs ? `, ${certs} certificate areas` : ''} differ)\n`
-          : `${r.differences.length} differences besides signatures (${r.compared} entries compared; ${sig} more differ only in their signatures${certs ? `, ${certs} only in certificate areas` : ''})\n`,
+          : `${r.differences.length} ${r.differences.length === 1 ? 'difference' : 'differences'} besides signatures (${r.compared} entries compared; ${sig} more differ only in their signatures${certs ? `, ${certs} only in certificate areas` : ''})\n`,
     );
   }
   return r.equalModuloSignatures ? EXIT.OK : EXIT.CHECK_FAILED;
