@@ -3,7 +3,7 @@
  * modules loaded before it (checkFront). Runs in a worker or in-process; the result is plain
  * data (the module's bytes stay behind), so it crosses thread boundaries.
  */
-import { readFileBytes, readFileScratch } from './files.js';
+import { readFileScratch } from './files.js';
 import { decompressModuleTransient } from '../compress/index.js';
 import { parseBtf } from '../btf/btf.js';
 import { checkFront, MODULE_FILE_MAX, prepareModule, trustedKeys, unreadableSize, type FrontTarget, type ModuleFront } from '../check/check.js';
@@ -56,11 +56,7 @@ export type CheckJobResult = { readonly front: ModuleFront } | { readonly error:
  * file larger than the kernel reads for a module is not read: its size comes back instead.
  */
 function readTransient(path: string): Uint8Array | number {
-  try {
-    return readFileScratch(path, MODULE_FILE_MAX);
-  } catch {
-    return readFileBytes(path);
-  }
+  return readFileScratch(path, MODULE_FILE_MAX); // its errors are readFileBytes's
 }
 
 export async function runCheckTask(ctx: CheckContext, task: CheckTask): Promise<CheckJobResult> {
