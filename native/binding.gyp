@@ -4,6 +4,11 @@
     "target_name": "kmodseal_io",
     "sources": ["io.c"],
     "cflags": ["-O2"]
+  }, {
+    "target_name": "kmodseal_modinfo",
+    "sources": ["modinfo.c"],
+    "cflags": ["-O2", "-Wall", "-Wextra"],
+    "libraries": ["-lpthread"]
   }],
   "conditions": [
     ["with_xz==1", { "targets": [{

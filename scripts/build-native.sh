@@ -2,6 +2,9 @@
 # Builds the optional native fast paths, each skipped when its headers are missing:
 #   kmodseal_io      native/io.c, positional file reads (no library; always built); without it
 #                    node:fs reads, only slower;
+#   kmodseal_modinfo native/modinfo.c, inspect's modinfo text for well-formed plain .ko on all
+#                    cores (no library; always built); without it the TypeScript path renders
+#                    every module, only slower;
 #   kmodseal_xz      native/xz.c against the system liblzma (liblzma-dev); without it .ko.xz
 #                    goes through lzma-native, only slower;
 #   kmodseal_unxz    native/xz.c's decoder alone, linked statically against the newer liblzma
@@ -25,7 +28,7 @@ cd "$root/native"
 log=/tmp/kmodseal-build-native.log
 build() { node "$gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" -- -Dwith_xz="$1" -Dwith_crypto="$2" -Dliblzma_static="${3-$static}" -Dlibcrypto_path="$libcrypto" >"$log" 2>&1; }
 built() {
-  local what=" kmodseal_io.node"
+  local what=" kmodseal_io.node kmodseal_modinfo.node"
   [ "$1" = 1 ] && what="$what kmodseal_xz.node"
   [ -n "${3-$static}" ] && what="$what kmodseal_unxz.node"
   [ "$2" = 1 ] && what="$what kmodseal_crypto.node"

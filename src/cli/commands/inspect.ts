@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { absolutePath, hasModuleExtension, moduleDirectory, runningRelease, walkModules, type ModuleDirectory } from '../../node/files.js';
-import { runInspectTask, type InspectResult, type InspectTask } from '../../node/inspect-job.js';
+import type { InspectResult, InspectTask } from '../../node/inspect-job.js';
+import { nativeModinfoTexts } from '../../node/modinfo-native.js';
 import { defaultConcurrency, runOrdered, siblingUrl } from '../../node/pool.js';
 import { renderBuiltin, type ModinfoTextOptions } from '../../report/modinfo-text.js';
 import { utf8 } from '../../report/inspect-json.js';
@@ -23,6 +24,14 @@ export interface InspectOptions {
 
 /** Below this many files, threads cost more than they save. */
 const PARALLEL_THRESHOLD = 16;
+/** Modules handed to the native renderer at a time (bounds its memory; output streams between). */
+const NATIVE_WINDOW = 1024;
+
+/** The TypeScript path (and the PKI library under it) is loaded only when a module needs it. */
+async function runTask(task: InspectTask): Promise<InspectResult> {
+  const { runInspectTask } = await import('../../node/inspect-job.js');
+  return runInspectTask(task);
+}
 
 type Job = { kind: 'task'; task: InspectTask } | { kind: 'builtin'; name: string; text: string; json: object } | { kind: 'error'; code: ExitCode; message: string };
 
@@ -150,11 +159,27 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
       drainUntilTask();
     }, async (batch) => {
       const out: InspectResult[] = [];
-      for (const t of batch) out.push(await runInspectTask(t));
+      for (const t of batch) out.push(await runTask(t));
       return out;
     });
+  } else if (mode === 'text' && opts.field === undefined && !opts.nul && tasks.some((t) => t.path.endsWith('.ko'))) {
+    // modinfo's plain text for plain .ko: the native renderer on all cores, window by window;
+    // what it hands back (and everything else) goes through the TypeScript path, in order.
+    for (let w = 0; w < jobs.length; w += NATIVE_WINDOW) {
+      const window = jobs.slice(w, w + NATIVE_WINDOW);
+      const ko = window.flatMap((j) => (j.kind === 'task' && j.task.path.endsWith('.ko') ? [j.task] : []));
+      const native = ko.length > 0 ? nativeModinfoTexts(ko.map((t) => t.path), ko.map((t) => t.display), workers) : null;
+      let k = 0, at = 0;
+      for (const job of window) {
+        const len = native && job.kind === 'task' && job.task === ko[k] ? native.lens[k++]! : -1;
+        if (len >= 0) {
+          io.stdout(native!.out.subarray(at, at + len));
+          at += len;
+        } else emit(job, job.kind === 'task' ? await runTask(job.task) : undefined);
+      }
+    }
   } else {
-    for (const job of jobs) emit(job, job.kind === 'task' ? await runInspectTask(job.task) : undefined);
+    for (const job of jobs) emit(job, job.kind === 'task' ? await runTask(job.task) : undefined);
   }
   if (mode === 'json') io.stdout(Buffer.from(JSON.stringify(jsonOut, null, 2) + '\n', 'utf8'));
   return exit;
