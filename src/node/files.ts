@@ -63,6 +63,20 @@ export function readFileBytes(file: string): Uint8Array {
 
 /** Every module file below a directory, sorted by path (bytewise) for stable output. */
 export function walkModules(dir: string): string[] {
+  if (nativeIo === undefined) nativeIo = loadAddon<NativeIo>('kmodseal_io');
+  if (nativeIo) {
+    // path.join's names: the normalised root, then '/'-joined names ('.' joins to nothing)
+    const base = path.normalize(dir);
+    const found = nativeIo.walk(dir, base === '.' ? '' : base.endsWith('/') ? base : `${base}/`, [...MODULE_EXTENSIONS]);
+    // sorted by bytes there; UTF-16 order differs only beyond the BMP, and a sorted list sorts in one pass
+    if (typeof found !== 'number') return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // an error: walked again below, which names it
+  }
+  return walkModulesPortable(dir);
+}
+
+/** {@link walkModules} by node:fs alone (the fallback, and the reference the addon is tested against). */
+export function walkModulesPortable(dir: string): string[] {
   const out: string[] = [];
   const visit = (d: string): void => {
     let entries: fs.Dirent[];
@@ -265,6 +279,8 @@ interface NativeIo {
   size(fd: number): number;
   pread(fd: number, buf: Uint8Array, at: number, len: number, pos: number): number;
   close(fd: number): number;
+  /** Files and symlinks below `root` ending in one of `exts`, as prefix + relative path, or -errno. */
+  walk(root: string, prefix: string, exts: string[]): string[] | number;
 }
 let nativeIo: NativeIo | null | undefined;
 

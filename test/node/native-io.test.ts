@@ -12,6 +12,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { loadAddon } from '../../src/node/addon.js';
+import { walkModules, walkModulesPortable } from '../../src/node/files.js';
 import { BIN, kernelSet, modulesBelow } from '../helpers.js';
 
 interface NativeIo {
@@ -87,4 +88,42 @@ test('inspect prints the same bytes and errors with and without the native reade
   assert.ok(a.stdout.equals(b.stdout));
   assert.equal(a.stderr.toString(), b.stderr.toString());
   assert.match(a.stderr.toString(), /half\.ko: 0x28: elf: section header table/);
+});
+
+test('walk lists what the node:fs walk lists, named and sorted the same, for any spelling of the root', { skip: !io && 'kmodseal_io not built' }, () => {
+  const root = fs.mkdtempSync(path.join(tmp, 'walk-'));
+  const mk = (rel: string, data = 'x'): void => {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), data);
+  };
+  for (const f of ['a.ko', 'b.ko.xz', 'c.ko.zst', 'd.ko.gz', 'e.ko.bz2', 'f.txt', 'kernel/net/g.ko', 'kernel/net/deep/er/h.ko.xz', 'Z.ko', 'é-ü.ko', 'kernel/.hidden.ko', 'x.ko.xz.orig']) mk(f);
+  fs.mkdirSync(path.join(root, 'dir.ko'));
+  mk('dir.ko/inner.ko');
+  fs.symlinkSync(path.join(root, 'a.ko'), path.join(root, 'link.ko'));
+  fs.symlinkSync(path.join(root, 'kernel'), path.join(root, 'linkdir'));
+  fs.symlinkSync(path.join(root, 'kernel'), path.join(root, 'linkdir.ko'));
+  fs.symlinkSync(path.join(root, 'missing'), path.join(root, 'dangling.ko'));
+  const rel = path.relative(process.cwd(), root);
+  for (const spelling of [root, `${root}/`, `${root}//kernel/..`, rel, `./${rel}`, `${rel}/kernel/net/`]) {
+    const ours = walkModules(spelling);
+    assert.deepEqual(ours, walkModulesPortable(spelling), spelling);
+    assert.ok(ours.length >= 2, spelling);
+  }
+  const all = walkModules(root);
+  assert.ok(all.includes(path.join(root, 'linkdir.ko')) && all.includes(path.join(root, 'dangling.ko')) && all.includes(path.join(root, 'dir.ko/inner.ko')));
+  assert.ok(!all.some((f) => f.includes('/linkdir/')));
+  const prev = process.cwd();
+  process.chdir(root);
+  try {
+    assert.deepEqual(walkModules('.'), walkModulesPortable('.'));
+    assert.equal(walkModules('.')[0], 'Z.ko');
+  } finally {
+    process.chdir(prev);
+  }
+  // an error is the node:fs walk's error
+  const missing = path.join(root, 'nope');
+  assert.throws(() => walkModules(missing), (e: Error) => {
+    assert.throws(() => walkModulesPortable(missing), { message: e.message });
+    return /cannot read directory/.test(e.message);
+  });
 });
