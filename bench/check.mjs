@@ -23,7 +23,7 @@ for (const set of ['amd64-6.1', 'amd64-6.12']) {
   const release = fs.readdirSync(path.join(dir, 'lib/modules'))[0];
   const a = [], b = [];
   for (let i = 0; i < runs; i++) {
-    a.push(time('node', [bin, 'check', '--kernel', dir]));
+    a.push(time(bin, ['check', '--kernel', dir]));
     b.push(time('depmod', ['-b', dir, release]));
   }
   const best = (xs) => Math.min(...xs);
@@ -38,7 +38,7 @@ for (const set of ['amd64-6.1', 'amd64-6.12']) {
   const release = fs.readdirSync(path.join(sets[set][4], 'lib/modules'))[0];
   const a = [], b = [];
   for (let i = 0; i < runs; i++) {
-    a.push(time('node', [bin, 'check', '--kernel', deb, deb]));
+    a.push(time(bin, ['check', '--kernel', deb, deb]));
     const unpacked = path.join(tmp, `deb-${set}-${i}`);
     b.push(time('sh', ['-c', `dpkg-deb -x '${deb}' '${unpacked}' && depmod -b '${unpacked}' ${release}`]));
     fs.rmSync(unpacked, { recursive: true, force: true });
@@ -48,7 +48,7 @@ for (const set of ['amd64-6.1', 'amd64-6.12']) {
 
 const k = sets['amd64-6.12'];
 const vmlinux = path.join(tmp, 'vmlinux');
-execFileSync('node', [bin, 'kernel', '--extract-vmlinux', vmlinux, k[4]], { stdio: 'ignore' });
+execFileSync(bin, ['kernel', '--extract-vmlinux', vmlinux, k[4]], { stdio: 'ignore' });
 const mods = walk(path.join(k[4], 'lib/modules'));
 const plainDir = path.join(tmp, 'plain');
 fs.mkdirSync(plainDir);
@@ -60,7 +60,7 @@ const plain = mods.map((f, i) => {
 const batch = path.join(tmp, 'batch');
 fs.writeFileSync(batch, plain.map((p) => `btf dump file ${p} format raw`).join('\n') + '\n');
 const a = [];
-for (let i = 0; i < runs; i++) a.push(time('node', [bin, 'btf', 'check', '--kernel', vmlinux, plainDir]));
+for (let i = 0; i < runs; i++) a.push(time(bin, ['btf', 'check', '--kernel', vmlinux, plainDir]));
 const t = process.hrtime.bigint();
 spawnSync('sh', ['-c', `bpftool -B ${vmlinux} batch file ${batch} > /dev/null`]);
 const bpf = Number(process.hrtime.bigint() - t) / 1e9;

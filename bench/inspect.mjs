@@ -27,10 +27,10 @@ for (const [set, , , , dir] of sets) {
   // modinfo gets the same list through xargs, as people run it
   const list = path.join('/tmp', `kmodseal-bench-${set}.list`);
   fs.writeFileSync(list, files.join('\n') + '\n');
-  time('node', [bin, 'inspect', mdir]); // warm the page cache
+  time(bin, ['inspect', mdir]); // warm the page cache
   const ours = [], theirs = [];
   for (let i = 0; i < runs; i++) {
-    ours.push(time('node', [bin, 'inspect', mdir]));
+    ours.push(time(bin, ['inspect', mdir]));
     theirs.push(time('sh', ['-c', `xargs -a ${list} modinfo > /dev/null`]));
   }
   const a = median(ours), b = median(theirs);

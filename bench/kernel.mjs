@@ -40,10 +40,10 @@ if (fs.existsSync(path.join(kit, 'bzImage'))) {
 console.log(`kernel --json vs extract-vmlinux + readelf + objcopy (+ extract-sys-certs.pl) (${runs} runs each, median)`);
 console.log('input                          kmodseal   pipeline   ratio');
 for (const c of cases) {
-  time('node', [bin, 'kernel', '--json', ...c.ours]);
+  time(bin, ['kernel', '--json', ...c.ours]);
   const a = [], b = [];
   for (let i = 0; i < runs; i++) {
-    a.push(time('node', [bin, 'kernel', '--json', ...c.ours]));
+    a.push(time(bin, ['kernel', '--json', ...c.ours]));
     b.push(time('sh', ['-c', c.theirs]));
   }
   const x = median(a), y = median(b);

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 export const cache = process.env.KMODSEAL_CACHE ?? path.join(root, '.cache');
+// run as a user runs it: the launcher line (env -S -u NODE_EXTRA_CA_CERTS node) included
 export const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 
 /** index.tsv rows by set name: [set, arch, package, version, dir, deb]. */

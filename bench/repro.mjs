@@ -24,16 +24,16 @@ const a = path.join(tmp, 'a');
 fs.cpSync(mods('amd64-6.1'), a, { recursive: true });
 const u = path.join(tmp, 'u');
 fs.cpSync(a, u, { recursive: true });
-time('node', [bin, 'detach', u, '--out', path.join(tmp, 'discard')]); // make U unsigned (not timed below)
-const detachT = time('node', [bin, 'detach', '--keep', a, '--out', path.join(tmp, 'bundle')]).s;
-const attachT = time('node', [bin, 'attach', path.join(tmp, 'bundle'), u]).s;
+time(bin, ['detach', u, '--out', path.join(tmp, 'discard')]); // make U unsigned (not timed below)
+const detachT = time(bin, ['detach', '--keep', a, '--out', path.join(tmp, 'bundle')]).s;
+const attachT = time(bin, ['attach', path.join(tmp, 'bundle'), u]).s;
 const same = spawnSync('diff', ['-rq', a, u]).status === 0;
 console.log(`detach + attach, whole ${sets['amd64-6.1'][2]} tree (.ko): detach ${detachT.toFixed(2)}s + attach ${attachT.toFixed(2)}s; result ${same ? 'byte-identical' : 'DIFFERENT'}`);
 
 // diff of two package trees: 6.12 against the previous 6.12 build
 const rel = (set) => path.join(mods(set), fs.readdirSync(mods(set))[0]);
 const x = rel('amd64-6.12'), y = rel('amd64-6.12-prev');
-const ours = time('node', [bin, 'diff', x, y], [0, 4]).s;
+const ours = time(bin, ['diff', x, y], [0, 4]).s;
 const cmp = time('sh', ['-c', `cd ${x} && find . -type f | while read -r f; do cmp -s "$f" "${y}/$f" || echo "$f"; done > /dev/null`]).s;
 const dscope = time('diffoscope', ['--no-progress', '--text', '/dev/null', x, y], [0, 1]);
 console.log(`diff of the 6.12 and 6.12-prev module trees: kmodseal ${ours.toFixed(2)}s; cmp loop ${cmp.toFixed(2)}s (${(ours / cmp).toFixed(2)}x; it only says "differs"); diffoscope ${dscope.timedOut ? `> ${DIFFOSCOPE_LIMIT}s (stopped)` : `${dscope.s.toFixed(2)}s (${(ours / dscope.s).toFixed(2)}x)`}`);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
 /** kmodseal command-line entry: the only place that calls process.exit. */
 import { run } from '../src/cli/main.js';
 import { processIo } from '../src/cli/io.js';

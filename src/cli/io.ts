@@ -14,7 +14,7 @@ export function processIo(): Io & { flush(): Promise<void> } {
   let size = 0;
   const flushSync = (): void => {
     if (size === 0) return;
-    const all = Buffer.concat(buf, size);
+    const all = buf.length === 1 ? buf[0]! : Buffer.concat(buf, size);
     buf = [];
     size = 0;
     let off = 0;

@@ -25,7 +25,7 @@ export interface InspectOptions {
 /** Below this many files, threads cost more than they save. */
 const PARALLEL_THRESHOLD = 16;
 /** Modules handed to the native renderer at a time (bounds its memory; output streams between). */
-const NATIVE_WINDOW = 1024;
+const NATIVE_WINDOW = 4096;
 
 /** The TypeScript path (and the PKI library under it) is loaded only when a module needs it. */
 async function runTask(task: InspectTask): Promise<InspectResult> {
@@ -169,14 +169,19 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
       const window = jobs.slice(w, w + NATIVE_WINDOW);
       const ko = window.flatMap((j) => (j.kind === 'task' && j.task.path.endsWith('.ko') ? [j.task] : []));
       const native = ko.length > 0 ? nativeModinfoTexts(ko.map((t) => t.path), ko.map((t) => t.display), workers) : null;
-      let k = 0, at = 0;
+      // consecutive native texts are adjacent in `out`: written as one run
+      let k = 0, from = 0, at = 0;
       for (const job of window) {
         const len = native && job.kind === 'task' && job.task === ko[k] ? native.lens[k++]! : -1;
         if (len >= 0) {
-          io.stdout(native!.out.subarray(at, at + len));
           at += len;
-        } else emit(job, job.kind === 'task' ? await runTask(job.task) : undefined);
+          continue;
+        }
+        if (at > from) io.stdout(native!.out.subarray(from, at));
+        from = at;
+        emit(job, job.kind === 'task' ? await runTask(job.task) : undefined);
       }
+      if (at > from) io.stdout(native!.out.subarray(from, at));
     }
   } else {
     for (const job of jobs) emit(job, job.kind === 'task' ? await runTask(job.task) : undefined);
