@@ -69,5 +69,7 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
   }
   const warning = info.signatureError ? flattenError(info.signatureError) : undefined;
   if (task.mode === 'json') return { json: inspectionToJson(info, task.display), ...(warning ? { warning } : {}) };
-  return { text: renderModinfo(task.display, info.modinfo, task.text), ...(warning ? { warning } : {}) };
+  // The text is bytes (one char per byte, written as latin1); the name is a real string: its
+  // UTF-8 bytes are what modinfo prints for it.
+  return { text: renderModinfo(Buffer.from(task.display, 'utf8').toString('latin1'), info.modinfo, task.text), ...(warning ? { warning } : {}) };
 }

@@ -236,3 +236,25 @@ test('a bad module among good ones: same output, errors and exit code with and w
   assert.match(a.stderr, /missing\.ko/);
   assert.match(a.stderr, /2-/);
 });
+
+test('a non-ASCII path prints as its UTF-8 bytes, as modinfo prints it, on both paths', { skip: (!native && 'kmodseal_modinfo not built') || (!k61 && 'no corpus') || (!have('modinfo') && 'modinfo missing') }, () => {
+  const dir = path.join(fs.mkdtempSync(path.join(tmp, 'utf8-')), 'modulés-ü');
+  fs.mkdirSync(dir);
+  const src = modulesBelow(k61!.modulesDir).find((f) => f.endsWith('/dummy.ko'))!;
+  // in bytewise order, the order `inspect DIR` walks
+  const files = ['plain.ko', 'é.ko', 'ünsigned-€.ko'].map((n) => path.join(dir, n));
+  fs.copyFileSync(src, files[0]!);
+  fs.copyFileSync(src, files[1]!);
+  const b = fs.readFileSync(src);
+  fs.writeFileSync(files[2]!, b.subarray(0, findModuleSignature(b, src)!.moduleLength));
+  const theirs = modinfo([], files);
+  for (const env of [{}, { KMODSEAL_NO_NATIVE: '1' }]) {
+    for (const args of [files, [dir]]) {
+      const ours = bin(['inspect', ...args], env);
+      assert.equal(ours.code, 0, ours.stderr);
+      if (!ours.stdout.equals(theirs)) assert.fail(`${JSON.stringify(env)}: ${firstDifference(ours.stdout, theirs)}`);
+    }
+    const f = bin(['inspect', '-F', 'filename', files[1]!], env);
+    assert.ok(f.stdout.equals(modinfo(['-F', 'filename'], [files[1]!])));
+  }
+});
