@@ -9,7 +9,7 @@
  * stays the reference and produces every error message. So the rule here is: when in doubt,
  * FALL BACK. Each check below accepts a subset of what the TypeScript reader accepts, and what
  * it accepts it renders exactly as src/report/modinfo-text.ts renders it (kmod 30's
- * tools/modinfo.c); test/modinfo-native.test.ts holds the two paths to each other and to modinfo.
+ * tools/modinfo.c); test/node/native-modinfo.test.ts holds the two paths to each other and to modinfo.
  *
  *   texts(paths: string[], displays: string[], threads: number)
  *     -> { out: Buffer, lens: Int32Array }

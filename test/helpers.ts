@@ -67,8 +67,8 @@ export async function runCli(argv: string[]): Promise<{ code: number; stdout: Bu
 }
 
 /** Runs the built CLI as a process, as a user would. */
-export function runBin(argv: string[], options: { cwd?: string } = {}): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: options.cwd ?? ROOT, maxBuffer: 1 << 30 });
+export function runBin(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { code: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, maxBuffer: 1 << 30 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 

@@ -10,22 +10,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { nativeModinfoAvailable, nativeModinfoTexts } from '../../src/node/modinfo-native.js';
 import { runInspectTask } from '../../src/node/inspect-job.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
-import { BIN, firstDifference, have, kernelSet, modinfo, modulesBelow, ROOT } from '../helpers.js';
+import { firstDifference, have, kernelSet, modinfo, modulesBelow, runBin } from '../helpers.js';
 
 const native = nativeModinfoAvailable();
 const k61 = kernelSet('amd64-6.1');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-nmi-'));
 const SIGN_FILE = '/usr/lib/linux-kbuild-6.1/scripts/sign-file';
 
-function bin(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 30 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
-}
+const bin = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof runBin> => runBin(args, { env });
 
 /** The TypeScript path's text for one file, or why it has none (an error or a warning). */
 async function tsText(file: string): Promise<{ text?: string; problem?: string }> {
