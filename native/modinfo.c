@@ -324,7 +324,8 @@ static uint64_t rd(const uint8_t *p, int bytes, int le) {
 
 static const char MAGIC[] = "~Module signature appended~\n";
 
-/* Renders one module into w->out; 0 (output untouched) when the TypeScript path must do it. */
+/* Renders one module onto w->out; 0 when the TypeScript path must do it (the caller then drops
+ * whatever was written). */
 static int render(worker_state *w, const char *path, const char *display, size_t dn) {
   image *im = &w->im;
   int ok = 0;
@@ -409,7 +410,6 @@ static int render(worker_state *w, const char *path, const char *display, size_t
   }
 
   /* modinfo's text: filename, the .modinfo strings but parameters, signature, parameters. */
-  size_t start = w->out.n;
   ob_put(&w->out, "filename:       ", 16);
   ob_put(&w->out, display, dn);
   ob_put(&w->out, "\n", 1);
@@ -438,10 +438,7 @@ static int render(worker_state *w, const char *path, const char *display, size_t
               for (k = 0; k < np; k++)
                 if (w->params[k].nn == nn && memcmp(w->params[k].name, v, nn) == 0) break;
               if (k == np) {
-                if (np == MAX_PARAMS) {
-                  w->out.n = start;
-                  goto done;
-                }
+                if (np == MAX_PARAMS) goto done;
                 w->params[np++] = (param){ v, NULL, NULL, nn, 0, 0, 0, 0 };
               }
               if (isparm) {
@@ -486,7 +483,6 @@ static int render(worker_state *w, const char *path, const char *display, size_t
     ob_put(&w->out, "\n", 1);
   }
   ok = !w->out.oom;
-  if (!ok) w->out.n = start;
 done:
   close(im->fd);
   return ok;

@@ -163,8 +163,7 @@ function readFacts(elf: Elf, file: string, trailer: TrailerFacts, fallbackName: 
     hasKcrctab: elf.sections.some((s) => s.name === '__kcrctab' || s.name === '__kcrctab_gpl'),
     modinfoCount: elf.sections.filter((s) => s.index > 0 && s.name === '.modinfo').length,
     writeExecSections: elf.sections.filter((s) => (s.sh_flags & SHF_WRITE) !== 0 && (s.sh_flags & SHF_EXECINSTR) !== 0 && (s.sh_flags & SHF_ALLOC) !== 0),
-    // find_sec(): SHF_ALLOC sections only
-    ctorsAndInitArray: ['.ctors', '.init_array'].every((n) => elf.sections.some((s) => s.index > 0 && (s.sh_flags & SHF_ALLOC) !== 0 && s.name === n)),
+    ctorsAndInitArray: findSec(elf, '.ctors') !== undefined && findSec(elf, '.init_array') !== undefined,
   };
 }
 
@@ -218,6 +217,11 @@ function symbolFacts(elf: Elf, hasSymtab: boolean, withExports: boolean): Symbol
   return { undefinedSymbols, commonSymbols, exports };
 }
 
+/** find_sec(): the first SHF_ALLOC section (index >= 1) of the name. */
+function findSec(elf: Elf, name: string): ElfSection | undefined {
+  return elf.sections.find((s) => s.index > 0 && (s.sh_flags & SHF_ALLOC) !== 0 && s.name === name);
+}
+
 /**
  * The module's exports as the kernel reads them (find_module_sections(), then
  * verify_exported_symbols() and resolve_symbol() use them): each `struct kernel_symbol` in
@@ -243,10 +247,8 @@ function readKsymtab(elf: Elf): ModuleExport[] | undefined {
   const sr = elf.sectionReader(symtab);
   const symCount = Math.floor(sr.length / symEnt);
   const out: ModuleExport[] = [];
-  // find_sec(): the first SHF_ALLOC section of the name
-  const alloc = (n: string): ElfSection | undefined => elf.sections.find((s) => s.index > 0 && (s.sh_flags & SHF_ALLOC) !== 0 && s.name === n);
   for (const [tableName, crcName, gpl] of [['__ksymtab', '__kcrctab', false], ['__ksymtab_gpl', '__kcrctab_gpl', true]] as const) {
-    const table = alloc(tableName);
+    const table = findSec(elf, tableName);
     if (!table || table.sh_size === 0) continue;
     const rel = elf.sections.find((s) => (s.sh_type === SHT_RELA || s.sh_type === SHT_REL) && s.sh_info === table.index && s.sh_link === symtab.index);
     if (!rel) return undefined;
@@ -286,7 +288,7 @@ function readKsymtab(elf: Elf): ModuleExport[] | undefined {
       if (pos < 0 || pos >= sec.sh_size) return undefined;
       return elf.sectionReader(sec).cstring(pos);
     };
-    const crcs = alloc(crcName);
+    const crcs = findSec(elf, crcName);
     const cr = crcs ? elf.sectionReader(crcs) : undefined;
     for (let i = 0; i < count; i++) {
       const base = i * entry;
