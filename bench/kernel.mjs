@@ -32,7 +32,7 @@ for (const [set, , , , dir, deb] of sets) {
   const member = './boot/' + path.basename(img);
   cases.push({ name: `${set} .deb`, ours: [deb], theirs: `dpkg-deb --fsys-tarfile ${deb} | tar -xO ${member} > ${tmp}/vmlinuz; ` + pipeline(`${tmp}/vmlinuz`) });
 }
-const kit = process.env.KMODSEAL_TESTKERNEL ?? path.join(root, '..', 'shared', 'testkernel');
+const kit = process.env.KMODSEAL_TESTKERNEL || path.join(process.env.KMODSEAL_CACHE ?? path.join(root, '.cache'), 'testkernel', 'kit');
 if (fs.existsSync(path.join(kit, 'bzImage'))) {
   cases.push({ name: 'testkernel bzImage (+ certs)', ours: [path.join(kit, 'bzImage'), '--system-map', path.join(kit, 'System.map')], theirs: pipeline(path.join(kit, 'bzImage'), path.join(kit, 'System.map')) });
 }

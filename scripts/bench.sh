@@ -2,7 +2,7 @@
 # npm run bench: every benchmark against its anchor tool, in one run (see README "Benchmarks").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 bash scripts/fetch-anchors.sh
 node bench/inspect.mjs
 echo

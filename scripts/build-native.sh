@@ -25,6 +25,9 @@ libcrypto=""
 gyp=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
 [ -f "$gyp" ] || { echo "build-native: node-gyp not found; skipping" >&2; exit 0; }
 cd "$root/native"
+# nothing to do when the addons were built from these sources, with these libraries, for this node
+stamp=$( { node --version; echo "$xz $crypto $static $libcrypto"; sha256sum ./*.c ./*.h binding.gyp; } | sha256sum)
+[ -f build/STAMP ] && [ "$(cat build/STAMP)" = "$stamp" ] && exit 0
 log=/tmp/kmodseal-build-native.log
 build() { node "$gyp" rebuild --nodedir="${npm_config_nodedir:-/usr}" -- -Dwith_xz="$1" -Dwith_crypto="$2" -Dliblzma_static="${3-$static}" -Dlibcrypto_path="$libcrypto" >"$log" 2>&1; }
 built() {
@@ -35,7 +38,7 @@ built() {
   [ "$2" = 1 ] && [ -n "$libcrypto" ] && what="$what kmodseal_crypto_new.node"
   echo "build-native: built$what in native/build/Release" >&2
 }
-if build $xz $crypto; then built $xz $crypto; exit 0; fi
+if build $xz $crypto; then built $xz $crypto; echo "$stamp" >build/STAMP; exit 0; fi
 cat "$log" >&2
 # without the static liblzma's decoder first, then one of the other two on its own
 if [ -n "$static" ] && build $xz $crypto ""; then built $xz $crypto ""; echo "build-native: kmodseal_unxz failed to build; the system liblzma will decode" >&2; exit 0; fi

@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# npm run demo: kmodseal on real Debian kernels (fetched on first run) and the test kernel kit.
+# npm run demo: every kmodseal command on real Debian kernels (fetched on the first run) and on
+# the test kernel kit (built on the first run by testkernel/build.sh), all inside .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 bash scripts/setup.sh
-k() { echo; echo "\$ kmodseal $*"; node dist/bundle/kmodseal.mjs "$@" || echo "(exit $?)"; }
+kit=${KMODSEAL_TESTKERNEL:-}
+if [ -z "$kit" ]; then
+  [ -f .cache/testkernel/kit/vmlinux ] || echo "demo: building the test kernel kit once (about 7 minutes on 2 cores)" >&2
+  kit=$(bash testkernel/build.sh)
+fi
+ready=$(date +%s)
+demo=.cache/demo
+rm -rf "$demo"
+mkdir -p "$demo"
+k() { local shown="$*"; echo; echo "\$ kmodseal ${shown//$PWD\//}"; node dist/bundle/kmodseal.mjs "$@" || echo "(exit $?)"; }
 dir() { awk -v s="$1" '$1 == s {print $5}' .cache/kernels/index.tsv; }
 rel() { ls "$(dir "$1")/lib/modules"; }
-cur=$(dir amd64-6.12); prev=$(dir amd64-6.12-prev); old=$(dir amd64-6.1)
+cur=$(dir amd64-6.12) prev=$(dir amd64-6.12-prev)
+curmods=$cur/lib/modules/$(rel amd64-6.12) prevmods=$prev/lib/modules/$(rel amd64-6.12-prev)
 
 echo "=== What does a module say about itself? (modinfo-identical)"
 k inspect -b "$cur" -k "$(rel amd64-6.12)" dummy
@@ -14,24 +26,39 @@ k inspect -b "$cur" -k "$(rel amd64-6.12)" dummy
 echo; echo "=== What does a kernel trust, export and enforce?"
 k kernel "$cur"
 
-echo; echo "=== Will modules load? Its own, then the previous 6.12 build's and 6.1's, under enforcement"
-mods=$(for d in "$cur" "$prev" "$old"; do find "$d/lib/modules" -name 'dummy.ko*' ; done)
-# shellcheck disable=SC2086
-k check --sig-enforce --kernel "$cur" $mods
+echo; echo "=== Will modules load? Debian 6.12's own dummy.ko and the previous 6.12 build's, under enforcement"
+k check --sig-enforce --kernel "$cur" "$(find "$curmods" -name 'dummy.ko*')" "$(find "$prevmods" -name 'dummy.ko*')"
 
-echo; echo "=== The kernel only catches broken BTF; kmodseal also sees BTF built against another vmlinux"
-k btf check --kernel "$cur" --built-against "$prev" "$(find "$prev/lib/modules" -name 'veth.ko.xz')"
+echo; echo "=== BTF: bpftool's dump, and a module built against another vmlinux (the kernel only catches broken BTF)"
+veth=$(find "$curmods" -name 'veth.ko*')
+echo; echo "\$ kmodseal btf dump --base ${cur#$PWD/} ${veth#$PWD/} | head -n 6"
+node dist/bundle/kmodseal.mjs btf dump --base "$cur" "$veth" >"$demo/veth.btf"
+head -n 6 "$demo/veth.btf"; echo "... ($(wc -l <"$demo/veth.btf") lines in all)"
+k btf check --kernel "$cur" --built-against "$prev" "$(find "$prevmods" -name 'veth.ko*')"
 
-echo; echo "=== Seal a build: ephemeral key, every module signed, certificate into the kernel, key gone"
-kit=../shared/testkernel
-if [ -f "$kit/vmlinux" ]; then
-  tmp=$(mktemp -d)
-  cp "$kit"/modules/*.ko "$tmp"/
-  k seal --kernel-tree "$tmp" --type p384 --cert-out "$tmp/build.pem" --embed "$kit/vmlinux" --embed-out "$tmp/vmlinux"
-  k verify --kernel "$tmp/vmlinux" "$tmp"
-  k check --sig-enforce --kernel "$tmp/vmlinux" "$tmp/kms_export.ko" "$tmp/kms_user.ko" "$tmp/kms_hello.ko"
-  rm -rf "$tmp"
-fi
+echo; echo "=== Sign with a key of your own: keygen, sign (sign-file's bytes), verify"
+cp "$kit/modules/kms_hello.ko" "$demo/"
+k keygen --type p256 --subject "CN=demo module key" --key-out "$demo/demo.key" --cert-out "$demo/demo.crt"
+k sign --key "$demo/demo.key" --cert "$demo/demo.crt" "$demo/kms_hello.ko"
+k verify --cert "$demo/demo.crt" "$demo/kms_hello.ko"
 
-echo; echo "=== Two builds compared modulo signatures"
-k diff "$cur/lib/modules/$(rel amd64-6.12)/kernel/drivers/net/wireguard" "$prev/lib/modules/$(rel amd64-6.12-prev)/kernel/drivers/net/wireguard"
+echo; echo "=== Seal a build: ephemeral key in memory, every module signed, its certificate into the kernel, key gone"
+mkdir -p "$demo/build" "$demo/rebuild"
+cp "$kit"/modules/kms_*.ko "$demo/build/"
+cp "$kit"/modules/kms_*.ko "$demo/rebuild/"
+k seal --kernel-tree "$demo/build" --type p384 --embed "$kit/vmlinux" --embed-out "$demo/vmlinux"
+k verify --kernel "$demo/vmlinux" "$demo/build"
+k check --sig-enforce --kernel "$demo/vmlinux" "$demo/build/kms_export.ko" "$demo/build/kms_user.ko" "$demo/build/kms_hello.ko"
+echo; echo "(the same modules against the kernel as built, without the sealed certificate)"
+k check --sig-enforce --kernel "$kit/vmlinux" "$demo/build/kms_hello.ko"
+
+echo; echo "=== Reproducible despite the ephemeral key: the kernel and its sealed copy, signatures moved to an independent build"
+k diff "$kit/vmlinux" "$demo/vmlinux"
+k detach --keep --out "$demo/bundle" "$demo/build"
+k attach "$demo/bundle" "$demo/rebuild"
+k diff "$demo/build" "$demo/rebuild"
+
+echo; echo "=== Two Debian builds compared modulo signatures"
+k diff "$curmods/kernel/drivers/net/wireguard" "$prevmods/kernel/drivers/net/wireguard"
+echo
+echo "demo: set-up $((ready - started)) s, commands $(($(date +%s) - ready)) s"

@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# Installs everything the tests, demo and benchmarks need on a fresh Debian 12 machine:
-# Debian tools (as root), npm packages, the optional native xz fast path, the build,
-# and the cached Debian kernel packages. Idempotent; quick when everything is present.
+# Sets kmodseal up on a Debian 12 machine, in one of two tiers. Idempotent: quick when
+# everything is present. Debian packages are installed as root with --no-install-recommends.
+#
+#   scripts/setup.sh           what kmodseal itself needs (npm run demo): the Node packages, the
+#                              optional native addons when a C compiler is present (their
+#                              TypeScript fallbacks give the same answers otherwise), the build,
+#                              two Debian kernel packages; Debian packages: kmod (depmod, run on
+#                              the unpacked packages as their postinst would) - nothing else
+#   scripts/setup.sh --tests   also what the tests use (npm test): the anchor tools the tests
+#                              compare with, the whole kernel package corpus, newer liblzma and
+#                              libcrypto for the native fast paths, the BTF oracle and the test
+#                              kernel kit (testkernel/build.sh; KMODSEAL_TESTKERNEL names a ready
+#                              kit instead)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+tests=0
+[ "${1:-}" = --tests ] && tests=1
 
-debs=(kmod xz-utils zstd binutils openssl dpkg liblzma-dev libssl-dev libelf-dev zlib1g-dev pkg-config bpftool sbsigntool osslsigncode systemd-boot-efi qemu-system-x86 busybox-static cpio gcc libc6-dev chromium linux-kbuild-6.1 softhsm2 opensc libengine-pkcs11-openssl diffoscope-minimal)
+debs=(kmod)
+# the test tier, each for what uses it: anchors (modinfo, depmod, sign-file, bpftool, sbsign,
+# sbverify, osslsigncode, openssl, diffoscope, readelf/objcopy), compressors, the PKCS#11 HSM
+# (SoftHSM2, pkcs11-tool, the OpenSSL engine sign-file uses), the EFI binaries the PE tests read,
+# qemu and the initramfs the e2e tests boot, Chromium for the HTML report, the headers the native
+# addons and the BTF oracle build against, and the test kernel kit's build tools
+[ $tests = 1 ] && debs+=(xz-utils zstd binutils openssl linux-kbuild-6.1 bpftool sbsigntool osslsigncode diffoscope-minimal
+  softhsm2 opensc libengine-pkcs11-openssl systemd-boot-efi qemu-system-x86 busybox-static cpio chromium
+  gcc make libc6-dev liblzma-dev libssl-dev libelf-dev zlib1g-dev flex bison bc dwarves)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -15,16 +35,23 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "setup: installing ${missing[*]}" >&2
-  apt-get update -qq -o DPkg::Lock::Timeout=300 >&2 || true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2
+  install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2; }
+  install || { apt-get update -qq -o DPkg::Lock::Timeout=300 >&2 && install; }
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >&2
 fi
-bash scripts/build-liblzma.sh
-bash scripts/build-openssl.sh
+if [ $tests = 1 ]; then
+  bash scripts/build-liblzma.sh
+  bash scripts/build-openssl.sh
+fi
 bash scripts/build-native.sh
 npm run build --silent
-bash scripts/fetch-kernels.sh >/dev/null
-bash scripts/build-btf-oracle.sh
+if [ $tests = 1 ]; then
+  bash scripts/fetch-kernels.sh >/dev/null
+  bash scripts/build-btf-oracle.sh
+  [ -n "${KMODSEAL_TESTKERNEL:-}" ] || bash testkernel/build.sh >/dev/null
+else
+  bash scripts/fetch-kernels.sh --only amd64-6.12 amd64-6.12-prev >/dev/null
+fi

@@ -8,10 +8,13 @@ import type { Io } from '../src/cli/io.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE = process.env.KMODSEAL_CACHE ? path.join(process.env.KMODSEAL_CACHE, 'kernels') : path.join(ROOT, '.cache', 'kernels');
-/** The CLI users run: the bundle `npm run build` writes (package.json "bin"). */
-/** The read-only kit beside the checkout (CI lays shared/ next to the clone). */
-export const TESTKERNEL = process.env.KMODSEAL_TESTKERNEL ?? path.join(ROOT, '..', 'shared', 'testkernel');
+/**
+ * The test kernel kit: KMODSEAL_TESTKERNEL when set, else the one testkernel/build.sh builds
+ * into the cache (npm test builds it first).
+ */
+export const TESTKERNEL = process.env.KMODSEAL_TESTKERNEL || path.join(process.env.KMODSEAL_CACHE ?? path.join(ROOT, '.cache'), 'testkernel', 'kit');
 
+/** The CLI users run: the bundle `npm run build` writes (package.json "bin"). */
 export const BIN = path.join(ROOT, 'dist', 'bundle', 'kmodseal.mjs');
 
 export interface KernelSet {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
-export const TESTKERNEL = '/work/shared/testkernel';
+export { TESTKERNEL } from '../helpers.js';
 export const BPFTOOL = '/usr/sbin/bpftool';
 export const CACHE = join(tmpdir(), 'kmodseal-btf-test');
 

@@ -18,8 +18,8 @@ import { checkModuleBtf, type KernelSeries, type ModuleBtfCheckOptions, type Mod
 import { decompressModule } from '../../src/compress/index.js';
 import { Elf } from '../../src/elf/elf.js';
 import { BtfBuilder, splitBuilder } from './build.js';
-import { CACHE, kernelSets, moduleFiles, sample, TESTKERNEL, vmlinuxFor } from './helpers.js';
-import { canBoot } from '../e2e/kernel.js';
+import { BPFTOOL, CACHE, kernelSets, moduleFiles, sample, TESTKERNEL, vmlinuxFor } from './helpers.js';
+import { BOOT_AND_LOAD, canBoot } from '../e2e/kernel.js';
 
 const tkBase = parseBtfFile(readFileSync(join(TESTKERNEL, 'vmlinux')), 'vmlinux');
 const opts612: ModuleBtfCheckOptions = { kernel: '6.12', allowMismatch: false, moduleName: 'kms_hello' };
@@ -44,35 +44,69 @@ function mutateModule(rel: string, patch: (btf: Btf, dv: DataView, btfOff: numbe
 const rec = (btf: Btf, id: number, btfOff: number): number => btfOff + btf.type(id).offset;
 
 /**
- * Mutations of the test kernel's modules and what its 6.12.111 kernel (no
- * CONFIG_MODULE_ALLOW_BTF_MISMATCH) printed when loading them, verbatim (2026-11-28,
- * boot-and-load.sh; the "taints kernel"/"verification failed" lines printed before are omitted).
+ * A module's own types as bpftool prints them (raw format, the kit's vmlinux as base): the
+ * mutation targets and the values the kernel's log lines show, from the oracle, not our parser.
+ */
+function bpftoolTypes(rel: string): { id: number; kind: string; fields: Record<string, number>; params: { name: string; type: number }[] }[] {
+  const out = execFileSync(BPFTOOL, ['-B', join(TESTKERNEL, 'vmlinux'), 'btf', 'dump', 'file', join(TESTKERNEL, 'modules', rel), 'format', 'raw'], { encoding: 'latin1', maxBuffer: 1 << 28 });
+  const types: ReturnType<typeof bpftoolTypes> = [];
+  for (const line of out.split('\n')) {
+    const t = /^\[(\d+)\] (\w+) /.exec(line);
+    if (t) types.push({ id: Number(t[1]), kind: t[2]!, fields: Object.fromEntries([...line.matchAll(/ (\w+)=(\d+)/g)].map((m) => [m[1]!, Number(m[2])])), params: [] });
+    const p = /^\t'([^']*)' type_id=(\d+)$/.exec(line);
+    if (p) types.at(-1)!.params.push({ name: p[1]!, type: Number(p[2]) });
+  }
+  return types;
+}
+/** The base string at name offset 1, read from the raw .BTF header (objcopy). */
+function baseString1(): string {
+  const f = join(CACHE, 'testkernel-vmlinux.btf');
+  mkdirSync(CACHE, { recursive: true });
+  execFileSync('objcopy', ['-O', 'binary', '--only-section=.BTF', join(TESTKERNEL, 'vmlinux'), f]);
+  const raw = readFileSync(f);
+  const start = raw.readUInt32LE(4) + raw.readUInt32LE(16) + 1;
+  return raw.subarray(start, raw.indexOf(0, start)).toString('latin1');
+}
+const helloTypes = bpftoolTypes('kms_hello.ko');
+const helloFunc = helloTypes.find((t) => t.kind === 'FUNC')!;
+const [const1, const2] = helloTypes.filter((t) => t.kind === 'CONST');
+const helloArray = helloTypes.find((t) => t.kind === 'ARRAY')!;
+const dummyProto = bpftoolTypes('in-tree/dummy.ko').find((t) => t.kind === 'FUNC_PROTO' && t.params.length > 1)!;
+
+/**
+ * Mutations of the test kernel's modules and the lines the kernel (6.12, no
+ * CONFIG_MODULE_ALLOW_BTF_MISMATCH) prints for them, in btf_verifier_log_type()'s format with
+ * the values bpftool shows (the lines recorded from a booted 6.12.111 kit had this shape; the
+ * live test below boots this kit's kernel and compares; the "taints kernel"/"verification failed"
+ * lines printed before are omitted).
  */
 const observed: { name: string; module: string; modName: string; patch: (btf: Btf, dv: DataView, o: number) => void; errno: number; log: string[] }[] = [
   {
     name: 'FUNC without a name', module: 'kms_hello.ko', modName: 'kms_hello', errno: -22,
-    patch: (b, dv, o) => dv.setUint32(rec(b, 40564, o), 0, true),
-    log: ['BPF: [40564] FUNC (anon) ', 'BPF: type_id=332', 'BPF:  ', 'BPF: Invalid name', 'BPF: ', 'failed to validate module [kms_hello] BTF: -22'],
+    patch: (b, dv, o) => dv.setUint32(rec(b, helloFunc.id, o), 0, true),
+    log: [`BPF: [${helloFunc.id}] FUNC (anon) `, `BPF: type_id=${helloFunc.fields.type_id}`, 'BPF:  ', 'BPF: Invalid name', 'BPF: ', 'failed to validate module [kms_hello] BTF: -22'],
   },
   {
     name: 'CONST cycle', module: 'kms_hello.ko', modName: 'kms_hello', errno: -40,
-    patch: (b, dv, o) => { dv.setUint32(rec(b, 40566, o) + 8, 40568, true); dv.setUint32(rec(b, 40568, o) + 8, 40566, true); },
+    patch: (b, dv, o) => { dv.setUint32(rec(b, const1!.id, o) + 8, const2!.id, true); dv.setUint32(rec(b, const2!.id, o) + 8, const1!.id, true); },
     log: ['BPF: Max chain length or cycle detected', 'failed to validate module [kms_hello] BTF: -40'],
   },
   {
     name: 'named ARRAY', module: 'kms_hello.ko', modName: 'kms_hello', errno: -22,
-    patch: (b, dv, o) => dv.setUint32(rec(b, 40567, o), 1, true),
-    log: ['BPF: [40567] ARRAY long unsigned int ', 'BPF: type_id=40566 index_type_id=12 nr_elems=2', 'BPF:  ', 'BPF: Invalid name', 'BPF: ', 'failed to validate module [kms_hello] BTF: -22'],
+    patch: (b, dv, o) => dv.setUint32(rec(b, helloArray.id, o), 1, true),
+    log: [`BPF: [${helloArray.id}] ARRAY ${baseString1()} `, `BPF: type_id=${helloArray.fields.type_id} index_type_id=${helloArray.fields.index_type_id} nr_elems=${helloArray.fields.nr_elems}`,
+      'BPF:  ', 'BPF: Invalid name', 'BPF: ', 'failed to validate module [kms_hello] BTF: -22'],
   },
   {
     name: 'CONST to a type id past the end (no BPF line)', module: 'kms_hello.ko', modName: 'kms_hello', errno: -22,
-    patch: (b, dv, o) => dv.setUint32(rec(b, 40566, o) + 8, 99999, true),
+    patch: (b, dv, o) => dv.setUint32(rec(b, const1!.id, o) + 8, 99999, true),
     log: ['failed to validate module [kms_hello] BTF: -22'],
   },
   {
     name: 'FUNC_PROTO with kind_flag (multi-line details)', module: 'in-tree/dummy.ko', modName: 'dummy', errno: -22,
-    patch: (b, dv, o) => { const p = rec(b, 40569, o) + 4; dv.setUint32(p, dv.getUint32(p, true) | 0x80000000, true); },
-    log: ['BPF: [40569] FUNC_PROTO (anon) ', 'BPF: return=12 args=(', 'BPF: 2356 tb', 'BPF: , 2356 data', 'BPF: , 2199 extack', 'BPF: )', 'BPF:  ', 'BPF: Invalid btf_info kind_flag', 'BPF: ', 'failed to validate module [dummy] BTF: -22'],
+    patch: (b, dv, o) => { const p = rec(b, dummyProto.id, o) + 4; dv.setUint32(p, dv.getUint32(p, true) | 0x80000000, true); },
+    log: [`BPF: [${dummyProto.id}] FUNC_PROTO (anon) `, `BPF: return=${dummyProto.fields.ret_type_id} args=(`,
+      ...dummyProto.params.map((q, i) => `BPF: ${i ? ', ' : ''}${q.type} ${q.name}`), 'BPF: )', 'BPF:  ', 'BPF: Invalid btf_info kind_flag', 'BPF: ', 'failed to validate module [dummy] BTF: -22'],
   },
 ];
 
@@ -155,7 +189,7 @@ describe('checkModuleBtf reproduces the 6.12 test kernel log', () => {
       writeFileSync(p, mutateModule(o.module, o.patch).module);
       return p;
     });
-    const out = execFileSync(join(TESTKERNEL, 'boot-and-load.sh'), [join(TESTKERNEL, 'vmlinux'), '', ...files], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(process.execPath, [BOOT_AND_LOAD, join(TESTKERNEL, 'vmlinux'), '', ...files], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const results = out.trim().split('\n').map((l) => JSON.parse(l) as { kernel_log: string[]; errno: number });
     observed.forEach((o, i) => {
       const log = results[i]!.kernel_log.filter((l) => l.startsWith('BPF:') || l.startsWith('failed to validate'));
@@ -174,7 +208,12 @@ function split(build: (s: BtfBuilder) => void, opts?: Parameters<BtfBuilder['bui
   return s.build(opts);
 }
 const ID = tkBase.typeCount; // first module id
-const INT = 12; // a base INT ('int' in the test kernel)
+const INT = bpftoolBaseInt(); // the base's INT 'int'
+
+function bpftoolBaseInt(): number {
+  const out = execFileSync(BPFTOOL, ['btf', 'dump', 'file', join(TESTKERNEL, 'vmlinux'), 'format', 'raw'], { encoding: 'latin1', maxBuffer: 1 << 28 });
+  return Number(/^\[(\d+)\] INT 'int' /m.exec(out)![1]);
+}
 
 function check(bytes: Uint8Array, kernel: KernelSeries = '6.12', allowMismatch = false): ModuleBtfCheckResult {
   return checkModuleBtf(bytes, tkBase, { kernel, allowMismatch, moduleName: 'm' });
@@ -233,12 +272,12 @@ describe('checkModuleBtf fault table', () => {
     {
       descr: 'STRUCT member with a bad name (member line, no type line in CHECK_META)', err: -22, reason: 'Invalid name',
       bytes: () => split((s) => { s.struct('st', 8, [{ name: 'a', type: INT, bitsOffset: 0 }, { name: '1b', type: INT, bitsOffset: 32 }]); }),
-      log: ['BPF: \t1b type_id=12 bits_offset=32', 'BPF:  ', 'BPF: Invalid name', 'BPF: '],
+      log: [`BPF: \t1b type_id=${INT} bits_offset=32`, 'BPF:  ', 'BPF: Invalid name', 'BPF: '],
     },
     {
       descr: 'kflag STRUCT member offsets going backwards', err: -22, reason: 'Invalid member bits_offset',
       bytes: () => split((s) => { s.struct('st', 8, [{ name: 'a', type: INT, bitsOffset: 8, bitfieldSize: 3 }, { name: 'b', type: INT, bitsOffset: 0, bitfieldSize: 2 }]); }),
-      log: ['BPF: \tb type_id=12 bitfield_size=2 bits_offset=0', 'BPF:  ', 'BPF: Invalid member bits_offset', 'BPF: '],
+      log: [`BPF: \tb type_id=${INT} bitfield_size=2 bits_offset=0`, 'BPF:  ', 'BPF: Invalid member bits_offset', 'BPF: '],
     },
     { descr: 'UNION member not at 0', bytes: () => split((s) => { s.struct('un', 8, [{ name: 'a', type: INT, bitsOffset: 8 }], true); }), err: -22, reason: 'Invalid member bits_offset' },
     { descr: 'STRUCT member past its size', bytes: () => split((s) => { s.struct('st', 4, [{ name: 'a', type: INT, bitsOffset: 40 }]); }), err: -22, reason: 'Member bits_offset exceeds its struct size' },
@@ -246,7 +285,7 @@ describe('checkModuleBtf fault table', () => {
     {
       descr: 'STRUCT member name offset past the strings', err: -22, reason: `Invalid member name_offset:${tkBase.strEndOff + 999}`,
       bytes: () => split((s) => { s.struct('st', 4, [{ name: tkBase.strEndOff + 999, type: INT, bitsOffset: 0 }]); }),
-      log: [`BPF: \t(invalid-name-offset) type_id=12 bits_offset=0`, 'BPF:  ', `BPF: Invalid member name_offset:${tkBase.strEndOff + 999}`, 'BPF: '],
+      log: [`BPF: \t(invalid-name-offset) type_id=${INT} bits_offset=0`, 'BPF:  ', `BPF: Invalid member name_offset:${tkBase.strEndOff + 999}`, 'BPF: '],
     },
     { descr: 'STRUCT with vlen past the data', bytes: () => split((s) => { s.raw(0, 4, 0xffff, false, 8, [0, INT, 0]); }), err: -22, reason: 'meta_left:12 meta_needed:786420' },
     { descr: 'ENUM of size 3', bytes: () => split((s) => { s.enumType('e', 3, [{ name: 'A', val: 1 }]); }), err: -22, reason: 'Unexpected size' },
@@ -262,7 +301,7 @@ describe('checkModuleBtf fault table', () => {
     { descr: 'named FUNC_PROTO', bytes: () => split((s) => { s.raw(s.str('p'), 13, 0, false, 0); }), err: -22, reason: 'Invalid name' },
     {
       descr: 'VAR with extern linkage', bytes: () => split((s) => { s.variable('v', INT, 2); }), err: -22, reason: 'Linkage not supported',
-      log: [`BPF: [${ID}] VAR v `, 'BPF: type_id=12 linkage=2', 'BPF:  ', 'BPF: Linkage not supported', 'BPF: '],
+      log: [`BPF: [${ID}] VAR v `, `BPF: type_id=${INT} linkage=2`, 'BPF:  ', 'BPF: Linkage not supported', 'BPF: '],
     },
     { descr: 'VAR of void', bytes: () => split((s) => { s.variable('v', 0); }), err: -22, reason: 'Invalid type_id' },
     { descr: 'DATASEC of size 0', bytes: () => split((s) => { s.datasec('.data', 0, []); }), err: -22, reason: 'size == 0' },
@@ -275,7 +314,7 @@ describe('checkModuleBtf fault table', () => {
     { descr: 'DATASEC entries overlapping', bytes: () => split((s) => { const v = s.variable('v', INT); s.datasec('.data', 16, [{ type: v, offset: 4, size: 8 }, { type: v, offset: 8, size: 4 }]); }), err: -22, reason: 'Invalid offset' },
     { descr: 'FLOAT of size 3', bytes: () => split((s) => { s.float('f', 3); }), err: -22, reason: 'Invalid type_size' },
     { descr: 'DECL_TAG without a value', bytes: () => split((s) => { s.declTag(0, INT, -1); }), err: -22, reason: 'Invalid value' },
-    { descr: 'DECL_TAG component_idx -2', bytes: () => split((s) => { s.declTag('t', INT, -2); }), err: -22, reason: 'Invalid component_idx', log: [`BPF: [${ID}] DECL_TAG t `, 'BPF: type=12 component_idx=-2', 'BPF:  ', 'BPF: Invalid component_idx', 'BPF: '] },
+    { descr: 'DECL_TAG component_idx -2', bytes: () => split((s) => { s.declTag('t', INT, -2); }), err: -22, reason: 'Invalid component_idx', log: [`BPF: [${ID}] DECL_TAG t `, `BPF: type=${INT} component_idx=-2`, 'BPF:  ', 'BPF: Invalid component_idx', 'BPF: '] },
     {
       descr: 'TYPE_TAG after a CONST', err: -22, reason: "Type tags don't precede modifiers",
       bytes: () => split((s) => { const t = s.ref('TYPE_TAG', INT, 'user'); s.ref('CONST', t); }),

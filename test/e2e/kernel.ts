@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { TESTKERNEL } from '../helpers.js';
+import { ROOT, TESTKERNEL } from '../helpers.js';
 
 export interface KernelLoad {
   index: number;
@@ -16,13 +16,18 @@ export interface KernelLoad {
   complete: boolean;
 }
 
+/** The project's qemu boot-and-load helper (testkernel/README.md). */
+export const BOOT_AND_LOAD = path.join(ROOT, 'testkernel', 'boot-and-load.mjs');
+
+/** Booting needs root (qemu's initramfs is built as root); the kit itself must be there. */
 export function canBoot(): boolean {
-  return fs.existsSync(path.join(TESTKERNEL, 'boot-and-load.sh')) && process.getuid?.() === 0;
+  if (!fs.existsSync(path.join(TESTKERNEL, 'vmlinux'))) throw new Error(`test kernel kit absent at ${TESTKERNEL}: build it with testkernel/build.sh`);
+  return process.getuid?.() === 0;
 }
 
 /** One boot: loads `modules` in order; returns one record per module. */
 export function bootAndLoad(kernel: string, cmdline: string, modules: readonly string[]): KernelLoad[] {
-  const r = spawnSync(path.join(TESTKERNEL, 'boot-and-load.sh'), ['--timeout', '120', kernel, cmdline, ...modules], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, [BOOT_AND_LOAD, '--timeout', '120', kernel, cmdline, ...modules], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`boot-and-load failed (${r.status}): ${r.stderr.slice(-2000)}`);
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as KernelLoad);
 }

@@ -1,7 +1,7 @@
 /**
  * Shared test fixtures for test/kernel: the cached Debian kernel packages
  * (.cache/kernels/index.tsv, from `npm run fetch-kernels`) and the test kernel kit
- * (../shared/testkernel beside the checkout, see its README.md).
+ * (testkernel/build.sh builds it; see testkernel/README.md).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -46,13 +46,42 @@ export function needKernel(t: TestContext, set: string): CachedKernel | undefine
   return k;
 }
 
-/** The test kernel kit directory, or skips the test. */
-export function needTestKernel(t: TestContext): string | undefined {
+/** The test kernel kit directory; a missing kit fails the test (npm test builds it first). */
+export function needTestKernel(_t: TestContext): string {
   if (!existsSync(join(TESTKERNEL, 'vmlinux'))) {
-    t.skip(`test kernel kit absent at ${TESTKERNEL} (set KMODSEAL_TESTKERNEL)`);
-    return undefined;
+    throw new Error(`test kernel kit absent at ${TESTKERNEL}: build it with testkernel/build.sh, or set KMODSEAL_TESTKERNEL`);
   }
   return TESTKERNEL;
+}
+
+/**
+ * Facts of the kit read with binutils and its keys/trust.json, never with the code under test:
+ * a symbol's file offset in vmlinux (nm's address through readelf's section table) and the
+ * name the kernel logs for a certificate of keys/.
+ */
+export function kitFacts(dir = TESTKERNEL): { offset(symbol: string): number; certName(key: string): string } {
+  const vmlinux = join(dir, 'vmlinux');
+  let syms: Map<string, bigint> | undefined;
+  let sections: { addr: bigint; off: bigint; size: bigint }[] | undefined;
+  let trust: { name: string; kernel_cert_name: string }[] | undefined;
+  return {
+    offset(symbol) {
+      syms ??= new Map(execFileSync('nm', [vmlinux], { maxBuffer: 1 << 28 }).toString().split('\n').map((l) => l.split(' ')).filter((f) => f.length === 3).map((f) => [f[2]!, BigInt(`0x${f[0]}`)]));
+      sections ??= [...execFileSync('readelf', ['-SW', vmlinux]).toString().matchAll(/^\s*\[\s*\d+\]\s+\S+\s+PROGBITS\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)/gm)]
+        .map((m) => ({ addr: BigInt(`0x${m[1]}`), off: BigInt(`0x${m[2]}`), size: BigInt(`0x${m[3]}`) }));
+      const a = syms.get(symbol);
+      if (a === undefined) throw new Error(`${vmlinux}: no symbol ${symbol}`);
+      const s = sections.find((x) => a >= x.addr && a < x.addr + x.size);
+      if (!s) throw new Error(`${vmlinux}: ${symbol} is in no PROGBITS section`);
+      return Number(a - s.addr + s.off);
+    },
+    certName(key) {
+      trust ??= JSON.parse(readFileSync(join(dir, 'keys/trust.json'), 'utf8')) as { name: string; kernel_cert_name: string }[];
+      const t = trust.find((x) => x.name === key);
+      if (!t) throw new Error(`keys/trust.json: no ${key}`);
+      return t.kernel_cert_name;
+    },
+  };
 }
 
 /** subject, serial and sha256 fingerprint of a DER certificate as openssl prints them. */
