@@ -14,6 +14,7 @@ import { kernelSignatureVerdict, keyCert, type KeyCert, type SigResult } from '.
 import { kernelElfValidity } from './elf-validity.js';
 import { MODULE_FILE_MAX } from './limits.js';
 import type { CheckTarget, ExportInfo, LoadPolicy } from './target.js';
+import type { KernelPart, KernelWarning } from '../kernel/vmlinux.js';
 
 export type Outcome = 'loads' | 'loads-tainted' | 'rejected';
 
@@ -28,6 +29,8 @@ export interface Reason {
   readonly log?: string;
   /** True when this finding is what stops the load. */
   readonly fatal: boolean;
+  /** Set on the note of a check that could not be made because this part of the kernel image is unreadable. */
+  readonly unreadable?: { readonly part: KernelPart; readonly offset: number };
 }
 
 export interface ModuleVerdict {
@@ -174,6 +177,8 @@ function dependencyOrder(fronts: readonly ModuleFront[]): number[] {
 /** What of the target the per-module checks (signature to vermagic, and BTF) consult. */
 export interface FrontTarget {
   readonly series: CheckTarget['series'];
+  /** The kernel release: which 6.12 stable flow of the ELF checks applies. */
+  readonly release: string | undefined;
   readonly policy: CheckTarget['policy'];
   readonly machine: number | undefined;
   readonly layout: CheckTarget['layout'];
@@ -185,12 +190,14 @@ export interface FrontTarget {
   readonly moduleLayout: ExportInfo | undefined;
   /** The kernel's own exports (what a module's imports mostly resolve to). */
   readonly kernelExports: ReadonlyMap<string, ExportInfo> | undefined;
+  readonly unreadable: CheckTarget['unreadable'];
 }
 
 export function frontTarget(target: CheckTarget): FrontTarget {
   return {
-    series: target.series, policy: target.policy, machine: target.machine, layout: target.layout, structModuleSize: target.structModuleSize, vermagic: target.vermagic,
+    series: target.series, release: target.release, policy: target.policy, machine: target.machine, layout: target.layout, structModuleSize: target.structModuleSize, vermagic: target.vermagic,
     btf: target.btf, exportsKnown: target.exports !== undefined, moduleLayout: target.exports?.get('module_layout'), kernelExports: target.exports,
+    unreadable: target.unreadable,
   };
 }
 
@@ -261,6 +268,22 @@ class Findings {
   note(check: string, code: string, message: string, log?: string): void {
     this.reasons.push({ check, code, message, fatal: false, ...(log !== undefined ? { log } : {}) });
   }
+}
+
+const PART_NAMES: Record<KernelPart, string> = {
+  config: 'embedded configuration', 'build-id': 'build id', certificates: 'trusted certificates', btf: 'BTF', exports: 'exports',
+};
+
+/**
+ * Notes that `check` could not be made as the kernel makes it, because the kernel image's `part`
+ * is unreadable. @returns false (and notes nothing) when that part was read.
+ */
+function noteUnreadable(f: Findings, unreadable: readonly KernelWarning[], check: string, part: KernelPart, consequence: string): boolean {
+  const w = unreadable.find((x) => x.part === part);
+  if (!w) return false;
+  const message = `the kernel's ${PART_NAMES[part]} could not be read (${w.message}, at 0x${w.offset.toString(16)}): ${consequence}`;
+  f.reasons.push({ check, code: 'kernel-unreadable', message, fatal: false, unreadable: { part, offset: w.offset } });
+  return true;
 }
 
 function tryForce(f: Findings, p: LoadPolicy, what: string, log: string): boolean {
@@ -337,8 +360,10 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   let facts = prepared.facts;
   let name = facts.name;
 
+  noteUnreadable(f, target.unreadable, 'policy', 'config', 'the load policy is assumed (pass --config)');
   // 1. module_sig_check()
   if (p.moduleSig) {
+    noteUnreadable(f, target.unreadable, 'signature', 'certificates', 'the signature is checked against no built-in key');
     const sig = kernelSignatureVerdict(data, facts.trailer, keys, { series: target.series, force: p.force });
     for (const l of sig.log) f.note('signature', 'log', l, l);
     const soft: Record<string, [string, string]> = {
@@ -369,7 +394,8 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   // and byte order, whatever e_ident says
   const kernelLayout = target.layout ?? { is64: facts.elf ? facts.elf.header.class === 64 : data[4] !== 1, littleEndian: facts.elf ? facts.elf.header.littleEndian : data[5] !== 2 };
   const checkedLength = p.moduleSig && !p.force ? facts.trailer.elfLength : data.length;
-  const bad = kernelElfValidity(data, checkedLength, { series: target.series, machine: target.machine, is64: kernelLayout.is64, littleEndian: kernelLayout.littleEndian, structModuleSize: target.structModuleSize });
+  noteUnreadable(f, target.unreadable, 'struct-module', 'btf', 'sizeof(struct module) unknown, not compared');
+  const bad = kernelElfValidity(data, checkedLength, { series: target.series, machine: target.machine, is64: kernelLayout.is64, littleEndian: kernelLayout.littleEndian, structModuleSize: target.structModuleSize, release: target.release });
   if (bad) {
     f.reject(bad.check, bad.code, 'ENOEXEC', bad.message, bad.log);
     return done(name, facts);
@@ -391,7 +417,9 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   if (p.modversions && target.exportsKnown) {
     if (!layout) f.note('modversions', 'no-module-layout', 'the kernel exports no module_layout: nothing to compare');
     else checkVersion(f, p, name, versions && firstVersion(versions), 'module_layout', layout.crc, 'modversions');
-  } else if (p.modversions) f.note('modversions', 'unknown', 'the kernel\'s exports are unknown (raw image): CRCs not checked');
+  } else if (p.modversions && !noteUnreadable(f, target.unreadable, 'modversions', 'exports', 'CRCs not checked')) {
+    f.note('modversions', 'unknown', 'the kernel\'s exports are unknown (raw image): CRCs not checked');
+  }
   if (f.errno) return done(name, facts);
 
   const vermagic = first(facts.modinfo, 'vermagic');
@@ -415,6 +443,7 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   if (f.errno) return done(name, facts);
 
   // 20, ahead of time: BTF (module notifier). An error is kept and raised only if the module gets there.
+  noteUnreadable(f, target.unreadable, 'btf', 'btf', 'the module\'s BTF is not checked');
   let btfStep: BtfStep;
   try {
     const btf = findElfBtf(elf);
@@ -535,8 +564,11 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   const reasons = f.reasons;
   const imports = new Set(rest.modinfo.filter((e) => e.key === 'import_ns').map((e) => e.value));
   let symErr: string | null = null;
-  if (!target.exports) f.note('symbols', 'unknown', 'the kernel\'s exports are unknown (raw image): symbols not resolved');
-  else {
+  if (!target.exports) {
+    if (!noteUnreadable(f, target.unreadable, 'symbols', 'exports', 'symbols not resolved')) {
+      f.note('symbols', 'unknown', 'the kernel\'s exports are unknown (raw image): symbols not resolved');
+    }
+  } else {
     for (const c of rest.commonSymbols) {
       reasons.push({ check: 'symbols', code: 'common-symbol', message: `${c} is a common symbol`, fatal: false, log: `${name}: please compile with -fno-common` });
       symErr = 'ENOEXEC';

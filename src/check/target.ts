@@ -9,6 +9,7 @@ import type { KernelSeries } from '../btf/validate.js';
 import type { KernelSource } from '../node/kernel-source.js';
 import type { ExportedSymbol } from '../kernel/ksymtab.js';
 import type { KernelCertificate } from '../kernel/certs.js';
+import type { KernelWarning } from '../kernel/vmlinux.js';
 import { findBanner } from '../kernel/banner.js';
 
 export interface LoadPolicy {
@@ -67,6 +68,8 @@ export interface CheckTarget {
   readonly btf: Btf | undefined;
   readonly policy: LoadPolicy;
   readonly debian: boolean;
+  /** Parts of the kernel image that could not be read and are missing above (a config file replaces the embedded one). */
+  readonly unreadable: readonly KernelWarning[];
 }
 
 export interface PolicyOverrides {
@@ -129,6 +132,7 @@ export function buildTarget(src: KernelSource, overrides: PolicyOverrides = {}):
     trusted: k.certificates?.certificates ?? [],
     btf,
     debian,
+    unreadable: k.warnings.filter((w) => w.part !== 'config' || !src.config),
     policy: {
       moduleSig: on('CONFIG_MODULE_SIG', true),
       sigEnforce: overrides.sigEnforce ?? on('CONFIG_MODULE_SIG_FORCE', false),

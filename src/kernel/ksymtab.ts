@@ -6,7 +6,8 @@
  * index in the parallel __kcrctab*), scripts/mod/modpost.c write_dump() (Module.symvers).
  *
  *   __ksymtab, __ksymtab_gpl      struct kernel_symbol[], one section per license, sorted by name
- *     PREL32 (x86-64, arm64, ppc64, riscv, loongarch: CONFIG_HAVE_ARCH_PREL32_RELOCATIONS)
+ *     PREL32 (CONFIG_HAVE_ARCH_PREL32_RELOCATIONS: x86 -- i386 too, `config X86` selects it --,
+ *             arm64, powerpc, riscv, loongarch)
  *       s32 value_offset; s32 name_offset; s32 namespace_offset;   each relative to its own field
  *     absolute (others: 32-bit arm, s390x, ...)
  *       unsigned long value; const char *name; const char *namespace;
@@ -29,8 +30,13 @@ export interface ExportedSymbol {
 
 export type KsymtabLayout = 'prel32' | 'absolute';
 
-/** e_machine values of architectures that select HAVE_ARCH_PREL32_RELOCATIONS on 64-bit. */
-const PREL32_MACHINES = new Set([62 /* x86-64 */, 183 /* aarch64 */, 21 /* ppc64 */, 243 /* riscv */, 258 /* loongarch */]);
+/**
+ * e_machine values of architectures that select HAVE_ARCH_PREL32_RELOCATIONS whatever the word
+ * size: on ELF32 both layouts are 12 bytes, so only the machine tells them apart.
+ */
+const PREL32_MACHINES = new Set([
+  3 /* i386 */, 62 /* x86-64 */, 183 /* aarch64 */, 20 /* ppc */, 21 /* ppc64 */, 243 /* riscv */, 258 /* loongarch */,
+]);
 
 /** Upper bound on exports (Debian amd64 6.12 has ~ 11,000). */
 export const MAX_EXPORTS = 1_000_000;
@@ -57,13 +63,13 @@ export function readExports(elf: Elf): ExportedSymbol[] | undefined {
 }
 
 /**
- * Which struct kernel_symbol layout the image uses: PREL32 on the 64-bit architectures that
- * select HAVE_ARCH_PREL32_RELOCATIONS; on other 64-bit machines, PREL32 only when __ksymtab
- * holds 12 bytes per __kcrctab CRC; absolute otherwise (and always on 32-bit, where both are 12 bytes).
+ * Which struct kernel_symbol layout the image uses: PREL32 on the architectures that select
+ * HAVE_ARCH_PREL32_RELOCATIONS (i386 included); on other 64-bit machines, PREL32 only when
+ * __ksymtab holds 12 bytes per __kcrctab CRC; absolute on other 32-bit machines (both are 12 bytes there).
  */
 export function ksymtabLayout(elf: Elf): KsymtabLayout {
-  if (elf.wordSize === 4) return 'absolute';
   if (PREL32_MACHINES.has(elf.header.e_machine)) return 'prel32';
+  if (elf.wordSize === 4) return 'absolute';
   const ksymtab = elf.findSection('__ksymtab');
   const kcrctab = elf.findSection('__kcrctab');
   if (ksymtab && kcrctab && kcrctab.sh_size > 0 && ksymtab.sh_size === (kcrctab.sh_size / 4) * 12) return 'prel32';

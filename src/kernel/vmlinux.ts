@@ -8,11 +8,13 @@
  *   GNU build id: name "GNU\0", n_type 3 (NT_GNU_BUILD_ID), desc = the id
  *
  * A vmlinux ELF gives everything; a raw Image (arm64, armhf, s390x payloads) gives the banner,
- * the certificates (by scan) and the embedded config only.
+ * the certificates (by scan) and the embedded config only. A part that is malformed is left out
+ * and reported as a {@link KernelWarning}; the others are still read.
  */
 import { Elf, SHF_ALLOC, SHT_NOBITS, probeElf, type ElfSection } from '../elf/elf.js';
 import { toHex } from '../bytes/reader.js';
-import { FormatError } from '../bytes/errors.js';
+import { FormatError, type ErrorCode } from '../bytes/errors.js';
+import { parseBtf } from '../btf/btf.js';
 import { findBanner } from './banner.js';
 import { readCertificateListAt, scanCertificateList, type CertificateList, type CertificateSymbols, type WordLayout } from './certs.js';
 import { findEmbeddedConfig, type KernelConfig } from './config.js';
@@ -23,6 +25,19 @@ const SHT_NOTE = 7;
 const NT_GNU_BUILD_ID = 3;
 /** Notes sections are small; this bounds the walk. */
 const MAX_NOTES = 4096;
+
+/** The parts of a kernel that are read independently of each other. */
+export type KernelPart = 'config' | 'build-id' | 'certificates' | 'btf' | 'exports';
+
+/** A part of the kernel that could not be read (it is undefined in the result). */
+export interface KernelWarning {
+  readonly part: KernelPart;
+  /** Offset of the fault in the kernel: in the decompressed image (what --extract-vmlinux writes), or the file when not compressed. */
+  readonly offset: number;
+  /** What is wrong there (the FormatError's format and detail, without file name and offset). */
+  readonly message: string;
+  readonly code: ErrorCode;
+}
 
 export interface VmlinuxInfo {
   readonly isElf: boolean;
@@ -38,6 +53,8 @@ export interface VmlinuxInfo {
   readonly config: KernelConfig | undefined;
   readonly exports: readonly ExportedSymbol[] | undefined;
   readonly ksymtabLayout: KsymtabLayout | undefined;
+  /** Parts that are malformed and were left out, in reading order (empty when every part was read). */
+  readonly warnings: readonly KernelWarning[];
 }
 
 export interface VmlinuxOptions {
@@ -47,37 +64,64 @@ export interface VmlinuxOptions {
 }
 
 /**
- * Inspects a decompressed kernel (ELF vmlinux or raw Image).
- * @throws FormatError from the ELF reader (E_TRUNCATED, E_RANGE, E_FORMAT ...), from the parts
- *         (E_FORMAT, E_LIMIT, E_COMPRESS), and E_FORMAT when `systemMap` does not match the image.
+ * Inspects a decompressed kernel (ELF vmlinux or raw Image). A part that is malformed (a
+ * FormatError while reading the config, build id, certificates, BTF or exports) is left
+ * undefined and listed in `warnings`.
+ * @throws FormatError from the ELF reader (E_TRUNCATED, E_RANGE, E_FORMAT ...: no part can be
+ *         located), and E_FORMAT when `systemMap` does not match the image.
  */
 export async function inspectVmlinux(data: Uint8Array, options: VmlinuxOptions): Promise<VmlinuxInfo> {
   const { file } = options;
-  const config = await findEmbeddedConfig(data, file);
+  const warnings: KernelWarning[] = [];
+  const config = await readPart(warnings, 'config', () => findEmbeddedConfig(data, file));
   if (!probeElf(data)) {
     const banner = findBanner(data);
     return {
       isElf: false, elf: undefined, banner: banner?.banner, release: banner?.release, buildId: undefined,
-      certificates: scanCertificateList(data, file, RAW_LAYOUTS), btf: undefined, config, exports: undefined, ksymtabLayout: undefined,
+      certificates: await readPart(warnings, 'certificates', () => scanCertificateList(data, file, RAW_LAYOUTS)),
+      btf: undefined, config, exports: undefined, ksymtabLayout: undefined, warnings,
     };
   }
   const elf = Elf.parse(data, file);
   const rodata = elf.findSection('.rodata');
   const banner = (rodata ? findBanner(data, rodata.sh_offset, rodata.sh_offset + rodata.sh_size) : undefined) ?? findBanner(data);
+  const buildId = await readPart(warnings, 'build-id', () => findBuildId(elf));
+  if (options.systemMap && !elf.symbols()) checkSystemMap(elf, options.systemMap);
+  const certificates = await readPart(warnings, 'certificates', () => findCertificates(elf, options.systemMap));
   const btfSection = elf.findSection('.BTF');
-  const exports = readExports(elf);
+  const btf = btfSection ? await readPart(warnings, 'btf', () => checkedBtf(elf, btfSection)) : undefined;
+  const exports = await readPart(warnings, 'exports', () => readExports(elf));
   return {
     isElf: true,
     elf: { class: elf.header.class, littleEndian: elf.header.littleEndian, machine: elf.header.e_machine, hasSymtab: elf.symbols() !== undefined },
     banner: banner?.banner,
     release: banner?.release,
-    buildId: findBuildId(elf),
-    certificates: findCertificates(elf, options.systemMap),
-    btf: btfSection ? elf.sectionData(btfSection) : undefined,
+    buildId,
+    certificates,
+    btf,
     config,
     exports,
     ksymtabLayout: exports ? ksymtabLayout(elf) : undefined,
+    warnings,
   };
+}
+
+/** One part, read on its own: a FormatError becomes a warning and the part is undefined. */
+async function readPart<T>(warnings: KernelWarning[], part: KernelPart, read: () => T | Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    warnings.push({ part, offset: e.offset, message: `${e.format}: ${e.detail}`, code: e.code });
+    return undefined;
+  }
+}
+
+/** The `.BTF` section, zero-copy, once its header and type table parse. */
+function checkedBtf(elf: Elf, s: ElfSection): Uint8Array {
+  const data = elf.sectionData(s);
+  parseBtf(data, { file: elf.file, offset: s.sh_offset });
+  return data;
 }
 
 /** Word layouts tried on a raw image, whose architecture is unknown. */
@@ -147,15 +191,20 @@ function certificateSymbolsFromSymtab(elf: Elf): CertificateSymbols | undefined 
 
 const CERT_SYMBOLS = ['system_certificate_list', 'system_certificate_list_size', 'module_cert_size', 'system_extra_cert', 'system_extra_cert_used'];
 
-function certificateSymbolsFromMap(elf: Elf, map: SystemMap): CertificateSymbols | undefined {
-  // A System.map of another build would point at unrelated bytes: check linux_banner first.
+/**
+ * A System.map of another build would point at unrelated bytes: its linux_banner must be the banner.
+ * @throws FormatError E_FORMAT when it is not, E_RANGE when its address is in no section.
+ */
+function checkSystemMap(elf: Elf, map: SystemMap): void {
   const bannerSym = map.byName.get('linux_banner');
-  if (bannerSym) {
-    const at = addressToOffset(elf, bannerSym.address, 'linux_banner');
-    if (!elf.r.startsWith(at, Buffer.from('Linux version ', 'latin1'))) {
-      throw elf.r.error('E_FORMAT', at, 'System.map does not match this vmlinux (linux_banner is not at its address)');
-    }
+  if (!bannerSym) return;
+  const at = addressToOffset(elf, bannerSym.address, 'linux_banner');
+  if (!elf.r.startsWith(at, Buffer.from('Linux version ', 'latin1'))) {
+    throw elf.r.error('E_FORMAT', at, 'System.map does not match this vmlinux (linux_banner is not at its address)');
   }
+}
+
+function certificateSymbolsFromMap(elf: Elf, map: SystemMap): CertificateSymbols | undefined {
   const addr = (name: string): bigint | undefined => map.byName.get(name)?.address;
   const off = (name: string): number | undefined => {
     const a = addr(name);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { KmodsealError } from '../bytes/errors.js';
 import { parseBtf, probeBtf, type Btf } from '../btf/btf.js';
 import type { KernelSeries } from '../btf/validate.js';
-import { loadKernelSource, loadRunningKernel } from './kernel-source.js';
+import { loadKernelSource, loadRunningKernel, requireKernelPart } from './kernel-source.js';
 import { readFileBytes } from './files.js';
 
 export interface KernelBtf {
@@ -42,6 +42,7 @@ export async function loadKernelBtf(target: string): Promise<KernelBtf> {
   }
   const src = await loadKernelSource(target);
   const k = src.inspection!;
+  requireKernelPart(src, 'btf', 'no module BTF can be checked against it');
   if (!k.btf) throw new KmodsealError('E_NOTFOUND', `${src.description}: the kernel has no .BTF (raw image or CONFIG_DEBUG_INFO_BTF off)`);
   return withConfig(parseBtf(k.btf, { file: src.description }), k.release, src.config?.values, src.description);
 }

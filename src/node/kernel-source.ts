@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { KmodsealError } from '../bytes/errors.js';
+import { FormatError, KmodsealError } from '../bytes/errors.js';
 import { inspectKernelImage, type KernelInspection } from '../kernel/inspect.js';
+import type { KernelPart } from '../kernel/vmlinux.js';
 import { parseKernelConfig, type KernelConfig } from '../kernel/config.js';
 import { parseSystemMap, type SystemMap } from '../kernel/system-map.js';
 import { parseModuleSymvers, type ExportedSymbol } from '../kernel/ksymtab.js';
@@ -165,6 +166,16 @@ function optionalMap(p: string): SystemMap | undefined {
 }
 
 /** The running kernel, from /proc and /sys. Nothing needs privileges; what is unreadable is left out. */
+/**
+ * Throws, as the FormatError it was, when `part` of the source's image could not be read: for the
+ * commands that need that part (verify --kernel, seal --embed, btf), where a part left out would
+ * read as "none" and mislead.
+ */
+export function requireKernelPart(src: KernelSource, part: KernelPart, purpose: string): void {
+  const w = src.inspection?.warnings.find((x) => x.part === part);
+  if (w) throw new FormatError(w.code, { file: src.description, offset: w.offset, format: part, detail: `unreadable, so ${purpose}: ${w.message}` });
+}
+
 export function loadRunningKernel(root = ''): KernelSource {
   const release = root ? (readText(`${root}/proc/sys/kernel/osrelease`) ?? '').trim() : runningRelease();
   const version = readText(`${root}/proc/version`);

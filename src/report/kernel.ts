@@ -2,6 +2,8 @@
 import type { KernelSource } from '../node/kernel-source.js';
 import type { KernelConfig } from '../kernel/config.js';
 import { formatSymvers } from '../kernel/ksymtab.js';
+import type { KernelPart, KernelWarning } from '../kernel/vmlinux.js';
+import { count } from './counts.js';
 import { parseBtf } from '../btf/btf.js';
 
 export interface KernelJson {
@@ -23,6 +25,8 @@ export interface KernelJson {
     readonly signatures: readonly { signers: readonly { subject: string | null; issuer: string; serial: string }[]; certificates: readonly string[]; digestAlgorithm: string; signedDigest: string; imageDigest: string; digestMatches: boolean }[];
     readonly sbat: string | null;
   } | null;
+  /** The parts of the image that could not be read (their fields are null); absent when every part was read. */
+  readonly warnings?: readonly KernelWarning[];
 }
 
 function btfSummary(btf: Uint8Array | undefined, file: string): { size: number; types: number } | null {
@@ -105,18 +109,32 @@ export function kernelToJson(src: KernelSource): KernelJson {
           sbat: src.pe.sbat ?? null,
         }
       : null,
+    ...(k.warnings.length ? { warnings: k.warnings.map(({ part, offset, message, code }) => ({ part, offset, message, code })) } : {}),
   };
 }
 
+/** "exports unreadable at 0x… of the decompressed kernel: …" (the offset is in what --extract-vmlinux writes). */
+export function formatKernelWarning(w: KernelWarning, compressed: boolean): string {
+  return `${w.part} unreadable at 0x${w.offset.toString(16)}${compressed ? ' of the decompressed kernel' : ''}: ${w.message} (${w.code})`;
+}
+
+const POLICY_KEYS = [
+  'MODULE_SIG', 'MODULE_SIG_FORCE', 'MODVERSIONS', 'MODULE_ALLOW_BTF_MISMATCH', 'SECURITY_LOCKDOWN_LSM',
+  'MODULE_COMPRESS', 'MODULE_DECOMPRESS',
+];
 const yn = (b: boolean | string): string => (typeof b === 'string' ? b : b ? 'y' : 'n');
 
 export function renderKernel(j: KernelJson): string {
   const lines: string[] = [];
   const row = (k: string, v: string): void => void lines.push(`${(k + ':').padEnd(14)}${v}`);
+  const unreadable = (part: KernelPart): string | undefined => {
+    const w = j.warnings?.find((x) => x.part === part);
+    return w && `(${formatKernelWarning(w, j.compression !== null)})`;
+  };
   row('kernel', j.source);
   row('release', j.release ?? '(not found)');
   row('banner', j.banner ?? '(not found)');
-  row('build id', j.buildId ?? '(none)');
+  row('build id', j.buildId ?? unreadable('build-id') ?? '(none)');
   if (j.image) {
     const kind = `${j.image.kind}${j.image.pe ? ' (PE/EFI)' : ''}`;
     row('image', j.compression ? `${kind}, ${j.compression} payload at 0x${j.image.payloadOffset.toString(16)}: ${j.image.payloadLength} -> ${j.image.kernelSize} bytes${j.image.elf ? ' (ELF vmlinux)' : ' (raw image, not ELF)'}` : `${kind}, ${j.image.kernelSize} bytes`);
@@ -132,7 +150,7 @@ export function renderKernel(j: KernelJson): string {
   if (j.certificateList) {
     const l = j.certificateList;
     row('certificates', `${j.certificates.length} in the system list at 0x${l.offset.toString(16)} (${l.listSize} bytes, found by ${l.method === 'symbols' ? 'symbols' : 'scanning'})${l.unparsed ? `, ${l.unparsed} unparsable` : ''}`);
-  } else if (j.image) row('certificates', '(no system certificate list found)');
+  } else if (j.image) row('certificates', unreadable('certificates') ?? '(no system certificate list found)');
   j.certificates.forEach((c, i) => {
     lines.push(`  [${i}] ${c.kernelName}`);
     lines.push(`      subject ${c.subject}`);
@@ -143,13 +161,17 @@ export function renderKernel(j: KernelJson): string {
   });
   if (j.certificateList?.extra) {
     const e = j.certificateList.extra;
-    row('extra area', `${e.size} bytes reserved at 0x${e.offset.toString(16)}, ${e.used} used`);
+    row('extra area', `${count(e.size, 'byte')} reserved at 0x${e.offset.toString(16)}, ${e.used} used`);
   }
   if (j.builtinKeys) row('builtin keys', j.builtinKeys.length ? j.builtinKeys.join('; ') : '(none visible in /proc/keys)');
-  row('btf', j.btf ? `${j.btf.size} bytes, ${j.btf.types} types` : '(none)');
-  row('config', j.config ? `${j.config.source}: ${['MODULE_SIG', 'MODULE_SIG_FORCE', 'MODVERSIONS', 'MODULE_ALLOW_BTF_MISMATCH', 'SECURITY_LOCKDOWN_LSM', 'MODULE_COMPRESS', 'MODULE_DECOMPRESS'].map((k) => `${k}=${yn(j.config![k]!)}`).join(' ')}` : '(not found: pass --config FILE)');
+  row('btf', j.btf ? `${count(j.btf.size, 'byte')}, ${count(j.btf.types, 'type')}` : unreadable('btf') ?? '(none)');
+  const c = j.config;
+  const policy = c && POLICY_KEYS.map((k) => `${k}=${yn(c[k]!)}`).join(' ');
+  row('config', c ? `${c.source}: ${policy}` : (unreadable('config') ?? '(not found: pass --config FILE)'));
   if (j.exports) row('exports', `${j.exports.count} (${j.exports.gpl} GPL-only, ${j.exports.withCrc} with CRC, ${j.exports.layout ?? '?'} ksymtab)`);
-  else if (j.image) row('exports', j.image.elf ? '(no __ksymtab)' : '(raw image: no section table to read exports from)');
+  else if (j.image) {
+    row('exports', unreadable('exports') ?? (j.image.elf ? '(no __ksymtab)' : '(raw image: no section table to read exports from)'));
+  }
   return lines.join('\n') + '\n';
 }
 

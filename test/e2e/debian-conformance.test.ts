@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { TESTKERNEL, corpus, modulesBelow, runBin, type KernelSet } from '../helpers.js';
 import { bootAndLoad, canBoot, opensslSign } from './kernel.js';
 import { compareElfVariants } from './elf-variants.js';
+import { elfCheckFlow } from '../../src/check/elf-validity.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
 
@@ -136,7 +137,22 @@ test("BTF of another 6.12 build, confirmed by Debian's kernel: loads without BTF
   assert.ok(btf!.log!.includes('Kernel module BTF mismatch detected'));
 });
 
-test("the kernel's ELF checks (Debian 6.1): each malformed module refused as predicted, with the kernel's line", { skip: (!canBoot() || !k61) && 'needs root, the kit and the 6.1 package' }, () => {
+test("the kernel's ELF checks (Debian 6.1): each malformed module refused as predicted, with the kernel's line", {
+  skip: (!canBoot() || !k61) && 'needs root, the kit and the 6.1 package',
+}, () => {
   const dummy = save('6.1-elf-base-dummy.ko', plain(k61!, 'dummy'));
   assert.deepEqual(compareElfVariants('6.1', k61!.dir, image(k61!), dummy, fs.mkdtempSync(path.join(tmp, 'elf-'))), []);
+});
+
+// 6.12.117 backported mainline 6.13's elf_validity_cache_sechdrs(), _secstrings(), _index_*(): both Debian 6.12 kernels run them
+test("the kernel's ELF checks (Debian 6.12.117 and later): each malformed module refused as predicted, with the kernel's line", {
+  skip: (!canBoot() || !cur || !prev) && 'needs root, the kit and the 6.12 packages',
+}, () => {
+  const failures = [prev!, cur!].flatMap((k) => {
+    const flow = elfCheckFlow('6.12', k.release);
+    assert.equal(flow, '6.12.117', `${k.release}: the split checks`);
+    const dummy = save(`${k.set}-elf-base-dummy.ko`, plain(k, 'dummy'));
+    return compareElfVariants(flow, k.dir, image(k), dummy, fs.mkdtempSync(path.join(tmp, 'elf-'))).map((f) => `${k.release}: ${f}`);
+  });
+  assert.deepEqual(failures, []);
 });

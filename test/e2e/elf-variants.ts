@@ -1,22 +1,25 @@
 /**
  * Malformed variants of a module, one per check of the kernel's ELF validation (test-only
- * fixtures, built from a real module): each breaks exactly one rule. `oops`: the series whose
- * kernel reads past its copy of the module and oopses instead of refusing (not loaded, no errno
- * to compare).
+ * fixtures, built from a real module): each breaks exactly one rule. `oops`: the flows
+ * (elfCheckFlow()) whose kernel reads past its copy of the module and oopses instead of refusing
+ * (not loaded, no errno to compare). `flows`: the only flows the variant is made for (the others
+ * do not check it and go on with a broken module).
  * `loads`: the kernel does not check this (EI_CLASS, EI_DATA) and loads the module.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Elf, SHF_ALLOC, SHT_SYMTAB } from '../../src/elf/elf.js';
+import { Elf, SHF_ALLOC, SHT_NOBITS, SHT_SYMTAB } from '../../src/elf/elf.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
+import type { ElfCheckFlow } from '../../src/check/elf-validity.js';
 import { runBin } from '../helpers.js';
 import { bootAndLoad } from './kernel.js';
 
 export interface ElfVariant {
   readonly name: string;
   readonly data: Buffer;
-  readonly oops?: readonly ('6.1' | '6.12')[];
+  readonly oops?: readonly ElfCheckFlow[];
+  readonly flows?: readonly ElfCheckFlow[];
   readonly loads?: boolean;
 }
 
@@ -36,6 +39,7 @@ export function elfVariants(module: Uint8Array, file: string): ElfVariant[] {
   const nonAlloc = find((s) => s.sh_type === 1 && (s.sh_flags & SHF_ALLOC) === 0);
   const alloc = find((s) => s.sh_type === 1 && (s.sh_flags & SHF_ALLOC) !== 0);
   const symtab = find((s) => s.sh_type === SHT_SYMTAB);
+  const thisModule = find((s) => s.name === '.gnu.linkonce.this_module');
   const strtab = elf.sections[h.e_shstrndx]!;
   const out: ElfVariant[] = [];
   const v = (name: string, edit: (b: Buffer) => Buffer | void, extra: Partial<ElfVariant> = {}): void => {
@@ -58,8 +62,14 @@ export function elfVariants(module: Uint8Array, file: string): ElfVariant[] {
   v('symtab-link-zero', (b) => void b.writeUInt32LE(0, sh(symtab) + 40));
   v('symtab-none', (b) => void b.writeUInt32LE(1, sh(symtab) + 4));
   v('alloc-name-past-table', (b) => void b.writeUInt32LE(strtab.sh_size + 1, sh(alloc)));
-  v('alloc-name-past-module', (b) => void b.writeUInt32LE(0xfffff, sh(alloc)), { oops: ['6.12'] }); // 6.1 checks the offset first
-  v('nonalloc-name-past-module', (b) => void b.writeUInt32LE(0xfffff, sh(nonAlloc)), { oops: ['6.1', '6.12'] });
+  // 6.1 and 6.12.117 check an SHF_ALLOC section's name offset before they read the name, 6.12.0 after
+  v('alloc-name-past-module', (b) => void b.writeUInt32LE(0xfffff, sh(alloc)), { oops: ['6.12.0'] });
+  v('nonalloc-name-past-module', (b) => void b.writeUInt32LE(0xfffff, sh(nonAlloc)), { oops: ['6.1', '6.12.0'] });
+  v('this-module-none', (b) => void b.set(renameSections(b, file, { '.gnu.linkonce.this_module': '.gnu.linkonce.this_modulx' })));
+  v('this-module-nobits', (b) => void b.writeUInt32LE(SHT_NOBITS, sh(thisModule) + 4), { flows: ['6.12.0', '6.12.117'] });
+  v('modinfo-twice', (b) => void b.set(renameSections(b, file, { '.comment': '.modinfo' })), { flows: ['6.12.0', '6.12.117'] });
+  v('shstrtab-not-strtab', (b) => void b.writeUInt32LE(1, sh(h.e_shstrndx) + 4), { flows: ['6.12.117'] });
+  v('symtab-strtab-not-strtab', (b) => void b.writeUInt32LE(alloc, sh(symtab) + 40), { flows: ['6.12.117'] });
   v('class-elf32', (b) => void (b[4] = 1), { loads: true });
   v('data-big-endian', (b) => void (b[5] = 2), { loads: true });
   return out;
@@ -71,8 +81,10 @@ export function elfVariants(module: Uint8Array, file: string): ElfVariant[] {
  * and the kernel's line for the refusal). Boots: one for the refusals and the first variant that
  * loads, one for the second (same module name), one per oops.
  */
-export function compareElfVariants(series: '6.1' | '6.12', kernel: string, image: string, module: string, dir: string): string[] {
-  const variants = elfVariants(fs.readFileSync(module), module).map((v) => ({ ...v, oops: v.oops?.includes(series) ? v.oops : undefined }));
+export function compareElfVariants(flow: ElfCheckFlow, kernel: string, image: string, module: string, dir: string): string[] {
+  const variants = elfVariants(fs.readFileSync(module), module)
+    .filter((v) => !v.flows || v.flows.includes(flow))
+    .map((v) => ({ ...v, oops: v.oops?.includes(flow) ? v.oops : undefined }));
   const files = variants.map((v) => {
     const p = path.join(dir, `elf-${v.name}.ko`);
     fs.writeFileSync(p, v.data);
@@ -102,14 +114,18 @@ export function compareElfVariants(series: '6.1' | '6.12', kernel: string, image
       const fatal = p.reasons.find((x) => x.fatal);
       if (v.oops) {
         // the kernel oopses: not loaded, and no errno to compare
-        if (k.loaded || p.outcome !== 'rejected' || fatal?.code !== 'section-name-oops') failures.push(`${v.name}: predicted ${p.outcome} (${fatal?.code}), kernel loaded=${k.loaded} errno=${k.errno_name}`);
+        if (k.loaded || p.outcome !== 'rejected' || fatal?.code !== 'section-name-oops') {
+          failures.push(`${v.name}: predicted ${p.outcome} (${fatal?.code}), kernel loaded=${k.loaded} errno=${k.errno_name}`);
+        }
         return;
       }
       const got = { loaded: p.outcome !== 'rejected', errno: p.errno ?? 'OK', taint: p.outcome === 'rejected' ? null : p.taints };
       const want = { loaded: k.loaded, errno: k.errno_name, taint: k.loaded ? (k.module_taint ?? '') : null };
-      if (JSON.stringify(got) !== JSON.stringify(want)) failures.push(`${v.name}: predicted ${JSON.stringify(got)}, kernel ${JSON.stringify(want)} (${k.kernel_log.join(' | ')})`);
-      if (fatal?.log && !k.kernel_log.includes(fatal.log)) failures.push(`${v.name}: kernel did not log '${fatal.log}' (it logged: ${k.kernel_log.join(' | ')})`);
-      if (!k.loaded && !fatal?.log) failures.push(`${v.name}: no line predicted; the kernel logged: ${k.kernel_log.join(' | ')}`);
+      const log = k.kernel_log.join(' | ');
+      const [g, w] = [JSON.stringify(got), JSON.stringify(want)];
+      if (g !== w) failures.push(`${v.name}: predicted ${g}, kernel ${w} (${log})`);
+      if (fatal?.log && !k.kernel_log.includes(fatal.log)) failures.push(`${v.name}: kernel did not log '${fatal.log}' (${log})`);
+      if (!k.loaded && !fatal?.log) failures.push(`${v.name}: no line predicted; the kernel logged: ${log}`);
     });
   }
   return failures;

@@ -5,7 +5,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { loadKernelSource, loadRunningKernel } from '../../node/kernel-source.js';
 import { writeFileAtomic } from '../../node/atomic.js';
-import { formatSymvers, kernelToJson, renderKernel } from '../../report/kernel.js';
+import { formatKernelWarning, formatSymvers, kernelToJson, renderKernel } from '../../report/kernel.js';
 import { KmodsealError } from '../../bytes/errors.js';
 
 export interface KernelOptions {
@@ -23,6 +23,10 @@ export async function kernelCommand(target: string | undefined, o: KernelOptions
   if (target && o.running) throw new KmodsealError('E_USAGE', 'give either a kernel or --running, not both');
   const src = o.running ? loadRunningKernel() : await loadKernelSource(target!, { ...(o.systemMap ? { systemMap: o.systemMap } : {}), ...(o.config ? { config: o.config } : {}) });
   const k = src.inspection;
+  // a part that could not be read is left out, named here and in the report; the rest is reported (exit 0)
+  const warnings = k?.warnings ?? [];
+  const compressed = k?.image.compression !== undefined;
+  for (const w of warnings) io.stderr(`kmodseal: warning: ${src.description}: ${formatKernelWarning(w, compressed)}\n`);
   if (o.extractVmlinux) {
     if (!k) throw new KmodsealError('E_USAGE', '--extract-vmlinux needs a kernel image, not --running');
     writeFileAtomic(o.extractVmlinux, k.kernel);
@@ -37,6 +41,7 @@ export async function kernelCommand(target: string | undefined, o: KernelOptions
     return EXIT.OK;
   }
   if (o.symvers) {
+    if (!k?.exports && warnings.some((w) => w.part === 'exports')) return EXIT.BAD_INPUT; // the warning said why
     if (!k?.exports) throw new KmodsealError('E_NOTFOUND', `${src.description}: no exported-symbol tables to read (raw image or no __ksymtab)`);
     io.stdout(formatSymvers(k.exports));
     return EXIT.OK;
