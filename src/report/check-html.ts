@@ -3,6 +3,7 @@
  * outcome and by reason, and each module's findings with the kernel's log lines.
  * A pure function from the check result to a string.
  */
+import { agree } from './counts.js';
 import type { ModuleVerdict } from '../check/check.js';
 
 export interface CheckReport {
@@ -39,7 +40,7 @@ li.fatal{color:#900} .file{color:#666;font-size:.9em} .filters label{margin-righ
 </style></head><body>
 <h1>kmodseal check: ${esc(report.kernel.release ?? '(unknown release)')}</h1>
 <p>kernel: <code>${esc(report.kernel.source)}</code><br>vermagic: <code>${esc(report.kernel.vermagic ?? '?')}</code><br>trusted keys: ${report.kernel.trusted.map((t) => `<code>${esc(t)}</code>`).join(', ') || '(none)'}<br>policy: ${Object.entries(report.kernel.policy).map(([k, v]) => `<code>${esc(k)}=${esc(String(v))}</code>`).join(' ')}</p>
-<p class="summary"><span id="n-loads">${count('loads')} load</span><span id="n-tainted">${count('loads-tainted')} load tainted</span><span id="n-rejected">${count('rejected')} rejected</span><span id="n-shown"></span></p>
+<p class="summary"><span id="n-loads">${count('loads')} ${agree(count('loads'), 'loads', 'load')}</span><span id="n-tainted">${count('loads-tainted')} ${agree(count('loads-tainted'), 'loads', 'load')} tainted</span><span id="n-rejected">${count('rejected')} rejected</span><span id="n-shown"></span></p>
 <div class="filters">
 <label><input type="checkbox" class="of" value="rejected" checked> rejected</label>
 <label><input type="checkbox" class="of" value="loads-tainted" checked> loads tainted</label>

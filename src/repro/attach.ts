@@ -2,10 +2,11 @@
  * `attach`: put a bundle's detached signatures back onto the modules of an independent build
  * (Documentation/kbuild/reproducible-builds.rst step 4, what `sign-file -s <sig>` does per module).
  *
- * Modules pair with manifest records by path without the compression suffix (`a/b.ko.xz` and
- * `a/b.ko` pair). A pair is accepted only when the module's unsigned, decompressed bytes hash
- * to the manifest's SHA-256. Everything is checked before anything is written; the writes are
- * all-or-nothing (rolled back from in-memory originals).
+ * Modules pair with manifest records by path; a record left over pairs with the one module left
+ * over that differs only in its compression suffix (`a/b.ko.xz` and `a/b.ko`). A pair is accepted
+ * only when the module's unsigned, decompressed bytes hash to the manifest's SHA-256. Everything
+ * is checked before anything is written; the writes are all-or-nothing (rolled back from
+ * in-memory originals).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,8 @@ import { decompressModule } from '../compress/index.js';
 import { stripModuleSignature } from '../sign/cms.js';
 import { MANIFEST_NAME, SIGNATURE_SUFFIX, parseManifest, type ModuleRecord } from './manifest.js';
 import { bytesEqual, moduleKey, sha256Hex, signerId } from './module-parts.js';
-import { defaultJobs, fileMode, listTreeModules, mapLimit, writeAllOrNothing, type PlannedWrite } from './tree-io.js';
+import { count } from '../report/counts.js';
+import { defaultJobs, fileMode, listTreeModules, mapLimit, writeAllOrNothing, type PlannedWrite, type TreeModule } from './tree-io.js';
 
 export type AttachProblemReason =
   /** The module's unsigned content does not hash to the manifest's value. */
@@ -33,7 +35,7 @@ export type AttachProblemReason =
   | 'signature-file-unlisted'
   /** The `.sig` file is not a PKCS#7 or names another signer than the manifest. */
   | 'bad-signature'
-  /** Two tree files pair with one record (e.g. a.ko and a.ko.xz). */
+  /** Tree files and records pair only across compressions, and not one to one (a.ko and a.ko.gz for the one record a.ko.xz). */
   | 'duplicate-module'
   /** The module file cannot be read or decompressed. */
   | 'unreadable-module';
@@ -51,7 +53,7 @@ export class AttachRefusedError extends KmodsealError {
   constructor(problems: readonly AttachProblem[]) {
     const shown = problems.slice(0, 20).map((p) => `  ${p.path}: ${p.reason}: ${p.detail}`);
     if (problems.length > 20) shown.push(`  ... and ${problems.length - 20} more`);
-    super('E_SIG', `attach refused, nothing written (${problems.length} problem(s)):\n${shown.join('\n')}`);
+    super('E_SIG', `attach refused, nothing written (${count(problems.length, 'problem')}):\n${shown.join('\n')}`);
     this.name = 'AttachRefusedError';
     this.problems = problems;
   }
@@ -73,6 +75,12 @@ export interface AttachResult {
   readonly written: readonly string[];
 }
 
+interface Pair {
+  readonly file: string;
+  readonly relPath: string;
+  readonly record: ModuleRecord;
+}
+
 function listSigFiles(bundleDir: string): string[] {
   const out: string[] = [];
   const visit = (d: string, rel: string): void => {
@@ -87,6 +95,47 @@ function listSigFiles(bundleDir: string): string[] {
 }
 
 /**
+ * Pairs tree modules with manifest records by path, as module trees are keyed (`x.ko` and
+ * `x.ko.xz` side by side are two modules; depmod picks one). What is left pairs across a change
+ * of compression (`x.ko.xz` recorded, `x.ko` built) when exactly one file and one record share
+ * the name without suffix; more than one on either side is refused as ambiguous.
+ */
+function pairModules(modules: readonly TreeModule[], records: readonly ModuleRecord[]): { pairs: Pair[]; problems: AttachProblem[] } {
+  const byPath = new Map(records.map((r) => [r.path, r]));
+  const pairs: Pair[] = [];
+  const problems: AttachProblem[] = [];
+  const loose = new Map<string, { modules: TreeModule[]; records: ModuleRecord[] }>();
+  const group = (key: string): { modules: TreeModule[]; records: ModuleRecord[] } => {
+    let g = loose.get(key);
+    if (!g) loose.set(key, (g = { modules: [], records: [] }));
+    return g;
+  };
+  const paired = new Set<string>();
+  for (const m of modules) {
+    const record = byPath.get(m.relPath);
+    if (record) {
+      pairs.push({ file: m.file, relPath: m.relPath, record });
+      paired.add(record.path);
+    } else group(moduleKey(m.relPath)).modules.push(m);
+  }
+  for (const r of records) if (!paired.has(r.path)) group(moduleKey(r.path)).records.push(r);
+  for (const g of loose.values()) {
+    const [m, r] = [g.modules[0], g.records[0]];
+    if (g.modules.length === 1 && g.records.length === 1) pairs.push({ file: m!.file, relPath: m!.relPath, record: r! });
+    else if (m && r) {
+      const detail = `ambiguous: ${g.modules.map((x) => x.relPath).join(', ')} against the bundle's ` +
+        g.records.map((x) => x.path).join(', ');
+      for (const x of g.modules) problems.push({ path: x.relPath, reason: 'duplicate-module', detail });
+    } else {
+      const none = 'no record in the bundle manifest';
+      for (const x of g.modules) problems.push({ path: x.relPath, reason: 'module-without-signature', detail: none });
+      for (const x of g.records) problems.push({ path: x.path, reason: 'signature-without-module', detail: 'no such module in the tree' });
+    }
+  }
+  return { pairs, problems };
+}
+
+/**
  * Attaches the signatures in `bundleDir` to the modules below `tree`.
  * @throws AttachRefusedError (code E_SIG) listing every problem, with the tree untouched;
  *         FormatError E_FORMAT (bad manifest); KmodsealError E_IO (read or write failure; writes are rolled back)
@@ -96,38 +145,14 @@ export async function attach(bundleDir: string, tree: string, options: AttachOpt
   const manifest = parseManifest(Buffer.from(readFileBytes(manifestFile)).toString('utf8'), manifestFile);
   const problems: AttachProblem[] = [];
 
-  const records = new Map<string, ModuleRecord>();
-  for (const r of manifest.modules) {
-    const key = moduleKey(r.path);
-    if (records.has(key)) problems.push({ path: r.path, reason: 'duplicate-module', detail: `the manifest lists ${records.get(key)!.path} and ${r.path}` });
-    else records.set(key, r);
-  }
   const listed = new Set(manifest.modules.flatMap((r) => (r.signature ? [r.signature] : [])));
   for (const s of listSigFiles(bundleDir)) {
     if (!listed.has(s)) problems.push({ path: s, reason: 'signature-file-unlisted', detail: 'this .sig file is not named by manifest.json' });
   }
 
   const { modules } = listTreeModules(tree);
-  const pairs: { file: string; relPath: string; record: ModuleRecord }[] = [];
-  const pairedKeys = new Map<string, string>();
-  for (const m of modules) {
-    const key = moduleKey(m.relPath);
-    const record = records.get(key);
-    if (!record) {
-      problems.push({ path: m.relPath, reason: 'module-without-signature', detail: 'no record in the bundle manifest' });
-      continue;
-    }
-    const prior = pairedKeys.get(key);
-    if (prior !== undefined) {
-      problems.push({ path: m.relPath, reason: 'duplicate-module', detail: `pairs with ${record.path}, as does ${prior}` });
-      continue;
-    }
-    pairedKeys.set(key, m.relPath);
-    pairs.push({ file: m.file, relPath: m.relPath, record });
-  }
-  for (const [key, r] of records) {
-    if (!pairedKeys.has(key)) problems.push({ path: r.path, reason: 'signature-without-module', detail: 'no such module in the tree' });
-  }
+  const { pairs, problems: pairing } = pairModules(modules, manifest.modules);
+  problems.push(...pairing);
 
   const jobs = options.jobs ?? defaultJobs();
   const planned = await mapLimit(pairs, jobs, async (p): Promise<PlannedWrite | undefined> => {

@@ -26,7 +26,11 @@ export const MAX_REGIONS = 200;
 const MERGE_GAP = 32;
 const BLOCK = 4096;
 
-/** Differing byte ranges of equal-length `a` and `b`, coalesced (unbounded list; callers cap). */
+/**
+ * Differing byte ranges of `a` and `b`: each a maximal run of differing bytes, exact (equal bytes
+ * between two runs belong to neither, so a mask boundary never makes them a difference);
+ * labelRanges coalesces. Unbounded list; callers cap.
+ */
 export function differingRanges(a: Uint8Array, b: Uint8Array): { offset: number; length: number }[] {
   const n = Math.min(a.length, b.length);
   const out: { offset: number; length: number }[] = [];
@@ -37,7 +41,7 @@ export function differingRanges(a: Uint8Array, b: Uint8Array): { offset: number;
     if (bytesEqual(a.subarray(blk, end), b.subarray(blk, end))) continue;
     for (let i = blk; i < end; i++) {
       if (a[i] === b[i]) continue;
-      if (start >= 0 && i - last <= MERGE_GAP) last = i;
+      if (start >= 0 && i === last + 1) last = i;
       else {
         if (start >= 0) out.push({ offset: start, length: last - start + 1 });
         start = last = i;
@@ -50,8 +54,8 @@ export function differingRanges(a: Uint8Array, b: Uint8Array): { offset: number;
 }
 
 /**
- * Splits differing ranges at mask boundaries and labels each piece.
- * `locate(offset)` names an unmasked position (e.g. its section).
+ * Splits differing ranges at mask boundaries, labels each piece, and merges pieces of one label
+ * closer than MERGE_GAP bytes. `locate(offset)` names an unmasked position (e.g. its section).
  */
 export function labelRanges(ranges: readonly { offset: number; length: number }[], masks: readonly Mask[], locate: (offset: number) => string): ByteRegion[] {
   const sorted = [...masks].filter((m) => m.length > 0).sort((x, y) => x.offset - y.offset);

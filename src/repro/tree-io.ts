@@ -8,6 +8,7 @@ import path from 'node:path';
 import { KmodsealError } from '../bytes/errors.js';
 import { walkModules } from '../node/files.js';
 import { writeFileAtomic } from '../node/atomic.js';
+import { agree, count } from '../report/counts.js';
 
 /** A module file of a tree: absolute path, '/'-separated path relative to the root. */
 export interface TreeModule {
@@ -97,7 +98,7 @@ export function writeAllOrNothing(writes: readonly PlannedWrite[], hooks: { befo
       }
     }
     const msg = e instanceof Error ? e.message : String(e);
-    throw new KmodsealError('E_IO', `${msg}; ${done.length} file(s) already written were ${unrestored.length ? `restored except ${unrestored.join(', ')}` : 'restored'}`, { cause: e });
+    throw new KmodsealError('E_IO', `${msg}; ${count(done.length, 'file')} already written ${agree(done.length, 'was', 'were')} ${unrestored.length ? `restored except ${unrestored.join(', ')}` : 'restored'}`, { cause: e });
   }
 }
 

@@ -30,7 +30,7 @@ test('check --report: summary, rows and filters work in Chromium, with no networ
     page.on('request', (q) => void (q.url().startsWith('file:') || requests.push(q.url())));
     await page.goto(`file://${report}`);
     assert.equal(await page.locator('#n-rejected').innerText(), '3 rejected'); // the unsigned three, under enforcement
-    assert.equal(await page.locator('#n-tainted').innerText(), '1 load tainted');
+    assert.equal(await page.locator('#n-tainted').innerText(), '1 loads tainted');
     assert.equal(await page.locator('tr.m:visible').count(), 4);
     await page.locator('input.of[value="rejected"]').uncheck();
     assert.equal(await page.locator('tr.m:visible').count(), 1);

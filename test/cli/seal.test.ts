@@ -127,6 +127,25 @@ test('seal: refuses an image without a reserved area before signing anything', (
   assert.ok(!fs.existsSync(path.join(tmp, 'x.pem')));
 });
 
+test('seal --embed: the embedded certificate is the output; diff against the unsealed vmlinux is equal modulo certificates', () => {
+  const vmlinux = path.join(TESTKERNEL, 'vmlinux');
+  const dir = unsignedTree('seal-embed', modulesBelow(k61.modulesDir).slice(0, 2));
+  const before = modulesBelow(dir).map((f) => fs.readFileSync(f));
+  // without --embed, some output of the certificate is still needed: refused, nothing signed
+  const refused = runBin(['seal', '--kernel-tree', dir]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--cert-out FILE\.pem, --der-out FILE\.der or --embed VMLINUX/);
+  modulesBelow(dir).forEach((f, i) => assert.ok(fs.readFileSync(f).equals(before[i]!)));
+  const out = path.join(tmp, 'vmlinux-sealed');
+  const r = runBin(['seal', '--type', 'p256', '--kernel-tree', dir, '--embed', vmlinux, '--embed-out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^sealed 2 of 2 modules$/m);
+  assert.equal(runBin(['verify', '--kernel', out, dir]).code, 0, 'the modules verify against the sealed vmlinux');
+  const d = runBin(['diff', vmlinux, out]);
+  assert.equal(d.code, 0, d.stdout.toString());
+  assert.match(d.stdout.toString(), /^equal modulo signatures and embedded certificates \(1 entry; 1 certificate area differs\)$/m);
+});
+
 test('sign with a key in an HSM (SoftHSM2 over PKCS#11) equals sign-file with the same key', { skip: !(have('softhsm2-util') && fs.existsSync(SIGN_FILE)) && 'softhsm2 or sign-file missing' }, () => {
   const dir = path.join(tmp, 'hsm');
   fs.mkdirSync(path.join(dir, 'tokens'), { recursive: true });

@@ -153,7 +153,7 @@ test('a write failing midway rolls back the files already written', { skip, time
   const before = snapshot(u);
   await assert.rejects(
     attach(bundle, u, { beforeWrite: (_f, i) => { if (i === 150) throw new Error('simulated ENOSPC'); } }),
-    (e: unknown) => e instanceof Error && 'code' in e && e.code === 'E_IO' && /simulated ENOSPC; 150 file\(s\) already written were restored/.test(e.message),
+    (e: unknown) => e instanceof Error && 'code' in e && e.code === 'E_IO' && /simulated ENOSPC; 150 files already written were restored/.test(e.message),
   );
   assertSameTree(before, snapshot(u));
   for (const f of walkModules(u)) {

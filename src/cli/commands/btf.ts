@@ -15,6 +15,7 @@ import { probeElf } from '../../elf/elf.js';
 import { baseReferenceEvidence, compareModuleBase, type BaseCompareResult, type BaseEvidence } from '../../btf/compare.js';
 import { isKmodsealError, KmodsealError } from '../../bytes/errors.js';
 import { renderBaseMismatches } from '../../report/btf-mismatch.js';
+import { btfText } from '../../report/counts.js';
 
 export async function btfDumpCommand(file: string, o: { base?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   const base = o.base ? (await loadKernelBtf(o.base)).btf : undefined;
@@ -93,19 +94,19 @@ export async function btfCheckCommand(
     const d = r.distilledBase;
     const what =
       r.status === 'ok' ? 'BTF valid'
-        : r.status === 'relocatable' ? `BTF valid, relocatable: all ${(d?.types ?? 1) - 1} types of its .BTF.base map onto the kernel's vmlinux BTF`
+        : r.status === 'relocatable' ? btfText.relocatable((d?.types ?? 1) - 1)
           : r.status === 'no-btf' ? 'no .BTF'
             : r.status === 'unsupported' ? `not predictable: ${r.reason}`
               : `BTF mismatch${r.typeId ? ` at ${d?.used ? '.BTF.base ' : ''}type [${r.typeId}]` : ''}: ${r.reason}`;
     io.stdout(`${r.file}: ${r.module}: ${what} -> ${consequence}\n`);
     for (const l of r.kernelLog) io.stdout(`    kernel: ${l}\n`);
     if (d && !d.used) io.stdout('    .BTF.base: ignored by this kernel series (6.1); .BTF is checked against vmlinux\n');
-    if (d?.mappings && r.status !== 'relocatable') io.stdout(`    .BTF.base: ${d.mapped} of ${(d.types ?? 1) - 1} types mapped before the failure\n`);
+    if (d?.mappings && r.status !== 'relocatable') io.stdout(`    ${btfText.mapped(d.mappings.length, (d.types ?? 1) - 1)}\n`);
     if (r.heuristic) {
       const h = r.heuristic;
-      if (h.status === 'no-evidence') io.stdout(`    base types (heuristic, no --built-against): no evidence of another base (${h.namesChecked} names, ${h.refsChecked} references checked)\n`);
+      if (h.status === 'no-evidence') io.stdout(`    base types (heuristic, no --built-against): ${btfText.noEvidence(h.namesChecked, h.refsChecked)}\n`);
       else {
-        io.stdout(`    base types (heuristic, no --built-against): EVIDENCE of another base: ${h.misplacedNameCount} names do not start a string of this base, ${h.badKindCount} references point at kinds that cannot be referenced so\n`);
+        io.stdout(`    base types (heuristic, no --built-against): ${btfText.evidence(h.misplacedNameCount, h.badKindCount)}\n`);
         for (const n of h.misplacedNames) io.stdout(`      [${n.id}] name offset ${n.nameOff} lands inside a string (reads '${n.reads}')\n`);
         for (const b of h.badKinds) io.stdout(`      [${b.id}] ${b.from} -> [${b.ref}] ${b.kind}\n`);
       }
@@ -113,7 +114,7 @@ export async function btfCheckCommand(
     if (r.semantic) {
       if (r.semantic.status === 'compatible') io.stdout(`    base types: compatible (${r.semantic.referenced} referenced, all equal to the target's)\n`);
       else {
-        io.stdout(`    base types: MISMATCHED (${r.semantic.mismatches.length}${r.semantic.truncated ? '+' : ''} of ${r.semantic.referenced} referenced differ)\n`);
+        io.stdout(`    base types: ${btfText.mismatched(r.semantic.mismatches.length, r.semantic.truncated, r.semantic.referenced)}\n`);
         for (const l of renderBaseMismatches(r.semantic.mismatches)) io.stdout(`      ${l}\n`);
       }
     }

@@ -11,6 +11,8 @@ import type { CheckTask } from '../../node/check-job.js';
 import { parseDeb, readDebData } from '../../deb/deb.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { renderCheckHtml } from '../../report/check-html.js';
+import { checkSummary } from '../../report/counts.js';
+import { formatKernelWarning } from '../../report/kernel.js';
 import { writeFileAtomic } from '../../node/atomic.js';
 
 export interface CheckOptions {
@@ -85,7 +87,10 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
     structModuleSize: target.structModuleSize ?? null,
     trusted: target.trusted.map((c) => c.kernelName),
     policy: target.policy,
+    ...(target.unreadable.length ? { unreadable: target.unreadable } : {}),
   };
+  const compressed = src.inspection?.image.compression !== undefined;
+  for (const w of target.unreadable) io.stderr(`kmodseal: warning: ${target.description}: ${formatKernelWarning(w, compressed)}\n`);
   if (o.report) writeFileAtomic(o.report, renderCheckHtml({ kernel: kernelJson, modules: verdicts }));
   if (o.json) io.stdout(Buffer.from(JSON.stringify({ kernel: kernelJson, modules: verdicts }, null, 2) + '\n', 'utf8'));
   else io.stdout(Buffer.from(renderCheckText(kernelJson, verdicts), 'utf8'));
@@ -107,6 +112,9 @@ function renderCheckText(kernel: { source: string; release: string | null; polic
       const head = outcome === 'rejected' ? v.errno! : outcome === 'loads-tainted' ? `taint ${v.taints}` : 'ok';
       const fatal = v.reasons.find((r) => r.fatal);
       lines.push(`  ${v.name.padEnd(24)} ${head.padEnd(13)} ${fatal ? fatal.message : v.reasons.filter((r) => r.check === 'taint' || r.code === 'unsigned' || r.code === 'untrusted-key').map((r) => r.message).join('; ')}`);
+      // verdicts made without a part of the kernel image say so, and which checks were left undone
+      const undone = v.reasons.filter((r) => r.code === 'kernel-unreadable');
+      if (undone.length) lines.push(`    not checked (kernel part unreadable): ${undone.map((r) => `${r.check} (${r.unreadable!.part})`).join(', ')}`);
       if (outcome !== 'loads') {
         lines.push(`    ${v.file}`);
         for (const r of v.reasons) if (r.log && (r.fatal || outcome === 'rejected')) for (const l of r.log.split('\n')) lines.push(`    kernel: ${l}`);
@@ -114,6 +122,6 @@ function renderCheckText(kernel: { source: string; release: string | null; polic
     }
   }
   const n = (o: string): number => verdicts.filter((v) => v.outcome === o).length;
-  lines.push('', `${verdicts.length} modules: ${n('loads')} load, ${n('loads-tainted')} load tainted, ${n('rejected')} rejected`);
+  lines.push('', checkSummary(verdicts.length, n('loads'), n('loads-tainted'), n('rejected')));
   return lines.join('\n') + '\n';
 }

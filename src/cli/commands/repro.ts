@@ -5,12 +5,13 @@ import { detach } from '../../repro/detach.js';
 import { attach, AttachRefusedError } from '../../repro/attach.js';
 import { diff, type DiffEntry } from '../../repro/diff.js';
 import { KmodsealError } from '../../bytes/errors.js';
+import { attachSummary, count, detachSummary, diffSummary } from '../../report/counts.js';
 
 export async function detachCommand(tree: string, o: { out?: string; keep?: boolean; json?: boolean }, io: Io): Promise<ExitCode> {
   if (!o.out) throw new KmodsealError('E_USAGE', 'detach needs --out BUNDLE (an absent or empty directory)');
   const r = await detach(tree, o.out, { keep: Boolean(o.keep) });
   if (o.json) io.stdout(JSON.stringify({ ...r, records: r.records.length }, null, 2) + '\n');
-  else io.stdout(`detached ${r.signed} signatures into ${r.bundle}${o.keep ? ' (tree left signed)' : `; ${r.rewritten} modules left unsigned`}${r.unsigned.length ? `; ${r.unsigned.length} modules had no signature` : ''}\n`);
+  else io.stdout(`${detachSummary({ ...r, unsigned: r.unsigned.length }, Boolean(o.keep))}\n`);
   return EXIT.OK;
 }
 
@@ -18,7 +19,7 @@ export async function attachCommand(bundle: string, tree: string, o: { json?: bo
   try {
     const r = await attach(bundle, tree);
     if (o.json) io.stdout(JSON.stringify(r, null, 2) + '\n');
-    else io.stdout(`attached ${r.attached} signatures to ${r.tree}${r.unchanged ? ` (${r.unchanged} unchanged)` : ''}\n`);
+    else io.stdout(`${attachSummary(r)}\n`);
     return EXIT.OK;
   } catch (e) {
     if (!(e instanceof AttachRefusedError)) throw e;
@@ -27,6 +28,8 @@ export async function attachCommand(bundle: string, tree: string, o: { json?: bo
     return EXIT.CHECK_FAILED;
   }
 }
+
+const sections = (names: readonly string[], sep = ' '): string => `${names.length === 1 ? 'section' : 'sections'}${sep}${names.join(', ')}`;
 
 function describe(d: DiffEntry): string {
   switch (d.kind) {
@@ -39,13 +42,18 @@ function describe(d: DiffEntry): string {
       return `${d.path}: mode ${d.a} != ${d.b}`;
     case 'link-target':
       return `${d.path}: link to ${d.a} != ${d.b}`;
-    case 'content':
-      return `${d.path}: ${d.compared === 'module-content' ? 'module content' : 'bytes'} differ at 0x${d.firstDifference.toString(16)} (${d.sizeA} vs ${d.sizeB} bytes)${d.sections?.length ? `; sections: ${d.sections.map((s) => s.name).join(', ')}` : ''}`;
+    case 'content': {
+      const what = d.compared === 'module-content' ? 'module content differs' : 'bytes differ';
+      const where = d.sections?.length ? `; ${sections(d.sections.map((s) => s.name), ': ')}` : '';
+      return `${d.path}: ${what} at 0x${d.firstDifference.toString(16)} (${d.sizeA} vs ${d.sizeB} bytes)${where}`;
+    }
     case 'compression':
       return `${d.path}: compression ${d.a} vs ${d.b}: ${d.detail}`;
     case 'kernel': {
       const k = d.kernel.kernel;
-      const where = k?.sections.length ? `sections ${[...new Set(k.sections.map((s) => s.name))].join(', ')}` : `${d.kernel.image.regionCount} regions of the image`;
+      const where = k?.sections.length
+        ? sections([...new Set(k.sections.map((s) => s.name))])
+        : `${count(d.kernel.image.regionCount, 'region')} of the image`;
       return `${d.path}: kernel differs beyond certificates, build id and Secure Boot signature: ${where}`;
     }
     case 'error':
@@ -58,15 +66,8 @@ export async function diffCommand(a: string, b: string, o: { json?: boolean }, i
   if (o.json) io.stdout(JSON.stringify(r, null, 2) + '\n');
   else {
     for (const d of r.differences) io.stdout(describe(d) + '\n');
-    const sig = r.ignored.filter((x) => x.kind === 'signature').length;
-    const certs = r.ignored.length - sig;
-    io.stdout(
-      r.identical
-        ? `identical (${r.compared} entries)\n`
-        : r.equalModuloSignatures
-          ? `equal modulo signatures and embedded certificates (${r.compared} entries; ${sig} signatures${certs ? `, ${certs} certificate areas` : ''} differ)\n`
-          : `${r.differences.length} ${r.differences.length === 1 ? 'difference' : 'differences'} besides signatures (${r.compared} entries compared; ${sig} more differ only in their signatures${certs ? `, ${certs} only in certificate areas` : ''})\n`,
-    );
+    const signatures = r.ignored.filter((x) => x.kind === 'signature').length;
+    io.stdout(`${diffSummary({ ...r, differences: r.differences.length, signatures, certificates: r.ignored.length - signatures })}\n`);
   }
   return r.equalModuloSignatures ? EXIT.OK : EXIT.CHECK_FAILED;
 }

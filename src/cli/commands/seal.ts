@@ -17,9 +17,10 @@ import { isHashAlgorithm, type HashAlgorithm } from '../../keys/signer.js';
 import { certificateToPem } from '../../keys/x509.js';
 import { createTrustedKeyring, verifyModuleSignature, type VerifyResult } from '../../sign/verify.js';
 import { decompressModule } from '../../compress/index.js';
-import { loadKernelSource } from '../../node/kernel-source.js';
+import { loadKernelSource, requireKernelPart } from '../../node/kernel-source.js';
 import { embedExtraCertificate } from '../../kernel/embed.js';
 import { kernelSeries } from '../../node/kernel-btf.js';
+import { signSummary } from '../../report/counts.js';
 
 function keyType(t: string | undefined): KeyType {
   const v = (t ?? 'rsa4096') as KeyType;
@@ -71,7 +72,7 @@ function summarize(results: readonly SignResult[], io: Io, what: string): ExitCo
       io.stderr(`kmodseal: ERROR: ${r.error.message}\n`);
     }
   }
-  io.stderr(`${what} ${results.length - bad} of ${results.length} modules${bad ? `; ${bad} failed and were left as they were` : ''}\n`);
+  io.stderr(`${signSummary(what, results.length, bad)}\n`);
   return bad ? EXIT.BAD_INPUT : EXIT.OK;
 }
 
@@ -101,6 +102,7 @@ export async function verifyCommand(paths: string[], o: { cert?: string[]; kerne
   let series: '6.1' | '6.12' | undefined = o.series === '6.1' || o.series === '6.12' ? o.series : undefined;
   if (o.kernel) {
     const src = await loadKernelSource(o.kernel);
+    requireKernelPart(src, 'certificates', 'no module can be verified against it');
     certs = [...certs, ...(src.inspection?.certificates?.certificates ?? []).map((c) => new Uint8Array(Buffer.from(c.der, 'base64')))];
     series ??= kernelSeries(src.inspection?.release);
   }
@@ -134,22 +136,34 @@ export async function sealCommand(
 ): Promise<ExitCode> {
   const roots = o.kernelTree ? [o.kernelTree, ...paths] : paths;
   if (!roots.length) throw new KmodsealError('E_USAGE', 'seal needs --kernel-tree DIR or module paths');
-  if (!o.certOut && !o.derOut) throw new KmodsealError('E_USAGE', 'seal needs --cert-out FILE.pem and/or --der-out FILE.der: the kernel must get the certificate');
+  if (!o.certOut && !o.derOut && !o.embed) {
+    const outputs = '--cert-out FILE.pem, --der-out FILE.der or --embed VMLINUX';
+    throw new KmodsealError('E_USAGE', `seal needs ${outputs}: the kernel must get the certificate`);
+  }
   // Checks that can fail go first: nothing is signed for an image that cannot take the certificate.
   const embedSrc = o.embed ? await loadKernelSource(o.embed, o.systemMap ? { systemMap: o.systemMap } : {}) : undefined;
+  if (embedSrc) requireKernelPart(embedSrc, 'certificates', 'the reserved area cannot be found');
   if (embedSrc && !embedSrc.inspection?.certificates?.extra) {
     throw new KmodsealError('E_UNSUPPORTED', `${o.embed}: no reserved extra-certificate area (needs CONFIG_SYSTEM_EXTRA_CERTIFICATE and a vmlinux with symbols or --system-map)`);
   }
   if (embedSrc && !embedSrc.inspection!.isElf) throw new KmodsealError('E_UNSUPPORTED', `${o.embed}: --embed writes into a vmlinux ELF (as insert-sys-cert); rebuild the compressed image from it`);
   const key = await generateSigningKey({ type: keyType(o.type ?? 'rsa4096'), ...(o.subject ? { subject: o.subject } : {}) });
+  // the certificate is out before any module changes: a certificate that does not fit leaves the modules as they were,
+  // and a module signed is never one whose certificate was lost
+  const k = embedSrc?.inspection;
+  if (k) {
+    const layout = { wordSize: k.elf!.class === 64 ? 8 : 4, littleEndian: k.elf!.littleEndian } as const;
+    const patched = embedExtraCertificate(k.kernel, o.embed!, k.certificates, key.certificate, layout);
+    writeFileAtomic(o.embedOut ?? o.embed!, patched, fs.statSync(o.embed!).mode & 0o7777);
+  }
+  if (o.certOut) writeFileAtomic(o.certOut, certificateToPem(key.certificate));
+  if (o.derOut) writeFileAtomic(o.derOut, key.certificate);
   const spec: SignerSpec = {
     id: crypto.randomUUID(), key: key.privateKeyPem, certificate: key.certificate, hash: hashOf(o.hash), keyIdForm: 'issuer-serial', chain: undefined,
     digests: o.manifest !== undefined || o.json === true,
   };
   const tasks = signTasks(roots, undefined);
   const results = await signMany(spec, tasks, { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
-  if (o.certOut) writeFileAtomic(o.certOut, certificateToPem(key.certificate));
-  if (o.derOut) writeFileAtomic(o.derOut, key.certificate);
   const x = new crypto.X509Certificate(Buffer.from(key.certificate));
   const manifest = {
     certificate: { subject: x.subject, serial: x.serialNumber.toLowerCase(), sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(), type: key.type },
@@ -157,11 +171,6 @@ export async function sealCommand(
     modules: results.map((r) => ({ path: r.file, compression: r.compression ?? null, sha256Before: r.sha256Before ?? null, sha256After: r.sha256After ?? null, error: r.error?.message ?? null })),
   };
   if (o.manifest) writeFileAtomic(o.manifest, JSON.stringify(manifest, null, 2) + '\n');
-  if (embedSrc) {
-    const k = embedSrc.inspection!;
-    const patched = embedExtraCertificate(k.kernel, o.embed!, k.certificates, key.certificate, { wordSize: k.elf!.class === 64 ? 8 : 4, littleEndian: k.elf!.littleEndian });
-    writeFileAtomic(o.embedOut ?? o.embed!, patched, fs.statSync(o.embed!).mode & 0o7777);
-  }
   if (o.json) io.stdout(JSON.stringify(manifest, null, 2) + '\n');
   else io.stdout(`sealed with ${key.type} key ${manifest.certificate.subject} serial ${manifest.certificate.serial}; the private key is discarded\n`);
   return summarize(results, io, 'sealed');
