@@ -17,11 +17,9 @@
  * start with 30 82 and its length is be16 + 4; anything else ends the list.
  */
 import { createHash } from 'node:crypto';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import { Certificate, type Name } from '@peculiar/asn1-x509';
 import { ByteReader, latin1, toHex } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
-import { derTlv } from '../bytes/der.js';
+import { nameAttributes, parseCertificate } from '../pki/certificate.js';
 import { formatName } from '../modsig/signature.js';
 
 /** One certificate as the kernel's builtin keyring would load it. */
@@ -101,37 +99,22 @@ export const MAX_CERTIFICATES = 4096;
 const OID_CN = '2.5.4.3';
 const OID_O = '2.5.4.10';
 const OID_EMAIL = '1.2.840.113549.1.9.1';
-const OID_SKID = '2.5.29.14';
 
 /**
  * Parses one DER X.509 certificate.
  * @throws FormatError E_ASN1 (at `offset`) when it does not decode.
  */
 export function parseKernelCertificate(der: Uint8Array, file: string, offset: number): KernelCertificate {
-  let cert: Certificate;
-  try {
-    cert = AsnConvert.parse(der, Certificate);
-  } catch (e) {
-    throw new FormatError('E_ASN1', { file, offset, format: 'x509', detail: `certificate does not decode: ${(e as Error).message}`, cause: e });
-  }
-  const tbs = cert.tbsCertificate;
-  const rawSerial = new Uint8Array(tbs.serialNumber);
-  let skid: Uint8Array | undefined;
-  for (const ext of tbs.extensions ?? []) {
-    if (ext.extnID !== OID_SKID) continue;
-    try {
-      skid = new Uint8Array(AsnConvert.parse(ext.extnValue.buffer, OctetString).buffer);
-    } catch (e) {
-      throw new FormatError('E_ASN1', { file, offset, format: 'x509', detail: `subjectKeyIdentifier does not decode: ${(e as Error).message}`, cause: e });
-    }
-  }
+  const cert = parseCertificate(der, { file, offset });
+  const tbs = cert.decoded.tbsCertificate;
+  const skid = cert.subjectKeyId;
   // x509_key_preparse(): "<fabricated subject>: <hex of raw skid, else raw serial>".
-  const kernelName = `${fabricateName(tbs.subject)}: ${toHex(skid ?? rawSerial)}`;
+  const kernelName = `${fabricateName(cert.subjectDer, file, offset)}: ${toHex(skid ?? cert.serial)}`;
   return {
     offset,
     subject: formatName(tbs.subject),
     issuer: formatName(tbs.issuer),
-    serial: serialMagnitudeHex(rawSerial),
+    serial: serialMagnitudeHex(cert.serial),
     subjectKeyId: skid ? toHex(skid) : undefined,
     sha256: createHash('sha256').update(der).digest('hex'),
     kernelName,
@@ -307,18 +290,16 @@ function serialMagnitudeHex(raw: Uint8Array): string {
   return toHex(raw.subarray(i));
 }
 
-/** x509_fabricate_name(): CN, O or email; "O: CN" unless CN starts with O (or they share 7 bytes). */
-function fabricateName(name: Name): string {
+/** x509_fabricate_name(): CN, O or email; "O: CN" unless CN starts with O (or they share 7 bytes). Raw value bytes, as latin1. */
+function fabricateName(subjectDer: Uint8Array, file: string, offset: number): string {
   let cn: string | undefined;
   let o: string | undefined;
   let email: string | undefined;
-  for (const rdn of name) {
-    for (const atv of rdn) {
-      const v = attributeBytes(atv.value);
-      if (atv.type === OID_CN) cn = v;
-      else if (atv.type === OID_O) o = v;
-      else if (atv.type === OID_EMAIL) email = v;
-    }
+  for (const a of nameAttributes(subjectDer, file, offset)) {
+    const v = latin1(a.value, 0, a.value.length);
+    if (a.oid === OID_CN) cn = v;
+    else if (a.oid === OID_O) o = v;
+    else if (a.oid === OID_EMAIL) email = v;
   }
   if (cn && o) {
     if (cn.length >= o.length && cn.startsWith(o)) return cn;
@@ -326,10 +307,4 @@ function fabricateName(name: Name): string {
     return `${o}: ${cn}`;
   }
   return cn ?? o ?? email ?? '';
-}
-
-/** The raw content octets of an attribute value, as latin1 (the kernel copies bytes). */
-function attributeBytes(value: object): string {
-  const { content } = derTlv(new Uint8Array(AsnConvert.serialize(value)));
-  return latin1(content, 0, content.length);
 }

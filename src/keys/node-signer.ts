@@ -14,6 +14,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { KmodsealError } from '../bytes/errors.js';
 import { bytesEqual, certificateToDer } from './certificate.js';
+import { parseCertificate } from '../pki/certificate.js';
 import { encodeDigestInfo, type HashAlgorithm, type Signer } from './signer.js';
 import { loadNativeCrypto, nativeError, type NativeCrypto, type NativeKeyHandle } from './native-crypto.js';
 
@@ -73,7 +74,7 @@ export function createNodeSigner(privateKey: KeyObject | string | Uint8Array, ce
   const key = toPrivateKey(privateKey);
   if (key.type !== 'private') throw new KmodsealError('E_UNSUPPORTED', 'a private key is required');
   const der = certificateToDer(certificate);
-  const certKey = new crypto.X509Certificate(Buffer.from(der)).publicKey;
+  const certKey = crypto.createPublicKey({ key: Buffer.from(parseCertificate(der).spki), format: 'der', type: 'spki' });
   const pub = crypto.createPublicKey(key);
   if (!bytesEqual(pub.export({ format: 'der', type: 'spki' }), certKey.export({ format: 'der', type: 'spki' }))) {
     throw new KmodsealError('E_FORMAT', 'the certificate does not belong to the private key');

@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KmodsealError } from '../bytes/errors.js';
 import { certificateToDer } from './certificate.js';
+import { parseCertificate } from '../pki/certificate.js';
 import { ecdsaRawToDer, encodeDigestInfo, HASH_LENGTH, type HashAlgorithm, type Signer } from './signer.js';
 
 const require = createRequire(import.meta.url);
@@ -210,7 +211,7 @@ export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions =
       if (certs.length === 0) throw new KmodsealError('E_NOTFOUND', 'the token holds no certificate for the key; pass one');
       certificate = new Uint8Array(lib.C_GetAttributeValue(session, certs[0]!, [{ type: p11.CKA_VALUE }])[0]!.value);
     }
-    const certKey = new crypto.X509Certificate(Buffer.from(certificate)).publicKey;
+    const certKey = crypto.createPublicKey({ key: Buffer.from(parseCertificate(certificate).spki), format: 'der', type: 'spki' });
     const s = session;
     if (keyType === p11.CKK_RSA) {
       if (certKey.asymmetricKeyType !== 'rsa') throw new KmodsealError('E_FORMAT', 'the certificate does not hold an RSA key');

@@ -7,7 +7,7 @@
  *   RSA:   PKCS#1 v1.5 type-1 block over DER DigestInfo{hash OID, digest}   (RFC 8017 §9.2)
  *   ECDSA: DER SEQUENCE { r INTEGER, s INTEGER }  ("x962" encoding)          (RFC 5480 / SEC 1)
  */
-import { concatBytes, encodeTlv, encodeUnsignedInteger, TAG_SEQUENCE } from './der.js';
+import { concatBytes, encodeTlv, encodeUnsignedInteger, TAG_SEQUENCE } from '../pki/der.js';
 
 /** Digest algorithms a module signature can name (the kernel's pkcs7 parser and sign-file's). */
 export type HashAlgorithm = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';

@@ -14,7 +14,8 @@
 import 'reflect-metadata';
 import crypto, { type KeyObject, type webcrypto as WebCrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { parseCertificateIds, subjectKeyIdFromSpki } from './certificate.js';
+import { subjectKeyIdFromSpki } from './certificate.js';
+import { parseCertificate } from '../pki/certificate.js';
 import { KmodsealError } from '../bytes/errors.js';
 
 const webcrypto = crypto.webcrypto;
@@ -89,8 +90,8 @@ export async function createCertificate(req: CertificateRequest): Promise<Uint8A
   const hash = req.hash ?? 'sha256';
   const spki = new Uint8Array(req.publicKey.export({ format: 'der', type: 'spki' }));
   const skid = subjectKeyIdFromSpki(spki);
-  const issuerIds = req.issuerCertificate ? parseCertificateIds(req.issuerCertificate) : undefined;
-  const akid = issuerIds ? issuerIds.subjectKeyId ?? subjectKeyIdFromSpki(new Uint8Array(new crypto.X509Certificate(Buffer.from(req.issuerCertificate!)).publicKey.export({ format: 'der', type: 'spki' }))) : skid;
+  const issuerIds = req.issuerCertificate ? parseCertificate(req.issuerCertificate, { file: '<issuer certificate>' }) : undefined;
+  const akid = issuerIds ? issuerIds.subjectKeyId ?? subjectKeyIdFromSpki(issuerIds.spki) : skid;
   const extensions: x509.Extension[] = req.ca
     ? [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)]
     : [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, false)];

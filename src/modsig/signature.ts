@@ -10,12 +10,12 @@
  *   [ struct module_signature   ]   u8 algo, hash, id_type, signer_len, key_id_len; u8 pad[3]; be32 sig_len
  *   [ "~Module signature appended~\n" ]   28 bytes
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { ContentInfo, SignedData } from '@peculiar/asn1-cms';
-import { Name } from '@peculiar/asn1-x509';
+import type { SignerInfo } from '@peculiar/asn1-cms';
+import type { Name } from '@peculiar/asn1-x509';
 import { ByteReader, copyBytes, latin1 } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
-import { derTlv } from '../bytes/der.js';
+import { nameAttributes } from '../pki/certificate.js';
+import { decodePkcs7 } from '../pki/pkcs7.js';
 
 export const MODULE_SIG_STRING = '~Module signature appended~\n';
 export const MODULE_SIG_MAGIC = new TextEncoder().encode(MODULE_SIG_STRING);
@@ -30,7 +30,6 @@ const PKEY_ALGO = ['DSA', 'RSA'] as const;
 const PKEY_HASH_ALGO = ['md4', 'md5', 'sha1', 'rmd160', 'sha256', 'sha384', 'sha512', 'sha224', 'sm3'] as const;
 const PKEY_ID_TYPE = ['PGP', 'X509', 'PKCS#7'] as const;
 
-const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 const OID_CN = '2.5.4.3';
 
 /** OpenSSL long names (what OBJ_obj2txt prints) of digest OIDs seen in module signatures. */
@@ -188,18 +187,12 @@ function serialMagnitude(der: ArrayBuffer): Uint8Array {
 }
 
 /** First CN value's raw bytes, up to the first NUL (what kmod's strlen sees), as latin1. */
-function firstCommonName(name: Name): string | undefined {
-  for (const rdn of name) {
-    for (const atv of rdn) {
-      if (atv.type !== OID_CN) continue;
-      const der = new Uint8Array(AsnConvert.serialize(atv.value));
-      const { content } = derTlv(der);
-      let end = content.indexOf(0);
-      if (end < 0) end = content.length;
-      return latin1(content, 0, end);
-    }
-  }
-  return undefined;
+function firstCommonName(nameDer: Uint8Array, file: string, base: number): string | undefined {
+  const cn = nameAttributes(nameDer, file, base).find((a) => a.oid === OID_CN);
+  if (!cn) return undefined;
+  let end = cn.value.indexOf(0);
+  if (end < 0) end = cn.value.length;
+  return latin1(cn.value, 0, end);
 }
 
 
@@ -221,97 +214,44 @@ export function formatName(name: Name): string {
   return parts.join(', ');
 }
 
-/**
- * Memo of decoded SignedData keyed by everything but the signature value. A build signs
- * thousands of modules with one key, so their PKCS#7 blobs differ only in the trailing
- * signature OCTET STRING contents (sign-file puts it last). An entry is reused only when the
- * blob has the same length and a byte-identical prefix up to the signature value, which makes
- * the DER structure identical: the result is exactly what a full decode would give.
- */
-interface MemoEntry {
-  readonly prefix: Uint8Array;
-  readonly info: Pkcs7Info;
-}
-const pkcs7Memo = new Map<number, MemoEntry[]>();
-const MEMO_MAX_PER_LENGTH = 8;
-
-function memoLookup(der: Uint8Array): Pkcs7Info | undefined {
-  const list = pkcs7Memo.get(der.length);
-  if (!list) return undefined;
-  for (const e of list) {
-    const n = e.prefix.length;
-    let same = true;
-    for (let i = n - 1; i >= 0; i--) {
-      if (der[i] !== e.prefix[i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return { ...e.info, signature: copyBytes(der, n) };
-  }
-  return undefined;
-}
-
-function memoStore(der: Uint8Array, info: Pkcs7Info): void {
-  const sigLen = info.signature.length;
-  const n = der.length - sigLen;
-  // Only when the signature value is the blob's tail, byte for byte.
-  for (let i = 0; i < sigLen; i++) if (der[n + i] !== info.signature[i]) return;
-  let list = pkcs7Memo.get(der.length);
-  if (!list) pkcs7Memo.set(der.length, (list = []));
-  if (list.length >= MEMO_MAX_PER_LENGTH) list.shift();
-  list.push({ prefix: copyBytes(der, 0, n), info: { ...info, signature: copyBytes(info.signature) } });
-}
+/** What a decoded SignerInfo says, kept per decode (src/pki/pkcs7.ts shares decodes between a build's modules). */
+const described = new WeakMap<SignerInfo, Omit<Pkcs7Info, 'signature'>>();
 
 /**
- * Decodes a PKCS#7 SignedData as found in a module signature.
+ * Decodes a PKCS#7 SignedData as found in a module signature (src/pki/pkcs7.ts, the one decoder).
  * @throws FormatError E_ASN1 with the absolute offset of the blob.
  */
 export function parsePkcs7(der: Uint8Array, file: string, base: number): Pkcs7Info {
-  const hit = memoLookup(der);
-  if (hit) return hit;
-  const info = decodePkcs7(der, file, base);
-  memoStore(der, info);
-  return info;
-}
-
-function decodePkcs7(der: Uint8Array, file: string, base: number): Pkcs7Info {
-  const bad = (detail: string, cause?: unknown): FormatError =>
-    new FormatError('E_ASN1', { file, offset: base, format: 'pkcs7', detail, cause });
-  let ci: ContentInfo;
-  try {
-    ci = AsnConvert.parse(der, ContentInfo);
-  } catch (e) {
-    throw bad(`PKCS#7 ContentInfo does not decode: ${(e as Error).message}`, e);
+  const msg = decodePkcs7(der, file, base);
+  const signer = msg.signers[0];
+  if (!signer) throw new FormatError('E_ASN1', { file, offset: base, format: 'pkcs7', detail: 'SignedData has no SignerInfo' });
+  const si = signer.info;
+  let info = described.get(si);
+  if (!info) {
+    const sd = msg.signedData;
+    const ias = si.sid.issuerAndSerialNumber;
+    const digestAlgorithm = si.digestAlgorithm.algorithm;
+    const signatureAlgorithm = si.signatureAlgorithm.algorithm;
+    info = {
+      issuerCN: ias && signer.issuerDer ? firstCommonName(signer.issuerDer, file, base) : undefined,
+      issuer: ias ? formatName(ias.issuer) : undefined,
+      serial: ias ? serialMagnitude(ias.serialNumber) : undefined,
+      subjectKeyId: si.sid.subjectKeyIdentifier ? copyBytes(new Uint8Array(si.sid.subjectKeyIdentifier.buffer)) : undefined,
+      digestAlgorithm,
+      digestAlgorithmName: digestName(digestAlgorithm),
+      signatureAlgorithm,
+      signatureAlgorithmName: SIG_ALGO_NAMES[signatureAlgorithm] ?? signatureAlgorithm,
+      signerCount: sd.signerInfos.length,
+      certificateCount: sd.certificates?.length ?? 0,
+      signedAttributes: (si.signedAttrs?.length ?? 0) > 0,
+      detached: sd.encapContentInfo.eContent === undefined,
+      version: sd.version,
+    };
+    described.set(si, info);
   }
-  if (ci.contentType !== OID_SIGNED_DATA) throw bad(`content type ${ci.contentType} is not signedData`);
-  let sd: SignedData;
-  try {
-    sd = AsnConvert.parse(ci.content, SignedData);
-  } catch (e) {
-    throw bad(`PKCS#7 SignedData does not decode: ${(e as Error).message}`, e);
-  }
-  const si = sd.signerInfos[0];
-  if (!si) throw bad('SignedData has no SignerInfo');
-  const ias = si.sid.issuerAndSerialNumber;
-  const digestAlgorithm = si.digestAlgorithm.algorithm;
-  const signatureAlgorithm = si.signatureAlgorithm.algorithm;
-  return {
-    issuerCN: ias ? firstCommonName(ias.issuer) : undefined,
-    issuer: ias ? formatName(ias.issuer) : undefined,
-    serial: ias ? serialMagnitude(ias.serialNumber) : undefined,
-    subjectKeyId: si.sid.subjectKeyIdentifier ? copyBytes(new Uint8Array(si.sid.subjectKeyIdentifier.buffer)) : undefined,
-    digestAlgorithm,
-    digestAlgorithmName: digestName(digestAlgorithm),
-    signatureAlgorithm,
-    signatureAlgorithmName: SIG_ALGO_NAMES[signatureAlgorithm] ?? signatureAlgorithm,
-    signature: copyBytes(new Uint8Array(si.signature.buffer)),
-    signerCount: sd.signerInfos.length,
-    certificateCount: sd.certificates?.length ?? 0,
-    signedAttributes: (si.signedAttrs?.length ?? 0) > 0,
-    detached: sd.encapContentInfo.eContent === undefined,
-    version: sd.version,
-  };
+  // The key order of a full decode (Pkcs7Info is printed as JSON).
+  const { signerCount, certificateCount, signedAttributes, detached, version, ...head } = info;
+  return { ...head, signature: copyBytes(signer.signature), signerCount, certificateCount, signedAttributes, detached, version };
 }
 
 /** The five signature fields modinfo prints, computed exactly as kmod 30 does. */

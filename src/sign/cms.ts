@@ -29,8 +29,8 @@
 import crypto from 'node:crypto';
 import { FormatError, KmodsealError } from '../bytes/errors.js';
 import { findModuleSignature, MODULE_SIG_MAGIC, MODULE_SIGNATURE_SIZE, PKEY_ID_PKCS7, probeModuleSignature } from '../modsig/signature.js';
-import { parseCertificateIds, type CertificateIds } from '../keys/certificate.js';
-import { DER_NULL, encodeOid, encodeSmallInteger, encodeTlv, sortSetOf, TAG_OCTET_STRING, TAG_SEQUENCE, TAG_SET } from '../keys/der.js';
+import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
+import { DER_NULL, encodeOid, encodeSmallInteger, encodeTlv, sortSetOf, TAG_OCTET_STRING, TAG_SEQUENCE, TAG_SET } from '../pki/der.js';
 import { HASH_OID, type HashAlgorithm, type Signer, type SignerAlgorithm } from '../keys/signer.js';
 
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
@@ -121,7 +121,7 @@ export class Pkcs7Template {
   readonly prefix: Uint8Array;
   readonly signatureLength: number;
 
-  constructor(cert: CertificateIds, algorithm: SignerAlgorithm, signatureLength: number, options: Pkcs7Options = {}) {
+  constructor(cert: ParsedCertificate, algorithm: SignerAlgorithm, signatureLength: number, options: Pkcs7Options = {}) {
     const full = encodePkcs7(cert, algorithm, new Uint8Array(signatureLength), options);
     this.prefix = full.subarray(0, full.length - signatureLength);
     this.signatureLength = signatureLength;
@@ -141,7 +141,7 @@ export class Pkcs7Template {
  * for the cached form).
  * @throws KmodsealError E_UNSUPPORTED when keyIdForm is 'skid' and the certificate has no SKID (sign-file fails the same way).
  */
-export function encodePkcs7(cert: CertificateIds, algorithm: SignerAlgorithm, signature: Uint8Array, options: Pkcs7Options = {}): Uint8Array {
+export function encodePkcs7(cert: ParsedCertificate, algorithm: SignerAlgorithm, signature: Uint8Array, options: Pkcs7Options = {}): Uint8Array {
   const hash = options.hash ?? 'sha256';
   const form = options.keyIdForm ?? 'issuer-serial';
   const digestAlg = encodeTlv(TAG_SEQUENCE, encodeOid(HASH_OID[hash]));
@@ -181,7 +181,7 @@ export function encodePkcs7(cert: CertificateIds, algorithm: SignerAlgorithm, si
 
 /** Per-signer cache of parsed certificates and templates (bulk signing). */
 interface SignerCache {
-  readonly cert: CertificateIds;
+  readonly cert: ParsedCertificate;
   readonly templates: Map<string, Pkcs7Template>;
 }
 const signerCaches = new WeakMap<Signer, SignerCache>();
@@ -189,7 +189,7 @@ const MAX_TEMPLATES_PER_SIGNER = 64;
 
 function cacheFor(signer: Signer): SignerCache {
   let c = signerCaches.get(signer);
-  if (!c) signerCaches.set(signer, (c = { cert: parseCertificateIds(signer.certificate, '<signer certificate>'), templates: new Map() }));
+  if (!c) signerCaches.set(signer, (c = { cert: parseCertificate(signer.certificate, { file: '<signer certificate>' }), templates: new Map() }));
   return c;
 }
 

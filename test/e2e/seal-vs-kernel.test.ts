@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { TESTKERNEL, corpus, modulesBelow, runBin } from '../helpers.js';
 import { bootAndLoad, canBoot, type KernelLoad } from './kernel.js';
 import type { ModuleVerdict } from '../../src/check/check.js';
+import { nonMinimalLeaf } from '../pki/nonminimal.js';
 
 const K = TESTKERNEL;
 const keys = path.join(K, 'keys');
@@ -46,6 +47,19 @@ test('kmodseal-signed modules under enforcement: trusted RSA, ECDSA and chains l
   const exportUntrusted = signed('untrusted', mod('kms_export.ko'), 'untrusted.key', 'untrusted.crt');
   const dummySkid = signed('skid', mod('in-tree/dummy.ko'), 'direct.key', 'direct.crt', ['--key-id', 'skid', '--hash', 'sha512']);
   agree(vm, vm, 'module.sig_enforce=1', [helloNoChain, exportUntrusted, dummySkid], [[false, 'EKEYREJECTED'], [false, 'EKEYREJECTED'], [true, 'OK']]);
+});
+
+test('a carried leaf whose TBS is not its DER re-encoding: the kernel verifies the raw bytes and loads it; check agrees', { skip: !canBoot() && 'needs root and the kit' }, () => {
+  // Before src/pki, check re-encoded the TBS and predicted EKEYREJECTED ("the carried chain's
+  // issuer is trusted but its signature does not verify"); the kernel hashes cert->tbs as found.
+  const leaf = nonMinimalLeaf();
+  const pem = path.join(tmp, 'leaf-nonminimal.pem');
+  fs.writeFileSync(pem, leaf.pem);
+  const dir = path.join(tmp, 'nonminimal');
+  const r = runBin(['sign', '--key', leaf.key, '--cert', pem, '--chain', pem, '--out', dir, mod('kms_hello.ko')]);
+  assert.equal(r.code, 0, r.stderr);
+  const vm = path.join(K, 'vmlinux');
+  agree(vm, vm, 'module.sig_enforce=1', [path.join(dir, 'kms_hello.ko')], [[true, 'OK']]);
 });
 
 test('seal --embed binds a build: its modules load into the patched vmlinux, another run\'s are rejected', { skip: !canBoot() && 'needs root and the kit' }, () => {

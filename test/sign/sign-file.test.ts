@@ -13,7 +13,7 @@ import { createNodeSigner } from '../../src/keys/node-signer.js';
 import { generateSigningKey } from '../../src/keys/keygen.js';
 import { encodeDigestInfo, type HashAlgorithm } from '../../src/keys/signer.js';
 import { appendModuleSignature, encodePkcs7, signModuleBytes, signModuleContent, stripModuleSignature } from '../../src/sign/cms.js';
-import { parseCertificateIds } from '../../src/keys/certificate.js';
+import { parseCertificate } from '../../src/pki/certificate.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
 
 const modules = corpusModules61();
@@ -96,7 +96,7 @@ test('in-memory ECDSA keys sign content, never a bare digest (P-256, P-384)', as
 test('template splice equals a full encode; trailer layout; stripping restores the input', { skip }, async () => {
   const key = opensslKernelKey(dir, 'tpl', 'rsa2048');
   const signer = createNodeSigner(fs.readFileSync(key.keyPem, 'utf8'), new Uint8Array(fs.readFileSync(key.certDer)));
-  const cert = parseCertificateIds(signer.certificate);
+  const cert = parseCertificate(signer.certificate);
   const data = stripModuleSignature(new Uint8Array(fs.readFileSync(modules[0]!)));
   for (const keyIdForm of ['issuer-serial', 'skid'] as const) {
     const signed = await signModuleBytes(data, signer, { keyIdForm });

@@ -1,7 +1,8 @@
 /**
- * Minimal DER writer and BER/DER TLV reader for the few structures kmodseal builds and walks
- * byte by byte: the module PKCS#7 (so the output is byte-identical to scripts/sign-file.c) and
- * the raw spans of X.509 certificates (issuer, serial, extensions) that signer identifiers copy.
+ * The one DER writer and BER/DER TLV reader: the module PKCS#7 kmodseal builds (byte-identical
+ * to scripts/sign-file.c), and the raw byte spans of certificates and PKCS#7 messages that the
+ * kernel hashes and compares (TBSCertificate, serial, issuer, extensions, signer infos).
+ * Everything else about ASN.1 goes through @peculiar/asn1-schema (./certificate.ts, ./pkcs7.ts).
  *
  * Authority: ITU-T X.690 §8 (BER) and §10 (DER).
  *
@@ -206,3 +207,4 @@ export function tlvContents(r: ByteReader, t: Tlv): Uint8Array {
 export function tlvBytes(r: ByteReader, t: Tlv): Uint8Array {
   return r.data.subarray(t.start, t.end);
 }
+
