@@ -265,8 +265,11 @@ async function unxz(data: Uint8Array, file: string, maxSize: number): Promise<Ui
     }
   }
   const lzma = require('lzma-native') as { decompress(b: Uint8Array, o: object, cb: (r: Buffer, e?: Error) => void): void };
+  // lzma-native decodes on another thread while this one goes on: it gets a copy, since callers
+  // read the next module into the same scratch buffer (a shared view decoded garbage)
+  const input = Buffer.from(data);
   const out = await new Promise<Buffer>((resolve, reject) =>
-    lzma.decompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {}, (res, err) => (err ? reject(err) : resolve(res))),
+    lzma.decompress(input, {}, (res, err) => (err ? reject(err) : resolve(res))),
   ).catch((e: Error) => {
     throw fail(file, /end|truncat/i.test(e.message) ? 'E_TRUNCATED' : 'E_COMPRESS', 0, 'xz', `corrupt xz data: ${e.message}`, e);
   });
