@@ -21,6 +21,7 @@ import {
 } from './payload.js';
 import { findBanner } from './banner.js';
 
+/** The container a kernel file was recognised as. */
 export type KernelImageKind = 'vmlinux' | 'bzimage' | 'arm64-image' | 'efi-zboot' | 'gzip' | 'scanned';
 
 /** The bzImage setup header fields we use, named as in boot.rst. */
@@ -51,7 +52,7 @@ export interface UnwrappedKernel {
 
 export interface UnwrapOptions {
   file: string;
-  /** Bound on the decompressed size (default {@link MAX_KERNEL_SIZE}). */
+  /** Bound on the decompressed size (default `MAX_KERNEL_SIZE`, 1 GiB). */
   maxSize?: number;
 }
 
@@ -88,7 +89,7 @@ export function parseBzImageHeader(data: Uint8Array, file: string): BzImageHeade
 /**
  * Unwraps a kernel file to the decompressed kernel (vmlinux ELF when the container holds one).
  * @throws FormatError E_MAGIC (nothing recognisable, no decodable stream), E_RANGE/E_TRUNCATED
- *         (payload outside the file), E_UNSUPPORTED (bzip2/lzma/lz4/lzo payload), E_COMPRESS, E_LIMIT
+ *         (payload outside the file), E_UNSUPPORTED (bzip2/lzma/lzo payload), E_COMPRESS, E_LIMIT
  */
 export async function unwrapKernelImage(data: Uint8Array, options: UnwrapOptions): Promise<UnwrappedKernel> {
   const { file } = options;
@@ -121,8 +122,9 @@ async function unwrapZboot(data: Uint8Array, file: string, maxSize: number, pe: 
   const codec = probeCodec(payload);
   if (!codec) throw r.error('E_UNSUPPORTED', offset, `zboot payload compressed with "${type}": no decoder for it`);
   // zboot streams carry the uncompressed size after them (Makefile.zboot *_with_size), except gzip
-  const stream = codec === 'gzip' || payload.length < 8 ? payload : payload.subarray(0, payload.length - 4);
-  const out = await decompressPayload(stream, codec, file, offset, maxSize);
+  const sized = codec !== 'gzip' && payload.length >= 8;
+  const stream = sized ? payload.subarray(0, payload.length - 4) : payload;
+  const out = await decompressPayload(stream, codec, file, offset, maxSize, sized ? r.u32(offset + payload.length - 4, 'appended uncompressed size') : undefined);
   return { kind: 'efi-zboot', pe, compression: codec, payloadOffset: offset, payloadLength: size, bzImage: undefined, data: out, isElf: probeElf(out) };
 }
 
@@ -134,14 +136,16 @@ async function unwrapBzImage(data: Uint8Array, file: string, maxSize: number, pe
   const codec = probeCodec(payload);
   if (!codec) throw r.error('E_MAGIC', start, 'payload has no known compression magic');
   let stream = payload;
+  let declared: number | undefined;
   if (codec !== 'gzip') {
     // scripts/Makefile.lib *_with_size: the uncompressed size follows the stream (LE u32).
     if (payload.length < 8) throw r.error('E_TRUNCATED', start, `payload of ${payload.length} bytes is too short`);
     const size = r.u32(start + payload.length - 4, 'appended uncompressed size');
     if (size > maxSize) throw r.error('E_LIMIT', start + payload.length - 4, `payload declares ${size} uncompressed bytes, more than the ${maxSize}-byte limit`);
     stream = payload.subarray(0, payload.length - 4);
+    declared = size;
   }
-  const out = await decompressPayload(stream, codec, file, start, maxSize);
+  const out = await decompressPayload(stream, codec, file, start, maxSize, declared);
   return { kind: 'bzimage', pe, compression: codec, payloadOffset: start, payloadLength: h.payload_length, bzImage: h, data: out, isElf: probeElf(out) };
 }
 

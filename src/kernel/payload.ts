@@ -8,15 +8,18 @@
  *   bzip2 42 5A 68 ("BZh")    lzma 5D 00 00              lz4 (legacy)  02 21 4C 18
  *   lzo   89 4C 5A 4F ("\x89LZO")
  *
- * gzip, xz and zstd are decoded (xz and zstd through src/compress); the others are recognised
- * and refused with E_UNSUPPORTED naming the codec. Every decode is bounded by `maxSize`.
+ * gzip, xz, zstd and lz4 are decoded (xz, zstd and lz4's legacy frame through src/compress);
+ * the others are recognised and refused with E_UNSUPPORTED naming the codec. Every decode is
+ * bounded by `maxSize`.
  *
  */
 import zlib from 'node:zlib';
 import { ByteReader } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
 import { decompressModule } from '../compress/index.js';
+import { decodeLz4Legacy } from '../compress/lz4.js';
 
+/** The compression of a kernel image's payload. */
 export type KernelCodec = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma' | 'lz4' | 'lzo';
 
 /** Largest decompressed kernel we accept (Debian's amd64 vmlinux is ~66 MiB). */
@@ -102,14 +105,19 @@ export function zstdFrameEnd(data: Uint8Array, start: number): number | undefine
 }
 
 /**
- * Decompresses one stream of `codec` (the exact stream bytes; for gzip, trailing bytes after
- * the member are ignored). Offsets in errors are absolute via `base`.
+ * Decompresses one stream of `codec` (the exact stream bytes, without an appended size word;
+ * for gzip, trailing bytes after the member are ignored). Offsets in errors are absolute via
+ * `base`. `uncompressedSize`, the size word appended after the stream, when given, is checked
+ * by the lz4 decoder (the kernel's lz4 decoder decodes exactly that many bytes).
  * @returns a new array.
- * @throws FormatError E_UNSUPPORTED (bzip2, lzma, lz4, lzo), E_COMPRESS, E_TRUNCATED, E_LIMIT
+ * @throws FormatError E_UNSUPPORTED (bzip2, lzma, lzo), E_COMPRESS, E_TRUNCATED, E_LIMIT, E_MAGIC (lz4 without its magic)
  */
-export async function decompressPayload(stream: Uint8Array, codec: KernelCodec, file: string, base: number, maxSize = MAX_KERNEL_SIZE): Promise<Uint8Array> {
+export async function decompressPayload(
+  stream: Uint8Array, codec: KernelCodec, file: string, base: number, maxSize = MAX_KERNEL_SIZE, uncompressedSize?: number,
+): Promise<Uint8Array> {
   const r = new ByteReader(stream, { file, format: codec, base });
   if (codec === 'gzip') return gunzipMember(r, maxSize);
+  if (codec === 'lz4') return decodeLz4Legacy(stream, { file, base, maxSize, uncompressedSize });
   if (codec !== 'xz' && codec !== 'zstd') {
     throw r.error('E_UNSUPPORTED', 0, `${codec}-compressed kernel payload: no ${codec} decoder available`);
   }

@@ -105,17 +105,25 @@ test('zstdFrameEnd walks blocks to the frame end', () => {
   assert.equal(zstdFrameEnd(z.subarray(0, z.length - 1), 0), undefined);
 });
 
-test('bzImage: lzma/bzip2/lz4/lzo payloads are refused by name; unknown payload is E_MAGIC', async (t) => {
+test('bzImage: lzma/bzip2/lzo payloads are refused by name (lz4 is decoded: lz4.test.ts); unknown payload is E_MAGIC', async (t) => {
   const dir = needTestKernel(t);
   if (!dir) return;
   const bz = readFileSync(join(dir, 'bzImage'));
   const start = payloadStart(bz);
-  for (const [codec, magic] of [['bzip2', [0x42, 0x5a, 0x68, 0x39]], ['lzma', [0x5d, 0, 0, 0x80]], ['lz4', [0x02, 0x21, 0x4c, 0x18]], ['lzo', [0x89, 0x4c, 0x5a, 0x4f]]] as const) {
+  const refused = [['bzip2', [0x42, 0x5a, 0x68, 0x39]], ['lzma', [0x5d, 0, 0, 0x80]], ['lzo', [0x89, 0x4c, 0x5a, 0x4f]]] as const;
+  for (const [codec, magic] of refused) {
     const copy = Buffer.from(bz);
     copy.set(magic, start);
     const e = await rejectsWith(unwrapKernelImage(copy, { file: 'bz' }), 'E_UNSUPPORTED', new RegExp(codec));
     assert.equal(e.offset, start);
   }
+  // an lz4 magic over another codec's stream is decoded, and fails as corrupt lz4 data
+  const lz4 = Buffer.from(bz);
+  lz4.set([0x02, 0x21, 0x4c, 0x18], start);
+  let e: unknown;
+  await unwrapKernelImage(lz4, { file: 'bz' }).catch((err: unknown) => (e = err));
+  assert.ok(e instanceof FormatError && ['E_COMPRESS', 'E_TRUNCATED', 'E_LIMIT'].includes(e.code), String(e));
+  assert.equal(e.format, 'lz4');
   const copy = Buffer.from(bz);
   copy.fill(0, start, start + 8);
   await rejectsWith(unwrapKernelImage(copy, { file: 'bz' }), 'E_MAGIC');
