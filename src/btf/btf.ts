@@ -194,7 +194,7 @@ export class Btf {
   readonly startStrOff: number;
   /** Number of types defined here (void not counted). */
   readonly ownCount: number;
-  /** Reader over `data` with the BTF's byte order; errors at absolute offsets. */
+  /** Reader over `data` with the BTF's byte order; errors at absolute offsets. @internal */
   readonly r: ByteReader;
   /** Offset (in `data`) of each own type record; index = id - startId. */
   private readonly offs: Uint32Array;

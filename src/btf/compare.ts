@@ -20,6 +20,7 @@ import {
 /** Upper bound on compared type pairs (E_LIMIT beyond). */
 export const MAX_PAIRS = 2_000_000;
 
+/** One base type the module references that differs between the build base and the target. */
 export interface BaseTypeMismatch {
   /** The base type id the module references. */
   readonly id: number;
@@ -34,6 +35,7 @@ export interface BaseTypeMismatch {
   readonly differsAt: { readonly buildId: number; readonly targetId: number; readonly build: string; readonly target: string };
 }
 
+/** What {@link compareModuleBase} found: how many base types the module references and the ones that differ. */
 export interface BaseCompareResult {
   /** Distinct base ids the module's own types reference. */
   readonly referenced: number;

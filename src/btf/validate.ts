@@ -30,6 +30,7 @@ import {
   BTF_KIND_VOLATILE, BTF_MAGIC, BTF_MAX_NAME_OFFSET, BTF_MAX_TYPE, kindName, Btf,
 } from './btf.js';
 
+/** The kernel series whose rules kmodseal applies: 6.1 (Debian 12) or 6.12 (Debian 13, and newer kernels). */
 export type KernelSeries = '6.1' | '6.12';
 
 export const EINVAL = 22;
@@ -47,6 +48,7 @@ const BTF_INT_MASK = 0x0fffffff;
 /** btf_check_type_tags(): at most this many modifier hops. */
 const MAX_CHAIN = 32;
 
+/** Options of {@link checkModuleBtf}: which kernel's rules apply and how the module is named in its log lines. */
 export interface ModuleBtfCheckOptions {
   /** Kernel series whose rules apply. */
   kernel: KernelSeries;
@@ -68,6 +70,7 @@ export interface ModuleBtfCheckOptions {
   distilledBaseOffset?: number;
 }
 
+/** The btf_parse_module() step a failure comes from: header, strings, type metadata, type tags, or (6.12) distilled base relocation. */
 export type BtfCheckStage = 'hdr' | 'str' | 'meta' | 'type_tags' | 'relocate';
 
 /** What 6.12 did with a module's distilled base (present when the module has `.BTF.base` and the rules are 6.12's). */
@@ -81,6 +84,7 @@ export interface DistilledBaseOutcome {
   readonly relocated?: Uint8Array;
 }
 
+/** The kernel's verdict on a module's BTF (see {@link checkModuleBtf}): ok, the first failure with its errno and log lines, or not predictable. */
 export interface ModuleBtfCheckResult {
   /** 'ok': the kernel accepts the BTF; 'fail': btf_parse_module() fails; 'unsupported': not predictable here. */
   readonly status: 'ok' | 'fail' | 'unsupported';

@@ -16,8 +16,10 @@ import { MODULE_FILE_MAX } from './limits.js';
 import type { CheckTarget, ExportInfo, LoadPolicy } from './target.js';
 import type { KernelPart, KernelWarning } from '../kernel/vmlinux.js';
 
+/** Whether the kernel loads a module, loads it with a taint, or refuses it. */
 export type Outcome = 'loads' | 'loads-tainted' | 'rejected';
 
+/** One finding behind a verdict: the check, its consequence and the line the kernel logs. */
 export interface Reason {
   /** Which check: signature, elf, modinfo, struct-module, modversions, vermagic, taint, exports, symbols, btf, input. */
   readonly check: string;
@@ -33,6 +35,7 @@ export interface Reason {
   readonly unreadable?: { readonly part: KernelPart; readonly offset: number };
 }
 
+/** The kernel's verdict on one module (see {@link checkModules}): loads, loads tainted, or rejected with the errno, taints and log lines. */
 export interface ModuleVerdict {
   readonly file: string;
   readonly name: string;
@@ -46,11 +49,13 @@ export interface ModuleVerdict {
   readonly signedBy: string | null;
 }
 
+/** One module for {@link checkModules}: its file name (for messages and the module name fallback) and its bytes (any compression). */
 export interface CheckInput {
   readonly file: string;
   readonly data: Uint8Array;
 }
 
+/** Options of {@link checkModules}: extra trusted certificates and the load order. */
 export interface CheckOptions {
   /** Certificates of the secondary/machine keyrings (MOK etc.). */
   readonly extraTrusted?: readonly Uint8Array[];

@@ -28,6 +28,7 @@ export function elfCheckFlow(series: KernelSeries, release?: string): ElfCheckFl
   return m && Number(m[1]) < 117 ? '6.12.0' : '6.12.117';
 }
 
+/** The facts of a kernel that its ELF checks of a module depend on. */
 export interface ElfValidityTarget {
   readonly series: KernelSeries;
   /** The e_machine elf_check_arch() accepts; undefined when the kernel's is not known. */
@@ -41,6 +42,7 @@ export interface ElfValidityTarget {
   readonly release?: string | undefined;
 }
 
+/** The first ELF check a module fails (see {@link kernelElfValidity}): the errno and the line the kernel logs. */
 export interface ElfValidityFailure {
   readonly check: 'elf' | 'modinfo' | 'struct-module';
   readonly code: string;

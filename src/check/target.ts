@@ -12,6 +12,7 @@ import type { KernelCertificate } from '../kernel/certs.js';
 import type { KernelWarning } from '../kernel/vmlinux.js';
 import { findBanner } from '../kernel/banner.js';
 
+/** The switches that decide whether a module loads: signature enforcement, lockdown, modversions, BTF mismatch handling. */
 export interface LoadPolicy {
   /** CONFIG_MODULE_SIG: signatures are looked at at all. */
   readonly moduleSig: boolean;
@@ -43,6 +44,7 @@ export interface LoadPolicy {
   readonly constructors: boolean;
 }
 
+/** A symbol visible to modules: its CRC, GPL-only flag, namespace and owner. */
 export interface ExportInfo {
   readonly crc: number | undefined;
   readonly gpl: boolean;
@@ -51,6 +53,7 @@ export interface ExportInfo {
   readonly owner: string;
 }
 
+/** A kernel as the module checks see it (from {@link buildTarget}): release, vermagic, exports, trusted keys, BTF and load policy. */
 export interface CheckTarget {
   readonly description: string;
   readonly release: string | undefined;
@@ -72,6 +75,7 @@ export interface CheckTarget {
   readonly unreadable: readonly KernelWarning[];
 }
 
+/** Boot-time settings for {@link buildTarget} that override what the kernel configuration implies. */
 export interface PolicyOverrides {
   sigEnforce?: boolean | undefined;
   lockdown?: boolean | undefined;
@@ -109,6 +113,12 @@ function seriesOf(release: string | undefined): KernelSeries {
   return Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 12) ? '6.12' : '6.1';
 }
 
+/**
+ * The load policy and facts of a kernel that {@link checkModules} checks modules against.
+ * @param src - a kernel from {@link loadKernelSource} (an image is needed)
+ * @param overrides - boot-time policy (sig_enforce, lockdown, ...) that the configuration does not fix
+ * @throws KmodsealError E_USAGE when the source has no kernel image
+ */
 export function buildTarget(src: KernelSource, overrides: PolicyOverrides = {}): CheckTarget {
   const k = src.inspection;
   if (!k) throw new KmodsealError('E_USAGE', `${src.description}: a kernel image is needed to check modules against`);

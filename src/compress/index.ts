@@ -16,6 +16,7 @@ import { FormatError, KmodsealError } from '../bytes/errors.js';
 import { ByteReader } from '../bytes/reader.js';
 import { loadAddon } from '../node/addon.js';
 
+/** A module file's compression, from its magic bytes: `.ko`, `.ko.xz`, `.ko.zst` or `.ko.gz`. */
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
 
 /** The largest decompressed module we accept (the largest Debian module is ~20 MiB). */

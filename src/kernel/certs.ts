@@ -47,6 +47,7 @@ export interface UnparsedCertificate {
   readonly reason: string;
 }
 
+/** The kernel's built-in trusted certificate list (`system_certificate_list`) and its reserved extra-certificate area. */
 export interface CertificateList {
   /** How the list was located: symbol addresses (exact) or a scan for DER runs (heuristic). */
   readonly method: 'symbols' | 'scan';
@@ -66,6 +67,7 @@ export interface CertificateList {
   readonly extra: ExtraCertificateArea | undefined;
 }
 
+/** The area CONFIG_SYSTEM_EXTRA_CERTIFICATE reserves in the image (`system_extra_cert`), which {@link embedExtraCertificate} fills. */
 export interface ExtraCertificateArea {
   readonly offset: number;
   readonly size: number;

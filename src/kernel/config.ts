@@ -19,6 +19,7 @@ export interface KernelPolicy {
   readonly moduleDecompress: boolean;
 }
 
+/** A kernel configuration (embedded IKCONFIG or a `config-RELEASE` file): every set option and the load-relevant switches. */
 export interface KernelConfig {
   /** Every set option, `CONFIG_` name → value; strings are unquoted and unescaped. "is not set" options are absent. */
   readonly values: ReadonlyMap<string, string>;

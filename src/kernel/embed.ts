@@ -8,6 +8,7 @@ import { ByteReader, copyBytes } from '../bytes/reader.js';
 import { KmodsealError } from '../bytes/errors.js';
 import type { CertificateList } from './certs.js';
 
+/** Word size and byte order of the vmlinux {@link embedExtraCertificate} writes into (from {@link KernelInspection}). */
 export interface EmbedLayout {
   readonly wordSize: 4 | 8;
   readonly littleEndian: boolean;

@@ -7,6 +7,7 @@ import { inspectVmlinux, type VmlinuxInfo } from './vmlinux.js';
 import type { KernelCodec } from './payload.js';
 import type { SystemMap } from './system-map.js';
 
+/** Everything kmodseal reads from a kernel image: release, banner, vermagic, exported symbols, certificates, configuration, BTF, and how the image was packed. */
 export interface KernelInspection extends VmlinuxInfo {
   readonly image: {
     readonly kind: KernelImageKind;
@@ -23,6 +24,7 @@ export interface KernelInspection extends VmlinuxInfo {
   readonly kernel: Uint8Array;
 }
 
+/** Options of {@link inspectKernelImage}: the file name for messages, and optionally a System.map for images without symbols. */
 export interface KernelInspectOptions extends UnwrapOptions {
   systemMap?: SystemMap;
 }

@@ -18,6 +18,7 @@ import type { Elf, ElfSection } from '../elf/elf.js';
 import { SHT_NOBITS } from '../elf/elf.js';
 import { FormatError } from '../bytes/errors.js';
 
+/** A symbol the kernel exports to modules (one Module.symvers line). */
 export interface ExportedSymbol {
   readonly name: string;
   /** modversions CRC, or undefined when the kernel has no __kcrctab (CONFIG_MODVERSIONS off). */
@@ -28,6 +29,7 @@ export interface ExportedSymbol {
   readonly namespace: string;
 }
 
+/** How `__ksymtab` entries store addresses: 32-bit relative offsets (HAVE_ARCH_PREL32_RELOCATIONS) or absolute pointers. */
 export type KsymtabLayout = 'prel32' | 'absolute';
 
 /**

@@ -3,12 +3,14 @@
  * address (scripts/mksysmap). Debian's linux-image packages ship a one-line placeholder
  * ("ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package").
  */
+/** One System.map line: address, symbol type letter, name. */
 export interface SystemMapSymbol {
   readonly address: bigint;
   readonly type: string;
   readonly name: string;
 }
 
+/** A parsed System.map. */
 export interface SystemMap {
   /** Symbols in file order. */
   readonly symbols: readonly SystemMapSymbol[];

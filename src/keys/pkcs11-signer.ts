@@ -95,6 +95,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
 type Pkcs11Module = typeof import('pkcs11js');
 type Handle = Buffer;
 
+/** Options of {@link openPkcs11Signer}. */
 export interface Pkcs11SignerOptions {
   /** Overrides the URI's module-path and the environment. */
   readonly modulePath?: string;
@@ -104,6 +105,7 @@ export interface Pkcs11SignerOptions {
   readonly certificate?: Uint8Array | string;
 }
 
+/** A {@link Signer} backed by a PKCS#11 token; `close()` ends the session. */
 export interface Pkcs11Signer extends Signer {
   close(): void;
 }

@@ -47,6 +47,7 @@ export function encodeDigestInfo(hash: HashAlgorithm, digest: Uint8Array): Uint8
   return concatBytes([Buffer.from(DIGEST_INFO_PREFIX[hash], 'hex'), digest]);
 }
 
+/** The public-key algorithm of a signer: RSA (PKCS#1 v1.5) or ECDSA. */
 export type SignerAlgorithm = 'rsa' | 'ecdsa';
 
 /** A key that can sign a precomputed digest, plus the X.509 certificate that names it. */

@@ -21,6 +21,7 @@ import { KmodsealError } from '../bytes/errors.js';
 const webcrypto = crypto.webcrypto;
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
+/** Hash algorithms for a generated certificate's own signature. */
 export type CertificateHash = 'sha256' | 'sha384' | 'sha512';
 
 const WEB_HASH: Record<CertificateHash, string> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };

@@ -35,6 +35,7 @@ export interface SignatureSummary {
   readonly trailer: { readonly algo: number; readonly hash: number; readonly id_type: number; readonly signer_len: number; readonly key_id_len: number; readonly sig_len: number };
 }
 
+/** What {@link inspectModuleBytes} reads from a module: modinfo's fields in order, the structured signature, sizes and compression. */
 export interface ModuleInspection {
   /** The path as given (absolute paths are the CLI's business). */
   readonly file: string;

@@ -8,6 +8,7 @@
 import { latin1 } from '../bytes/reader.js';
 import type { Elf } from '../elf/elf.js';
 
+/** One `key=value` string of a module's `.modinfo` section (or a signature field modinfo appends). */
 export interface ModinfoEntry {
   readonly key: string;
   readonly value: string;

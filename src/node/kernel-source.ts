@@ -18,6 +18,7 @@ import { readFileBytes, runningRelease, statOrNotFound } from './files.js';
 import { probePe } from '../pe/pe.js';
 import { readPeSignatures, type PeSignatures } from '../pe/authenticode.js';
 
+/** A kernel as {@link loadKernelSource} or {@link loadRunningKernel} found it: the inspected image, its configuration and what else the source provides. */
 export interface KernelSource {
   /** What was read, for messages ("linux-image-….deb: boot/vmlinuz-…"). */
   readonly description: string;
@@ -36,6 +37,7 @@ export interface KernelSource {
   readonly symvers?: { readonly release: string | undefined; readonly exports: readonly ExportedSymbol[] };
 }
 
+/** Facts of the running system read from /proc and /sys. */
 export interface RunningKernel {
   readonly release: string;
   readonly banner: string | undefined;
@@ -165,7 +167,6 @@ function optionalMap(p: string): SystemMap | undefined {
   return t === undefined ? undefined : parseSystemMap(t);
 }
 
-/** The running kernel, from /proc and /sys. Nothing needs privileges; what is unreadable is left out. */
 /**
  * Throws, as the FormatError it was, when `part` of the source's image could not be read: for the
  * commands that need that part (verify --kernel, seal --embed, btf), where a part left out would
@@ -176,6 +177,10 @@ export function requireKernelPart(src: KernelSource, part: KernelPart, purpose: 
   if (w) throw new FormatError(w.code, { file: src.description, offset: w.offset, format: part, detail: `unreadable, so ${purpose}: ${w.message}` });
 }
 
+/**
+ * The running kernel, from /proc and /sys. Nothing needs privileges; what is unreadable is left out.
+ * @param root - a directory standing in for `/` (tests); default the real root
+ */
 export function loadRunningKernel(root = ''): KernelSource {
   const release = root ? (readText(`${root}/proc/sys/kernel/osrelease`) ?? '').trim() : runningRelease();
   const version = readText(`${root}/proc/version`);

@@ -15,6 +15,7 @@ import { authenticodeRanges, findSbat, parsePe, type PeImage } from './pe.js';
 const OID_SPC_INDIRECT_DATA = '1.3.6.1.4.1.311.2.1.4';
 const NODE_HASH: Record<string, string> = { sha1: 'sha1', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
 
+/** One SignerInfo of an Authenticode signature. */
 export interface AuthenticodeSigner {
   readonly issuer: string;
   readonly serial: string;
@@ -23,6 +24,7 @@ export interface AuthenticodeSigner {
   readonly digestAlgorithm: string;
 }
 
+/** One WIN_CERTIFICATE entry of a PE image. */
 export interface AuthenticodeSignature {
   /** Offset of the WIN_CERTIFICATE entry. */
   readonly offset: number;
@@ -37,6 +39,7 @@ export interface AuthenticodeSignature {
   readonly digestMatches: boolean;
 }
 
+/** Authenticode signatures, SBAT and checksum of a PE/EFI kernel image (read, never verified against a trust store). */
 export interface PeSignatures {
   readonly signatures: readonly AuthenticodeSignature[];
   readonly sbat: string | undefined;

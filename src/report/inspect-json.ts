@@ -1,6 +1,7 @@
 /** `inspect --json`: one object per module, modinfo pairs in order plus a structured signature. */
 import type { ModuleInspection, SignatureSummary } from '../modinfo/inspect.js';
 
+/** One module in `kmodseal inspect --json` output (see {@link inspectionToJson}). */
 export interface InspectJson {
   readonly filename: string;
   readonly compression: string;
@@ -18,6 +19,11 @@ export function utf8(s: string): string {
   return /[\x80-\xff]/.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
 }
 
+/**
+ * The object `kmodseal inspect --json` prints for one module.
+ * @param info - what {@link inspectModuleBytes} returned
+ * @param filename - the name to print (the CLI passes the absolute path)
+ */
 export function inspectionToJson(info: ModuleInspection, filename: string): InspectJson {
   return {
     filename,

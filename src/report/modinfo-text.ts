@@ -4,6 +4,7 @@
  */
 import type { ModinfoEntry } from '../modinfo/modinfo.js';
 
+/** Options of {@link renderModinfo}: modinfo's `-F` and `-0`. */
 export interface ModinfoTextOptions {
   /** Print only this field's values (`-F`), as modinfo does. */
   readonly field?: string | undefined;

@@ -22,6 +22,7 @@ import { bytesEqual, moduleKey, sha256Hex, signerId } from './module-parts.js';
 import { count } from '../report/counts.js';
 import { defaultJobs, fileMode, listTreeModules, mapLimit, writeAllOrNothing, type PlannedWrite, type TreeModule } from './tree-io.js';
 
+/** Why a module or signature cannot be attached. */
 export type AttachProblemReason =
   /** The module's unsigned content does not hash to the manifest's value. */
   | 'content-mismatch'
@@ -40,6 +41,7 @@ export type AttachProblemReason =
   /** The module file cannot be read or decompressed. */
   | 'unreadable-module';
 
+/** One reason {@link attach} refused: the module or signature and what is wrong with it. */
 export interface AttachProblem {
   /** Tree-relative module path, or bundle-relative signature path. */
   readonly path: string;
@@ -59,12 +61,14 @@ export class AttachRefusedError extends KmodsealError {
   }
 }
 
+/** Options of {@link attach}. */
 export interface AttachOptions {
   readonly jobs?: number;
-  /** Test hook: called before each file write (throw to simulate a failing disk). */
+  /** Test hook: called before each file write (throw to simulate a failing disk). @internal */
   readonly beforeWrite?: (file: string, index: number) => void;
 }
 
+/** What {@link attach} did: modules signed, left unchanged, and the bundle and tree used. */
 export interface AttachResult {
   readonly bundle: string;
   readonly tree: string;

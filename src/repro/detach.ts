@@ -14,6 +14,7 @@ import { encodeManifest, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, SIGNA
 import { sha256Hex, splitModule } from './module-parts.js';
 import { defaultJobs, fileMode, listTreeModules, mapLimit, writeAllOrNothing, type PlannedWrite } from './tree-io.js';
 
+/** Options of {@link detach}. */
 export interface DetachOptions {
   /** Leave the tree's modules signed (only write the bundle). */
   readonly keep?: boolean;
@@ -21,6 +22,7 @@ export interface DetachOptions {
   readonly jobs?: number;
 }
 
+/** What {@link detach} did: the modules whose signatures went into the bundle, and those that had none. */
 export interface DetachResult {
   readonly tree: string;
   readonly bundle: string;

@@ -29,7 +29,9 @@ import { diffElfSections, type SectionDifference } from './elf-diff.js';
 import { diffKernelImages, type KernelDiff } from './kernel-diff.js';
 import { bytesEqual, signerId } from './module-parts.js';
 
+/** What a {@link diff} input is: a module tree, a .deb, a kernel image, or another file. */
 export type InputKind = 'tree' | 'deb' | 'kernel' | 'file';
+/** The file type of a {@link diff} entry. */
 export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
 
 /** A difference that is not explained by signatures or certificates. */
@@ -66,6 +68,7 @@ export type IgnoredEntry =
     }
   | { readonly path: string; readonly kind: 'kernel-certificates'; readonly kernel: KernelDiff };
 
+/** What {@link diff} found: the differences not explained by signatures or certificates, and those that are. */
 export interface DiffResult {
   readonly a: string;
   readonly b: string;
@@ -88,6 +91,7 @@ interface Entry {
   read(): Uint8Array;
 }
 
+/** Options of {@link diff}. */
 export interface DiffOptions {
   /** Compare file modes (default true; tree vs .deb compares permission bits only). */
   readonly modes?: boolean;

@@ -6,6 +6,7 @@
 import { Elf, SHT_NOBITS, type ElfSection } from '../elf/elf.js';
 import { bytesEqual } from './module-parts.js';
 
+/** An ELF section that differs between two files. */
 export interface SectionDifference {
   /** Section name (`name#k` for the k-th repeat), or `<elf header>` / `<layout>`. */
   readonly name: string;

@@ -19,6 +19,7 @@ import { bytesEqual } from './module-parts.js';
 import { diffElfSections, sectionAt, type SectionDifference } from './elf-diff.js';
 import { differingRanges, labelRanges, MAX_REGIONS, type ByteRegion, type Mask } from './regions.js';
 
+/** The certificate list and extra-certificate area of one kernel image in a {@link KernelDiff}. */
 export interface KernelCertificateArea {
   readonly listOffset: number;
   readonly listSize: number;
@@ -28,6 +29,7 @@ export interface KernelCertificateArea {
   readonly subjects: readonly string[];
 }
 
+/** How two kernel images differ, with certificates, build id and PE signature masked. */
 export interface KernelDiff {
   readonly identical: boolean;
   /** Everything but the masked regions (certificates, build id, PE signature, consequential payload bytes) is equal. */

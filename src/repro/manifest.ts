@@ -18,6 +18,7 @@ export const SIGNATURE_SUFFIX = '.sig';
 /** More module records than any kernel ships (Debian amd64 6.12: 4230). */
 export const MAX_MANIFEST_MODULES = 200_000;
 
+/** One module in a detached-signature bundle's manifest. */
 export interface ModuleRecord {
   /** Module path relative to the tree root, '/'-separated (with its compression suffix). */
   readonly path: string;

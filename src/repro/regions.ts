@@ -11,6 +11,7 @@ export interface Mask {
   readonly label: string;
 }
 
+/** A range of differing bytes, and whether a mask (certificate, build id, signature) explains it. */
 export interface ByteRegion {
   readonly offset: number;
   readonly length: number;

@@ -50,6 +50,7 @@ export type KeyIdForm = 'issuer-serial' | 'skid';
 /** Most signatures stacked by older tools that a re-sign removes. */
 export const MAX_STACKED_SIGNATURES = 16;
 
+/** How the PKCS#7 signature is built: digest, signer identifier, extra certificates (sign-file's options). */
 export interface Pkcs7Options {
   /** Digest algorithm (sign-file's first argument). Default sha256. */
   readonly hash?: HashAlgorithm;

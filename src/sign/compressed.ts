@@ -20,6 +20,7 @@ import type { Signer } from '../keys/signer.js';
 
 const require = createRequire(import.meta.url);
 
+/** Compression settings {@link signModuleFile} uses to recompress a signed module (the kernel's `make modules_install` defaults). */
 export interface RecompressOptions {
   /** xz LZMA2 dictionary size in bytes. Default 1 MiB (Makefile.modinst `--lzma2=dict=1MiB`). */
   readonly xzDictSize?: number;
@@ -86,6 +87,7 @@ export async function compressModule(data: Uint8Array, compression: Compression,
   }
 }
 
+/** What {@link signModuleFile} returns: the file bytes to write (compressed like the input) and the signed ELF inside. */
 export interface SignedModuleFile {
   /** The bytes to write: compressed like the input. */
   readonly data: Uint8Array;

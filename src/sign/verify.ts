@@ -13,6 +13,7 @@ export type KernelErrno = 'ENODATA' | 'ENOKEY' | 'EKEYREJECTED' | 'EBADMSG' | 'E
 /** kmodseal's names for them: no signature, no matching key, key rejected, bad message, unsupported algorithm, invalid. */
 export type VerifyStatus = 'ok' | 'no-signature' | 'no-matching-key' | 'key-rejected' | 'bad-message' | 'unsupported' | 'invalid';
 
+/** The kernel's verdict on a module signature (see {@link verifyModuleSignature}). */
 export interface VerifyResult {
   readonly status: VerifyStatus;
   /** undefined when ok. */
@@ -32,13 +33,16 @@ export interface VerifyResult {
   readonly hash: string | undefined;
 }
 
+/** Options of {@link verifyModuleSignature}. */
 export interface VerifyOptions {
   /** Kernel series whose algorithm tables apply. Default: the keyring's, else '6.12'. */
   readonly kernel?: KernelSeries;
   readonly file?: string;
 }
 
+/** Trusted certificates parsed once, as the kernel's keyring holds them (from {@link createTrustedKeyring}). */
 export interface TrustedKeyring {
+  /** The parsed keys, in the kernel's keyring form. @internal */
   readonly keys: readonly KeyCert[];
   /** Index in the given list of each key. */
   readonly indexes: readonly number[];

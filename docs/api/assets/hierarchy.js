@@ -1,0 +1,1 @@
+window.hierarchyData = "eJyNz71uwyAUhuF7+WbSQIJ/wtahXbJE7Rh5QPi4toJBAjJF3HuVVG2JqsqZkNB7eDgXBO9ThDo2krOKbzuGQIMlkybvItQFspXXw+mZoHA4mSjE+/ThKIDhNLkealPVDOdgoTC5RGHQhuK6TJ/GNFswGKtjhEKK/eo6u/rpkRkqvi2oh5CHn2cw42T7QA7qKFvZZYaai8J7Tkmb8Y2Gc6T+JQT/a4tN+23fCIrrv/W/n/i6yAyN5IW3n30fSdtF6i5cUO7WrLlgjdx1N3pX0K8+zDotwkW2tFzOn4u2wBI="
