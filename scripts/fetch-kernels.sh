@@ -19,6 +19,7 @@ sets=(
   "amd64-6.12  amd64 ^linux-image-6\.12\.[0-9]+\+deb12-amd64$ newest"
   "armhf-6.1   armhf ^linux-image-6\.1\.0-[0-9]+-armmp$ newest"
   "s390x-6.1   s390x ^linux-image-6\.1\.0-[0-9]+-s390x$ newest"
+  "amd64-6.1-cloud amd64 ^linux-image-6\.1\.0-[0-9]+-cloud-amd64$ newest"
   "i386-6.1    i386  ^linux-image-6\.1\.0-[0-9]+-686-pae$ newest"
   "arm64-6.1   arm64 ^linux-image-6\.1\.0-[0-9]+-arm64$ newest"
   "amd64-6.12-prev amd64 ^linux-image-6\.12\.[0-9]+\+deb12-amd64$ prev"

@@ -62,8 +62,8 @@ export function sample<T>(list: readonly T[], count: number): T[] {
 
 /**
  * The uncompressed vmlinux ELF inside an x86 bzImage (setup_sects at 0x1f1, payload_offset/length
- * at 0x248/0x24c), decompressed with the xz or zstd CLI and cached under the OS temp dir.
- * Returns the path, or undefined when the payload is not xz/zstd or the tool is missing.
+ * at 0x248/0x24c), decompressed with the xz, zstd or lz4 CLI and cached under the OS temp dir.
+ * Returns the path, or undefined when the payload is none of these or the tool is missing.
  */
 export function extractVmlinux(bzImage: string, name: string): string | undefined {
   mkdirSync(CACHE, { recursive: true });
@@ -76,11 +76,15 @@ export function extractVmlinux(bzImage: string, name: string): string | undefine
   const start = (setupSects + 1) * 512 + payloadOff;
   const payload = d.subarray(start, start + payloadLen);
   let cmd: string[];
+  let input = payload;
   if (payload[0] === 0x28 && payload[1] === 0xb5 && payload[2] === 0x2f && payload[3] === 0xfd) cmd = ['zstd', '-dc'];
   else if (payload[0] === 0xfd && payload.subarray(1, 6).toString('latin1') === '7zXZ\0') cmd = ['xz', '-dc', '--single-stream'];
-  else return undefined;
+  else if (payload.readUInt32LE(0) === 0x184c2102) {
+    cmd = ['lz4', '-dc']; // legacy frame (lz4 -l), without the uncompressed size the kernel appends
+    input = payload.subarray(0, payload.length - 4);
+  } else return undefined;
   // zstd warns about the trailing bytes after the frame; its stdout is still complete
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { input: payload, maxBuffer: 1 << 30 });
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { input, maxBuffer: 1 << 30 });
   if (!r.stdout || r.stdout.length < 1024 || r.stdout.subarray(0, 4).toString('latin1') !== '\x7fELF') return undefined;
   writeFileSync(out, r.stdout);
   return out;
