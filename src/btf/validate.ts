@@ -29,9 +29,8 @@ import {
   BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPEDEF, BTF_KIND_TYPE_TAG, BTF_KIND_UNION, BTF_KIND_VAR,
   BTF_KIND_VOLATILE, BTF_MAGIC, BTF_MAX_NAME_OFFSET, BTF_MAX_TYPE, kindName, Btf,
 } from './btf.js';
+import type { KernelSeries } from '../kernel/series.js';
 
-/** The kernel series whose rules kmodseal applies: 6.1 (Debian 12) or 6.12 (Debian 13, and newer kernels). */
-export type KernelSeries = '6.1' | '6.12';
 
 export const EINVAL = 22;
 export const E2BIG = 7;

@@ -16,7 +16,7 @@
  * look at EI_CLASS or EI_DATA, so a module whose e_ident says ELF32 or big-endian still loads.
  * Pure: bytes in, the first failure (or undefined) out.
  */
-import type { KernelSeries } from '../btf/validate.js';
+import type { KernelSeries } from '../kernel/series.js';
 
 /** The code that runs the ELF checks, named by the first kernel that has it. */
 export type ElfCheckFlow = '6.1' | '6.12.0' | '6.12.117';

@@ -9,7 +9,7 @@
  */
 import crypto from 'node:crypto';
 import type { SignerInfo } from '@peculiar/asn1-cms';
-import type { KernelSeries } from '../btf/validate.js';
+import type { KernelSeries } from '../kernel/series.js';
 import type { TrailerFacts } from './module-facts.js';
 import { nativeEcVerifier } from '../keys/native-crypto.js';
 import { parseCertificate, verifyCertificateSignature, type ParsedCertificate } from '../pki/certificate.js';

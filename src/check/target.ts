@@ -5,8 +5,8 @@
  */
 import { KmodsealError } from '../bytes/errors.js';
 import { parseBtf, type Btf } from '../btf/btf.js';
-import type { KernelSeries } from '../btf/validate.js';
-import type { KernelSource } from '../node/kernel-source.js';
+import { kernelSeries, type KernelSeries } from '../kernel/series.js';
+import type { KernelSource } from '../kernel/source.js';
 import type { ExportedSymbol } from '../kernel/ksymtab.js';
 import type { KernelCertificate } from '../kernel/certs.js';
 import type { KernelWarning } from '../kernel/vmlinux.js';
@@ -107,12 +107,6 @@ export function structModuleSize(btf: Btf): number | undefined {
   return undefined;
 }
 
-function seriesOf(release: string | undefined): KernelSeries {
-  const m = /^(\d+)\.(\d+)/.exec(release ?? '');
-  if (!m) return '6.12';
-  return Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 12) ? '6.12' : '6.1';
-}
-
 /**
  * The load policy and facts of a kernel that {@link checkModules} checks modules against.
  * @param src - a kernel from {@link loadKernelSource} (an image is needed)
@@ -133,7 +127,7 @@ export function buildTarget(src: KernelSource, overrides: PolicyOverrides = {}):
   return {
     description: src.description,
     release: k.release,
-    series: seriesOf(k.release),
+    series: kernelSeries(k.release),
     vermagic: k.release ? findVermagic(k.kernel, k.release) : undefined,
     machine: k.elf?.machine,
     layout: k.elf ? { is64: k.elf.class === 64, littleEndian: k.elf.littleEndian } : undefined,

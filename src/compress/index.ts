@@ -14,7 +14,8 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { FormatError, KmodsealError } from '../bytes/errors.js';
 import { ByteReader } from '../bytes/reader.js';
-import { loadAddon } from '../node/addon.js';
+import { loadAddon } from '../io/addon.js';
+import { systemLiblzma } from '../io/env.js';
 
 /** A module file's compression, from its magic bytes: `.ko`, `.ko.xz`, `.ko.zst` or `.ko.gz`. */
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
@@ -66,7 +67,7 @@ let xzDecoder: NativeXzDecoder | null | undefined;
  */
 function loadXzDecoder(): NativeXzDecoder | null {
   if (xzDecoder !== undefined) return xzDecoder;
-  const fast = process.env.KMODSEAL_SYSTEM_LIBLZMA === '1' ? null : loadAddon<NativeXzDecoder>('kmodseal_unxz');
+  const fast = systemLiblzma() ? null : loadAddon<NativeXzDecoder>('kmodseal_unxz');
   return (xzDecoder = fast ?? (loadNativeXz() as NativeXzDecoder | null));
 }
 

@@ -1,13 +1,16 @@
 /**
- * The file edge for keys: the only place in src/keys/ that touches the file system.
+ * The file edge for keys and certificates: the only place in src/keys/ that touches the file
+ * system (besides loading the libcrypto addon).
  * Private keys are written only when a caller asks, created 0600 from the first byte
  * (temp file opened 'wx' with mode 0o600, then renamed into place).
  */
 import fs from 'node:fs';
 import crypto, { type KeyObject } from 'node:crypto';
 import { KmodsealError } from '../bytes/errors.js';
-import { writeFileAtomic } from '../node/atomic.js';
-import { readFileBytes } from '../node/files.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { readFileBytes } from '../io/files.js';
+import { certificatesFromPem } from './certificate.js';
+import { signPinFromEnv } from '../io/env.js';
 
 export const PRIVATE_KEY_MODE = 0o600;
 
@@ -31,7 +34,7 @@ export function writePublicFile(file: string, data: Uint8Array | string): void {
  * KBUILD_SIGN_PIN, like sign-file.
  * @throws KmodsealError E_IO (unreadable), E_FORMAT (not a key / wrong passphrase)
  */
-export function readPrivateKeyFile(file: string, passphrase = process.env.KBUILD_SIGN_PIN): KeyObject {
+export function readPrivateKeyFile(file: string, passphrase = signPinFromEnv()): KeyObject {
   const bytes = readFileBytes(file);
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
@@ -40,4 +43,24 @@ export function readPrivateKeyFile(file: string, passphrase = process.env.KBUILD
   } catch (e) {
     throw new KmodsealError('E_FORMAT', `${file}: not a usable private key: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * The DER certificates in a file: one DER certificate, or every CERTIFICATE block of a PEM
+ * file. Each must parse as X.509.
+ * @throws KmodsealError E_USAGE (PEM without certificates), E_FORMAT (not X.509), E_IO
+ */
+export function readCertificateFile(file: string): Uint8Array[] {
+  const bytes = readFileBytes(file);
+  const text = Buffer.from(bytes).toString('latin1');
+  const ders = text.includes('-----BEGIN') ? certificatesFromPem(text) : [bytes];
+  if (!ders.length) throw new KmodsealError('E_USAGE', `${file}: no certificate in this PEM file`);
+  for (const der of ders) {
+    try {
+      new crypto.X509Certificate(Buffer.from(der));
+    } catch (e) {
+      throw new KmodsealError('E_FORMAT', `${file}: not an X.509 certificate: ${(e as Error).message}`);
+    }
+  }
+  return ders;
 }

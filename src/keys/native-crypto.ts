@@ -10,7 +10,8 @@
  */
 import { KmodsealError } from '../bytes/errors.js';
 import type { HashAlgorithm } from './signer.js';
-import { loadAddon } from '../node/addon.js';
+import { loadAddon } from '../io/addon.js';
+import { noNative, noNativeCrypto, systemLibcrypto } from '../io/env.js';
 
 /** An EVP_PKEY held by the addon; freed when this value is garbage-collected. */
 export type NativeKeyHandle = { readonly __nativeKey: unique symbol };
@@ -54,8 +55,8 @@ function loadCryptoAddon(name: string): NativeCrypto | null {
  * the system libcrypto (the newer one is no faster there).
  */
 export function loadNativeCrypto(keyType: 'rsa' | 'ec' = 'rsa'): NativeCrypto | null {
-  if (process.env.KMODSEAL_NO_NATIVE === '1' || process.env.KMODSEAL_NO_NATIVE_CRYPTO === '1') return null;
-  const newer = keyType === 'ec' && process.env.KMODSEAL_SYSTEM_LIBCRYPTO !== '1' ? loadCryptoAddon('kmodseal_crypto_new') : null;
+  if (noNative() || noNativeCrypto()) return null;
+  const newer = keyType === 'ec' && !systemLibcrypto() ? loadCryptoAddon('kmodseal_crypto_new') : null;
   return newer ?? loadCryptoAddon('kmodseal_crypto');
 }
 

@@ -20,6 +20,7 @@ import { KmodsealError } from '../bytes/errors.js';
 import { certificateToDer } from './certificate.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { ecdsaRawToDer, encodeDigestInfo, HASH_LENGTH, type HashAlgorithm, type Signer } from './signer.js';
+import { pkcs11ModuleFromEnv, signPinFromEnv } from '../io/env.js';
 
 const require = createRequire(import.meta.url);
 
@@ -120,7 +121,7 @@ function readPin(uri: Pkcs11Uri, options: Pkcs11SignerOptions): string | undefin
       throw new KmodsealError('E_IO', `${file}: cannot read the PIN: ${(e as Error).message}`, { cause: e });
     }
   }
-  return options.pin ?? process.env.KBUILD_SIGN_PIN;
+  return options.pin ?? signPinFromEnv();
 }
 
 function trimPadded(s: string): string {
@@ -136,7 +137,7 @@ function trimPadded(s: string): string {
 export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions = {}): Pkcs11Signer {
   const uri = parsePkcs11Uri(uriText);
   if (uri.type !== undefined && uri.type !== 'private') throw new KmodsealError('E_USAGE', `PKCS#11 URI names type=${uri.type}; a private key is needed`);
-  const modulePath = options.modulePath ?? uri.modulePath ?? process.env.KMODSEAL_PKCS11_MODULE ?? DEFAULT_PKCS11_MODULE;
+  const modulePath = options.modulePath ?? uri.modulePath ?? pkcs11ModuleFromEnv() ?? DEFAULT_PKCS11_MODULE;
   const p11: Pkcs11Module = require('pkcs11js') as Pkcs11Module;
   const lib = new p11.PKCS11();
   try {

@@ -1,6 +1,6 @@
 /**
  * inspect: everything modinfo shows about a module, plus a structured signature, computed from
- * the module bytes alone (pure; file reading lives in src/node).
+ * the module bytes alone (pure; file reading lives in src/io).
  */
 import { Elf } from '../elf/elf.js';
 import { FormatError, KmodsealError } from '../bytes/errors.js';

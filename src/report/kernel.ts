@@ -1,5 +1,5 @@
 /** `kmodseal kernel`: the readable summary and the JSON object, both from one KernelSource. */
-import type { KernelSource } from '../node/kernel-source.js';
+import type { KernelSource } from '../kernel/source.js';
 import type { KernelConfig } from '../kernel/config.js';
 import { formatSymvers } from '../kernel/ksymtab.js';
 import type { KernelPart, KernelWarning } from '../kernel/vmlinux.js';

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KmodsealError, isKmodsealError } from '../bytes/errors.js';
 import { parsePkcs7 } from '../modsig/signature.js';
-import { readFileBytes } from '../node/files.js';
+import { readFileBytes } from '../io/files.js';
 import { appendModuleSignature } from '../sign/cms.js';
 import { compressModule } from '../sign/compressed.js';
 import { decompressModule } from '../compress/index.js';
@@ -20,7 +20,8 @@ import { stripModuleSignature } from '../sign/cms.js';
 import { MANIFEST_NAME, SIGNATURE_SUFFIX, parseManifest, type ModuleRecord } from './manifest.js';
 import { bytesEqual, moduleKey, sha256Hex, signerId } from './module-parts.js';
 import { count } from '../report/counts.js';
-import { defaultJobs, fileMode, listTreeModules, mapLimit, writeAllOrNothing, type PlannedWrite, type TreeModule } from './tree-io.js';
+import { defaultJobs, mapLimit } from '../run/pool.js';
+import { fileMode, listTreeModules, writeAllOrNothing, type PlannedWrite, type TreeModule } from './tree-io.js';
 
 /** Why a module or signature cannot be attached. */
 export type AttachProblemReason =

@@ -7,12 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KmodsealError, isKmodsealError } from '../bytes/errors.js';
-import { readFileBytes } from '../node/files.js';
+import { readFileBytes } from '../io/files.js';
 import { compressModule } from '../sign/compressed.js';
 import { copyBytes } from '../bytes/reader.js';
 import { encodeManifest, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, SIGNATURE_SUFFIX, type ModuleRecord } from './manifest.js';
 import { sha256Hex, splitModule } from './module-parts.js';
-import { defaultJobs, fileMode, listTreeModules, mapLimit, writeAllOrNothing, type PlannedWrite } from './tree-io.js';
+import { defaultJobs, mapLimit } from '../run/pool.js';
+import { fileMode, listTreeModules, writeAllOrNothing, type PlannedWrite } from './tree-io.js';
 
 /** Options of {@link detach}. */
 export interface DetachOptions {

@@ -21,7 +21,7 @@ import { decompressModule, type Compression } from '../compress/index.js';
 import { probeElf } from '../elf/elf.js';
 import { probeKernelImage } from '../kernel/image.js';
 import { findModuleSignature, probeModuleSignature } from '../modsig/signature.js';
-import { hasModuleExtension, openRegularFile, readFileBytes } from '../node/files.js';
+import { hasModuleExtension, openRegularFile, readFileBytes } from '../io/files.js';
 import { probePe } from '../pe/pe.js';
 import { stripModuleSignature } from '../sign/cms.js';
 import { compressionSettings } from './compression-settings.js';

@@ -1,13 +1,12 @@
 /**
- * File-system edges shared by detach/attach: module walks with relative paths, a bounded
- * concurrent map, and all-or-nothing writes (atomic per file, rolled back as a set).
+ * File-system edges shared by detach/attach: module walks with relative paths and all-or-nothing
+ * writes (atomic per file, rolled back as a set).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { KmodsealError } from '../bytes/errors.js';
-import { walkModules } from '../node/files.js';
-import { writeFileAtomic } from '../node/atomic.js';
+import { walkModules } from '../io/files.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { agree, count } from '../report/counts.js';
 
 /** A module file of a tree: absolute path, '/'-separated path relative to the root. */
@@ -37,32 +36,6 @@ export function listTreeModules(root: string): { modules: TreeModule[]; symlinks
     else modules.push({ file, relPath });
   }
   return { modules, symlinks };
-}
-
-/** Default parallelism: the CPU count (KMODSEAL_JOBS overrides). */
-export function defaultJobs(): number {
-  const env = Number(process.env.KMODSEAL_JOBS);
-  return Number.isInteger(env) && env > 0 ? env : Math.max(1, os.availableParallelism());
-}
-
-/** `fn` over `items` with at most `limit` in flight; results in input order. The first rejection wins after all settle. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failure: { e: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failure) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (e) {
-        failure ??= { e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure) throw failure.e;
-  return out;
 }
 
 export interface PlannedWrite {

@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import { KmodsealError } from '../bytes/errors.js';
-import { writeFileAtomic } from '../node/atomic.js';
-import { readFileBytes } from '../node/files.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { readFileBytes } from '../io/files.js';
 import { decompressModule, type Compression } from '../compress/index.js';
 import { signModuleFile, type RecompressOptions } from './compressed.js';
 import { stripModuleSignature, type Pkcs7Options } from './cms.js';

@@ -5,7 +5,7 @@
  */
 import { kernelSignatureVerdict, keyCert, type KeyCert, type SigResult } from '../check/signature.js';
 import { trailerFacts } from '../check/module-facts.js';
-import type { KernelSeries } from '../btf/validate.js';
+import type { KernelSeries } from '../kernel/series.js';
 
 export type { KernelSeries };
 /** The error the kernel's signature step returns. */

@@ -142,7 +142,7 @@ test('any mutation of a module gives a verdict, never an exception', { skip: !k6
 });
 
 test('check carries the kernel release to the ELF checks: a 6.12.116 kernel gets the old flow, 6.12.117 the new', async () => {
-  const { loadKernelSource } = await import('../../src/node/kernel-source.js');
+  const { loadKernelSource } = await import('../../src/kernel/source.js');
   const { buildTarget } = await import('../../src/check/target.js');
   const { checkModules } = await import('../../src/check/check.js');
   const target = buildTarget(await loadKernelSource(path.join(TESTKERNEL, 'vmlinux')), {});

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { kernelSet, modulesBelow } from '../helpers.js';
-import { loadKernelSource } from '../../src/node/kernel-source.js';
+import { loadKernelSource } from '../../src/kernel/source.js';
 import { buildTarget } from '../../src/check/target.js';
 import { trustedKeys } from '../../src/check/check.js';
 import { kernelSignatureVerdict, type KeyCert } from '../../src/check/signature.js';

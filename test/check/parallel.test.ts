@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { corpus, modulesBelow } from '../helpers.js';
-import { loadKernelSource } from '../../src/node/kernel-source.js';
+import { loadKernelSource } from '../../src/kernel/source.js';
 import { buildTarget, type CheckTarget, type PolicyOverrides } from '../../src/check/target.js';
 import { checkModules, type CheckOptions, type ModuleVerdict } from '../../src/check/check.js';
-import { checkMany } from '../../src/node/check-many.js';
+import { checkMany } from '../../src/run/check-many.js';
 
 const sets = corpus();
 const k61 = sets.find((s) => s.set === 'amd64-6.1');

@@ -51,11 +51,13 @@ for (const k of sets) {
 
   test(`${k.set}: every module is signed by a key the same package's image embeds, none by another build's`, () => {
     const own = new Set(forSet(k.set).certificates.map((c) => c.serial));
-    const others = new Set(sets.filter((s) => s.set !== k.set).flatMap((s) => forSet(s.set).certificates.map((c) => c.serial)));
+    // one build signs all flavours of an upload (amd64 and cloud-amd64 6.1.0-N share their key):
+    // another build is another architecture or version
+    const others = new Set(sets.filter((s) => s.arch !== k.arch || s.version !== k.version).flatMap((s) => forSet(s.set).certificates.map((c) => c.serial)));
     const r = runBin(['inspect', '--json', k.modulesDir]);
     assert.equal(r.code, 0, r.stderr);
     const mods = JSON.parse(r.stdout.toString('utf8')) as { filename: string; signature: { keyId: string } | null }[];
-    assert.ok(mods.length > 2000);
+    assert.ok(mods.length > 1000);
     for (const m of mods) {
       assert.ok(m.signature, `${m.filename}: unsigned`);
       assert.ok(own.has(m.signature.keyId), `${m.filename}: signed by ${m.signature.keyId}, not embedded in ${k.set}`);

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { constants } from 'node:os';
-import { loadAddon } from '../../src/node/addon.js';
-import { walkModules, walkModulesPortable } from '../../src/node/files.js';
+import { loadAddon } from '../../src/io/addon.js';
+import { walkModules, walkModulesPortable } from '../../src/io/files.js';
 import { kernelSet, modulesBelow, runBin } from '../helpers.js';
 
 interface NativeIo {

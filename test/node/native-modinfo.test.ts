@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
-import { nativeModinfoAvailable, nativeModinfoTexts } from '../../src/node/modinfo-native.js';
-import { runInspectTask } from '../../src/node/inspect-job.js';
+import { nativeModinfoAvailable, nativeModinfoTexts } from '../../src/run/modinfo-native.js';
+import { runInspectTask } from '../../src/run/jobs/inspect.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
 import { firstDifference, have, kernelSet, modinfo, modulesBelow, runBin } from '../helpers.js';
 

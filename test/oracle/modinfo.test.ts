@@ -19,7 +19,7 @@ test('the corpus has the four required packages', () => {
 for (const k of sets) {
   test(`inspect DIR == modinfo over every module of ${k.set} (${k.pkg} ${k.version})`, { skip: !have('modinfo') && 'modinfo missing' }, () => {
     const files = modulesBelow(k.modulesDir);
-    assert.ok(files.length > 2000, `${k.set}: only ${files.length} modules`);
+    assert.ok(files.length > 1000, `${k.set}: only ${files.length} modules`); // cloud flavours have about 1,100
     const ours = runBin(['inspect', k.modulesDir]);
     assert.equal(ours.stderr, '');
     assert.equal(ours.code, 0);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { walkModules } from '../../src/node/files.js';
+import { walkModules } from '../../src/io/files.js';
 import { decompressModule } from '../../src/compress/index.js';
 import { compressModule } from '../../src/sign/compressed.js';
 import { appendModuleSignature, signModuleContent, stripModuleSignature } from '../../src/sign/cms.js';

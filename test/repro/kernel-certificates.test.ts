@@ -15,7 +15,7 @@ import { differingRanges, labelRanges } from '../../src/repro/regions.js';
 import { embedExtraCertificate } from '../../src/kernel/embed.js';
 import { inspectVmlinux } from '../../src/kernel/vmlinux.js';
 import { unwrapKernelImage } from '../../src/kernel/image.js';
-import { readCertificateFile } from '../../src/node/files.js';
+import { readCertificateFile } from '../../src/keys/key-file.js';
 import { cachedSet, have, tmpDir } from './helpers.js';
 
 const kitVmlinux = path.join(TESTKERNEL, 'vmlinux');

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { walkModules } from '../../src/node/files.js';
+import { walkModules } from '../../src/io/files.js';
 import { detach } from '../../src/repro/detach.js';
 import { attach, AttachRefusedError } from '../../src/repro/attach.js';
 import { decompressModule } from '../../src/compress/index.js';

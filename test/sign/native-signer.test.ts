@@ -17,7 +17,7 @@ import { loadNativeCrypto, nativeSignerAvailable, nativeSignerLibrary, type Nati
 import { type HashAlgorithm } from '../../src/keys/signer.js';
 import { signModuleBytes, signModuleParts } from '../../src/sign/cms.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
-import { signMany } from '../../src/node/sign-many.js';
+import { signMany } from '../../src/run/sign-many.js';
 import { KmodsealError } from '../../src/bytes/errors.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -2,8 +2,9 @@
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import fs from 'node:fs';
-import { readFileBytes, modnameFromPath, walkModules } from '../../node/files.js';
-import { loadKernelBtf, type KernelBtf } from '../../node/kernel-btf.js';
+import { readFileBytes, walkModules } from '../../io/files.js';
+import { modnameFromPath } from '../../modinfo/depmod.js';
+import { loadKernelBtf, type KernelBtf } from '../../kernel/btf-source.js';
 import { decompressModule } from '../../compress/index.js';
 import { Elf } from '../../elf/elf.js';
 import { readModinfo } from '../../modinfo/modinfo.js';

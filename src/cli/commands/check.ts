@@ -2,18 +2,19 @@
 import fs from 'node:fs';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { loadKernelSource, loadRunningKernel, type KernelSource } from '../../node/kernel-source.js';
-import { readCertificateFile, readFileBytes, statOrNotFound, walkModules, hasModuleExtension, runningRelease } from '../../node/files.js';
+import { loadKernelSource, loadRunningKernel, type KernelSource } from '../../kernel/source.js';
+import { readCertificateFile } from '../../keys/key-file.js';
+import { readFileBytes, statOrNotFound, walkModules, hasModuleExtension, runningRelease } from '../../io/files.js';
 import { buildTarget, type CheckTarget } from '../../check/target.js';
 import type { ModuleVerdict } from '../../check/check.js';
-import { checkMany } from '../../node/check-many.js';
-import type { CheckTask } from '../../node/check-job.js';
+import { checkMany } from '../../run/check-many.js';
+import type { CheckTask } from '../../run/jobs/check.js';
 import { parseDeb, readDebData } from '../../deb/deb.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { renderCheckHtml } from '../../report/check-html.js';
 import { checkSummary } from '../../report/counts.js';
 import { formatKernelWarning } from '../../report/kernel.js';
-import { writeFileAtomic } from '../../node/atomic.js';
+import { writeFileAtomic } from '../../io/atomic.js';
 
 export interface CheckOptions {
   kernel?: string;

@@ -4,10 +4,11 @@
 import fs from 'node:fs';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { absolutePath, hasModuleExtension, moduleDirectory, runningRelease, walkModules, type ModuleDirectory } from '../../node/files.js';
-import type { InspectResult, InspectTask } from '../../node/inspect-job.js';
-import { nativeModinfoTexts } from '../../node/modinfo-native.js';
-import { defaultConcurrency, runOrdered, siblingUrl } from '../../node/pool.js';
+import { absolutePath, hasModuleExtension, runningRelease, walkModules } from '../../io/files.js';
+import { moduleDirectory, type ModuleDirectory } from '../../kernel/module-directory.js';
+import type { InspectResult, InspectTask } from '../../run/jobs/inspect.js';
+import { nativeModinfoTexts } from '../../run/modinfo-native.js';
+import { defaultJobs, runJob } from '../../run/pool.js';
 import { renderBuiltin, type ModinfoTextOptions } from '../../report/modinfo-text.js';
 import { utf8 } from '../../report/inspect-json.js';
 import { isKmodsealError } from '../../bytes/errors.js';
@@ -29,7 +30,7 @@ const NATIVE_WINDOW = 4096;
 
 /** The TypeScript path (and the PKI library under it) is loaded only when a module needs it. */
 async function runTask(task: InspectTask): Promise<InspectResult> {
-  const { runInspectTask } = await import('../../node/inspect-job.js');
+  const { runInspectTask } = await import('../../run/jobs/inspect.js');
   return runInspectTask(task);
 }
 
@@ -143,7 +144,7 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
   };
 
   const tasks = jobs.flatMap((j) => (j.kind === 'task' ? [j.task] : []));
-  const workers = opts.jobs ?? defaultConcurrency();
+  const workers = opts.jobs ?? defaultJobs();
   // Threads pay off on compressed modules (decompression dominates); a plain .ko costs less to
   // read than a message round trip, so those stay on this thread.
   const compressed = tasks.filter((t) => !t.path.endsWith('.ko')).length;
@@ -154,7 +155,7 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
       while (ji < jobs.length && jobs[ji]!.kind !== 'task') emit(jobs[ji++]!, undefined);
     };
     drainUntilTask();
-    await runOrdered<InspectTask, InspectResult>(siblingUrl(import.meta.url.replace('/cli/commands/', '/node/'), 'inspect-worker'), tasks, workers, (r) => {
+    await runJob<InspectTask, InspectResult>('inspect', tasks, workers, (r) => {
       emit(jobs[ji++]!, r);
       drainUntilTask();
     }, async (batch) => {

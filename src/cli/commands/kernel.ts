@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { loadKernelSource, loadRunningKernel } from '../../node/kernel-source.js';
-import { writeFileAtomic } from '../../node/atomic.js';
+import { loadKernelSource, loadRunningKernel } from '../../kernel/source.js';
+import { writeFileAtomic } from '../../io/atomic.js';
 import { formatKernelWarning, formatSymvers, kernelToJson, renderKernel } from '../../report/kernel.js';
 import { KmodsealError } from '../../bytes/errors.js';
 

@@ -8,18 +8,18 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { generateSigningKey, KEY_TYPES, type KeyType } from '../../keys/keygen.js';
-import { readPrivateKeyFile, writePrivateKeyFile } from '../../keys/key-file.js';
-import { writeFileAtomic } from '../../node/atomic.js';
-import { readCertificateFile, readFileBytes, statOrNotFound, walkModules } from '../../node/files.js';
-import { signMany } from '../../node/sign-many.js';
-import type { SignerSpec, SignResult, SignTask } from '../../node/sign-job.js';
+import { readCertificateFile, readPrivateKeyFile, writePrivateKeyFile } from '../../keys/key-file.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { readFileBytes, statOrNotFound, walkModules } from '../../io/files.js';
+import { signMany } from '../../run/sign-many.js';
+import type { SignerSpec, SignResult, SignTask } from '../../run/jobs/sign.js';
 import { isHashAlgorithm, type HashAlgorithm } from '../../keys/signer.js';
 import { certificateToPem } from '../../keys/x509.js';
 import { createTrustedKeyring, verifyModuleSignature, type VerifyResult } from '../../sign/verify.js';
 import { decompressModule } from '../../compress/index.js';
-import { loadKernelSource, requireKernelPart } from '../../node/kernel-source.js';
+import { loadKernelSource, requireKernelPart } from '../../kernel/source.js';
 import { embedExtraCertificate } from '../../kernel/embed.js';
-import { kernelSeries } from '../../node/kernel-btf.js';
+import { kernelSeries } from '../../kernel/series.js';
 import { signSummary } from '../../report/counts.js';
 
 function keyType(t: string | undefined): KeyType {

@@ -5,7 +5,7 @@
  * src/report/modinfo-text.ts does and hands every other module back, unrendered, for the
  * TypeScript path, which stays the reference and the source of every error message.
  */
-import { loadAddon } from './addon.js';
+import { loadAddon } from '../io/addon.js';
 
 interface NativeModinfo {
   texts(paths: string[], displays: string[], threads: number): { out: Buffer; lens: Int32Array };

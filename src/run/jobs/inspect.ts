@@ -1,15 +1,17 @@
 /**
- * One `inspect` job: read a module file, inspect it, render it. Runs in a worker or in-process;
+ * The `inspect` job: read a module file, inspect it, render it. Runs in a worker or in-process;
  * results are plain data (errors flattened) so they cross thread boundaries.
  */
-import { readFileHead, readFileScratch, readModuleSparse } from './files.js';
-import { inspectDecompressed, type ModuleInspection } from '../modinfo/inspect.js';
-import { decompressModuleTransient, probeCompression } from '../compress/index.js';
-import { probeElf } from '../elf/elf.js';
-import { renderModinfo, type ModinfoTextOptions } from '../report/modinfo-text.js';
-import { isKmodsealError, KmodsealError } from '../bytes/errors.js';
-import { MODULE_FILE_MAX } from '../check/limits.js';
-import { inspectionToJson, type InspectJson } from '../report/inspect-json.js';
+import { openRangeFile, readFileHead, readFileScratch, scratchBuffer } from '../../io/files.js';
+import { readModuleSparse } from '../../modinfo/sparse.js';
+import { inspectDecompressed, type ModuleInspection } from '../../modinfo/inspect.js';
+import { decompressModuleTransient, probeCompression } from '../../compress/index.js';
+import { probeElf } from '../../elf/elf.js';
+import { renderModinfo, type ModinfoTextOptions } from '../../report/modinfo-text.js';
+import { KmodsealError } from '../../bytes/errors.js';
+import { flattenError, type Job, type JobError } from '../job.js';
+import { MODULE_FILE_MAX } from '../../check/limits.js';
+import { inspectionToJson, type InspectJson } from '../../report/inspect-json.js';
 
 export interface InspectTask {
   /** Path to read. */
@@ -18,13 +20,6 @@ export interface InspectTask {
   readonly display: string;
   readonly mode: 'text' | 'json';
   readonly text?: ModinfoTextOptions;
-}
-
-export interface JobError {
-  readonly code: string;
-  readonly message: string;
-  /** A stack, for errors that are bugs (not KmodsealError). */
-  readonly stack?: string;
 }
 
 export interface InspectResult {
@@ -36,12 +31,6 @@ export interface InspectResult {
   readonly warning?: JobError;
 }
 
-export function flattenError(e: unknown): JobError {
-  if (isKmodsealError(e)) return { code: e.code, message: e.message };
-  const err = e instanceof Error ? e : new Error(String(e));
-  return { code: 'E_BUG', message: err.message, stack: err.stack ?? '' };
-}
-
 /** Files this large are looked at before they are read whole. */
 const LARGE = 64 << 20;
 
@@ -49,7 +38,7 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
   let info: ModuleInspection;
   try {
     // Plain modules: read only the parts modinfo looks at; anything unusual is read whole.
-    const sparse = task.path.endsWith('.ko') ? readModuleSparse(task.path) : undefined;
+    const sparse = task.path.endsWith('.ko') ? readSparse(task.path) : undefined;
     if (sparse) info = inspectDecompressed(sparse, task.path, 'none', sparse.length, task.mode === 'json');
     else {
       let raw = readFileScratch(task.path, LARGE);
@@ -72,4 +61,21 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
   // The text is bytes (one char per byte, written as latin1); the name is a real string: its
   // UTF-8 bytes are what modinfo prints for it.
   return { text: renderModinfo(Buffer.from(task.display, 'utf8').toString('latin1'), info.modinfo, task.text), ...(warning ? { warning } : {}) };
+}
+
+/** The `inspect` job: nothing shared. */
+export const inspectJob: Job<undefined, undefined, InspectTask, InspectResult> = {
+  open: () => undefined,
+  run: (_ctx, task) => runInspectTask(task),
+};
+
+/** The sparse read of a plain `.ko` into this thread's scratch buffer; undefined: read it whole. */
+function readSparse(file: string): Uint8Array | undefined {
+  const f = openRangeFile(file);
+  if (!f) return undefined;
+  try {
+    return readModuleSparse(f, scratchBuffer);
+  } finally {
+    f.close();
+  }
 }

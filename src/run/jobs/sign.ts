@@ -6,14 +6,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { KmodsealError } from '../bytes/errors.js';
-import { openRegularFile } from './files.js';
-import { writePartsAtomic } from './atomic.js';
-import { signModuleFileParts } from '../sign/compressed.js';
-import { createNodeSigner } from '../keys/node-signer.js';
-import { openPkcs11Signer } from '../keys/pkcs11-signer.js';
-import type { HashAlgorithm, Signer } from '../keys/signer.js';
-import { flattenError, type JobError } from './inspect-job.js';
+import { KmodsealError } from '../../bytes/errors.js';
+import { openRegularFile } from '../../io/files.js';
+import { writePartsAtomic } from '../../io/atomic.js';
+import { signModuleFileParts } from '../../sign/compressed.js';
+import { createNodeSigner } from '../../keys/node-signer.js';
+import { openPkcs11Signer } from '../../keys/pkcs11-signer.js';
+import type { HashAlgorithm, Signer } from '../../keys/signer.js';
+import { flattenError, type Job, type JobError } from '../job.js';
 
 export interface SignerSpec {
   /** Identifies this signer across messages (a worker keeps one Signer per id: templates are reused). */
@@ -124,3 +124,6 @@ export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<Sig
     input?.release();
   }
 }
+
+/** The `sign` job: the signer's spec shared (sent to each worker once, in memory). */
+export const signJob: Job<SignerSpec, SignerSpec, SignTask, SignResult> = { open: (spec) => spec, run: runSignTask };

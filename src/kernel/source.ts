@@ -7,15 +7,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { FormatError, KmodsealError } from '../bytes/errors.js';
-import { inspectKernelImage, type KernelInspection } from '../kernel/inspect.js';
-import type { KernelPart } from '../kernel/vmlinux.js';
-import { parseKernelConfig, type KernelConfig } from '../kernel/config.js';
-import { parseSystemMap, type SystemMap } from '../kernel/system-map.js';
-import { parseModuleSymvers, type ExportedSymbol } from '../kernel/ksymtab.js';
+import { inspectKernelImage, type KernelInspection } from './inspect.js';
+import type { KernelPart } from './vmlinux.js';
+import { parseKernelConfig, type KernelConfig } from './config.js';
+import { parseSystemMap, type SystemMap } from './system-map.js';
+import { parseModuleSymvers, type ExportedSymbol } from './ksymtab.js';
 import { parseDeb, readDebData } from '../deb/deb.js';
-import { findBanner } from '../kernel/banner.js';
-import { readFileBytes, runningRelease, statOrNotFound } from './files.js';
+import { findBanner } from './banner.js';
+import { readFileBytes, runningRelease, statOrNotFound } from '../io/files.js';
 import { probePe } from '../pe/pe.js';
+import { gnuBuildIdFromNotes } from './notes.js';
 import { readPeSignatures, type PeSignatures } from '../pe/authenticode.js';
 
 /** A kernel as {@link loadKernelSource} or {@link loadRunningKernel} found it: the inspected image, its configuration and what else the source provides. */
@@ -208,24 +209,4 @@ export function loadRunningKernel(root = ''): KernelSource {
     modulesDir: fs.existsSync(`${root}/lib/modules/${release}`) ? `${root}/lib/modules/${release}` : undefined,
     pe: undefined,
   };
-}
-
-/** The GNU build id in a raw notes blob (/sys/kernel/notes: native byte order, 4-byte aligned). */
-export function gnuBuildIdFromNotes(notes: Uint8Array): string | undefined {
-  const dv = new DataView(notes.buffer, notes.byteOffset, notes.byteLength);
-  let off = 0;
-  for (let guard = 0; off + 12 <= notes.length && guard < 4096; guard++) {
-    const namesz = dv.getUint32(off, true);
-    const descsz = dv.getUint32(off + 4, true);
-    const type = dv.getUint32(off + 8, true);
-    const nameOff = off + 12;
-    const descOff = nameOff + ((namesz + 3) & ~3);
-    const next = descOff + ((descsz + 3) & ~3);
-    if (next > notes.length || next <= off) return undefined;
-    if (type === 3 && namesz === 4 && Buffer.from(notes.subarray(nameOff, nameOff + 3)).toString('latin1') === 'GNU') {
-      return Buffer.from(notes.subarray(descOff, descOff + descsz)).toString('hex');
-    }
-    off = next;
-  }
-  return undefined;
 }

@@ -1,14 +1,59 @@
 /**
- * A small worker_threads pool: tasks go to N workers in batches, results come back in task order.
- * (A few dozen lines; the ecosystem trial found a hand-rolled pool as fast as piscina.)
+ * The one parallel runner: the jobs default, a small worker_threads pool (tasks go to N workers
+ * in batches, results come back in task order; a few dozen lines, the ecosystem trial found a
+ * hand-rolled pool as fast as piscina), and a bounded in-thread map for I/O-bound work.
  */
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
+import { jobsFromEnv } from '../io/env.js';
+import type { JobKind, WorkerData } from './job.js';
 
-export function defaultConcurrency(): number {
-  const env = Number(process.env.KMODSEAL_JOBS);
-  if (Number.isInteger(env) && env > 0) return env;
-  return Math.max(1, os.availableParallelism());
+/** The one jobs default: KMODSEAL_JOBS, else every core. `inspect`, `check`, `seal`/`sign`, `detach` and `attach` use it. */
+export function defaultJobs(): number {
+  return jobsFromEnv() ?? Math.max(1, os.availableParallelism());
+}
+
+/**
+ * In-thread concurrency, for work that waits on I/O rather than the CPU (`detach`, `attach`):
+ * `fn` over `items` with at most `limit` in flight; results in input order. The first
+ * rejection wins after all settle.
+ */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failure: { e: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failure) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (e) {
+        failure ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.e;
+  return out;
+}
+
+/**
+ * Runs the tasks of one job kind (src/run/job.ts) on `workers` threads of the one worker entry
+ * (src/run/worker.ts, found beside this module: src/run/ under tsx, dist/src/run/ from tsc, and
+ * dist/bundle/ where this module is a chunk beside the bundle's `worker` entry), calling
+ * `onResult` strictly in task order. `shared` reaches each worker once; `local`, when given,
+ * lets this thread take batches too.
+ */
+export async function runJob<T, R>(
+  job: JobKind,
+  tasks: readonly T[],
+  workers: number,
+  onResult: (r: R, index: number) => void,
+  local?: (tasks: T[]) => Promise<R[]>,
+  shared?: unknown,
+): Promise<void> {
+  const data: WorkerData = { job, shared };
+  await runOrdered<T, R>(siblingUrl(import.meta.url, 'worker'), tasks, workers, onResult, local, data);
 }
 
 /**
@@ -16,7 +61,7 @@ export function defaultConcurrency(): number {
  * `{id, tasks}` message with `{id, results}`), calling `onResult` strictly in task order.
  * Tasks travel in batches so that message passing does not dominate small jobs.
  */
-export async function runOrdered<T, R>(
+async function runOrdered<T, R>(
   workerUrl: URL,
   tasks: readonly T[],
   workers: number,
@@ -94,7 +139,7 @@ export async function runOrdered<T, R>(
 }
 
 /** The URL of a sibling module, whether running from TypeScript sources (tsx) or from dist/. */
-export function siblingUrl(base: string, name: string): URL {
+function siblingUrl(base: string, name: string): URL {
   const ext = /\.[cm]?[jt]s$/.exec(base)?.[0] ?? '.js';
   return new URL(`./${name}${ext}`, base);
 }

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import { KmodsealError } from '../bytes/errors.js';
 import { parseBtf, probeBtf, type Btf } from '../btf/btf.js';
-import type { KernelSeries } from '../btf/validate.js';
-import { loadKernelSource, loadRunningKernel, requireKernelPart } from './kernel-source.js';
-import { readFileBytes } from './files.js';
+import { kernelSeries, type KernelSeries } from './series.js';
+import { loadKernelSource, loadRunningKernel, requireKernelPart } from './source.js';
+import { readFileBytes } from '../io/files.js';
 
 export interface KernelBtf {
   readonly btf: Btf;
@@ -19,14 +19,6 @@ export interface KernelBtf {
   /** CONFIG_DEBUG_INFO_BTF_MODULES, when the configuration is known. */
   readonly btfModules: boolean | undefined;
   readonly description: string;
-}
-
-/** Which rules apply: module BTF checking changed in 6.11 (distilled base) and 6.12 (DATASEC names). */
-export function kernelSeries(release: string | undefined): KernelSeries {
-  const m = /^(\d+)\.(\d+)/.exec(release ?? '');
-  if (!m) return '6.12';
-  const [major, minor] = [Number(m[1]), Number(m[2])];
-  return major > 6 || (major === 6 && minor >= 12) ? '6.12' : '6.1';
 }
 
 export async function loadKernelBtf(target: string): Promise<KernelBtf> {

@@ -3,8 +3,8 @@
  * `seal`. PKCS#11 keys sign on this thread only (one HSM session).
  */
 import cliProgress from 'cli-progress';
-import { defaultConcurrency, runOrdered, siblingUrl } from './pool.js';
-import { runSignTask, type SignerSpec, type SignResult, type SignTask } from './sign-job.js';
+import { defaultJobs, runJob } from './pool.js';
+import { runSignTask, type SignerSpec, type SignResult, type SignTask } from './jobs/sign.js';
 
 export async function signMany(spec: SignerSpec, tasks: readonly SignTask[], options: { jobs?: number; progress?: boolean; onResult?: (r: SignResult) => void } = {}): Promise<SignResult[]> {
   const results: SignResult[] = [];
@@ -15,12 +15,12 @@ export async function signMany(spec: SignerSpec, tasks: readonly SignTask[], opt
     options.onResult?.(r);
     bar?.increment();
   };
-  const workers = spec.key.startsWith('pkcs11:') ? 1 : (options.jobs ?? defaultConcurrency());
+  const workers = spec.key.startsWith('pkcs11:') ? 1 : (options.jobs ?? defaultJobs());
   try {
     if (workers > 1 && tasks.length >= 8) {
       // the spec (key, certificate, chain) goes to each worker once, not with every task
-      await runOrdered<SignTask, SignResult>(
-        siblingUrl(import.meta.url, 'sign-worker'),
+      await runJob<SignTask, SignResult>(
+        'sign',
         tasks,
         workers,
         take,
@@ -29,7 +29,7 @@ export async function signMany(spec: SignerSpec, tasks: readonly SignTask[], opt
           for (const t of batch) out.push(await runSignTask(spec, t));
           return out;
         },
-        { spec },
+        spec,
       );
     } else {
       for (const t of tasks) take(await runSignTask(spec, t));

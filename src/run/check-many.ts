@@ -5,11 +5,11 @@
  * CRCs of imports, duplicate exports) then runs here in load order. The verdicts are those of
  * checkModules(), which does the same on one thread.
  */
-import { KmodsealError, type ErrorCode } from '../bytes/errors.js';
 import { checkInOrder, frontTarget, trustedKeys, type CheckOptions, type ModuleFront, type ModuleVerdict } from '../check/check.js';
 import type { CheckTarget } from '../check/target.js';
-import { defaultConcurrency, runOrdered, siblingUrl } from './pool.js';
-import { runCheckTask, type CheckContext, type CheckJobError, type CheckJobResult, type CheckShared, type CheckTask } from './check-job.js';
+import { defaultJobs, runJob } from './pool.js';
+import { raiseJobError, type JobError } from './job.js';
+import { runCheckTask, type CheckContext, type CheckJobResult, type CheckShared, type CheckTask } from './jobs/check.js';
 
 export interface CheckManyOptions extends CheckOptions {
   /** Threads (default: all cores, or KMODSEAL_JOBS); 1 checks on this thread only. */
@@ -24,12 +24,12 @@ export async function checkMany(target: CheckTarget, tasks: readonly CheckTask[]
   // this thread's context: the target's own parsed BTF and keys (an unparsable --trust fails here, first)
   const local: CheckContext = { target: frontTarget(target), keys: trustedKeys(target, extra) };
   const fronts: ModuleFront[] = new Array(tasks.length);
-  let failed: CheckJobError | undefined;
+  let failed: JobError | undefined;
   const take = (r: CheckJobResult, i: number): void => {
     if ('error' in r) failed ??= r.error; // the first in input order, as reading them all up front would have
     else fronts[i] = r.front;
   };
-  const workers = options.jobs ?? defaultConcurrency();
+  const workers = options.jobs ?? defaultJobs();
   if (workers > 1 && tasks.length >= MIN_PARALLEL) {
     const { btf, ...rest } = local.target;
     const shared: CheckShared = {
@@ -40,8 +40,8 @@ export async function checkMany(target: CheckTarget, tasks: readonly CheckTask[]
     };
     // bytes already in memory travel to a worker by copy: never a whole enclosing buffer
     const own = tasks.map((t) => (t.data && t.data.byteLength !== t.data.buffer.byteLength ? { ...t, data: t.data.slice() } : t));
-    await runOrdered<CheckTask, CheckJobResult>(
-      siblingUrl(import.meta.url, 'check-worker'),
+    await runJob<CheckTask, CheckJobResult>(
+      'check',
       own,
       workers,
       take,
@@ -55,11 +55,6 @@ export async function checkMany(target: CheckTarget, tasks: readonly CheckTask[]
   } else {
     for (let i = 0; i < tasks.length; i++) take(await runCheckTask(local, tasks[i]!), i);
   }
-  if (failed) {
-    if (failed.code !== undefined) throw new KmodsealError(failed.code as ErrorCode, failed.message);
-    const e = new Error(failed.message);
-    if (failed.stack !== undefined) e.stack = failed.stack;
-    throw e;
-  }
+  if (failed) raiseJobError(failed);
   return checkInOrder(target, fronts, options.order ?? 'given');
 }

@@ -1,14 +1,14 @@
 /**
- * One `check` job: read a module, decompress it, and run the checks that do not depend on the
+ * The `check` job: read a module, decompress it, and run the checks that do not depend on the
  * modules loaded before it (checkFront). Runs in a worker or in-process; the result is plain
  * data (the module's bytes stay behind), so it crosses thread boundaries.
  */
-import { readFileScratch } from './files.js';
-import { decompressModuleTransient } from '../compress/index.js';
-import { parseBtf } from '../btf/btf.js';
-import { checkFront, MODULE_FILE_MAX, prepareModule, trustedKeys, unreadableSize, type FrontTarget, type ModuleFront } from '../check/check.js';
-import type { KeyCert } from '../check/signature.js';
-import { isKmodsealError } from '../bytes/errors.js';
+import { readFileScratch } from '../../io/files.js';
+import { decompressModuleTransient } from '../../compress/index.js';
+import { parseBtf } from '../../btf/btf.js';
+import { checkFront, MODULE_FILE_MAX, prepareModule, trustedKeys, unreadableSize, type FrontTarget, type ModuleFront } from '../../check/check.js';
+import type { KeyCert } from '../../check/signature.js';
+import { flattenError, type Job, type JobError } from '../job.js';
 
 /** A module to check: a file to read, or bytes already in memory (a module inside a .deb). */
 export interface CheckTask {
@@ -40,16 +40,8 @@ export function openCheckContext(shared: CheckShared): CheckContext {
   };
 }
 
-/** An error that stops the whole run (an unreadable file, a bug), as plain data. */
-export interface CheckJobError {
-  /** A KmodsealError's code; undefined for a bug. */
-  readonly code: string | undefined;
-  readonly message: string;
-  readonly stack: string | undefined;
-}
-
-/** A module's front, or the error that stops the whole run. */
-export type CheckJobResult = { readonly front: ModuleFront } | { readonly error: CheckJobError };
+/** A module's front, or the error that stops the whole run (an unreadable file, a bug). */
+export type CheckJobResult = { readonly front: ModuleFront } | { readonly error: JobError };
 
 /**
  * Reads a whole file into this thread's reused buffer (errors as readFileBytes words them); a
@@ -66,7 +58,9 @@ export async function runCheckTask(ctx: CheckContext, task: CheckTask): Promise<
     const prepared = typeof raw === 'number' ? unreadableSize(raw)! : await prepareModule(task.file, raw, decompressModuleTransient);
     return { front: checkFront(ctx.target, ctx.keys, task.file, prepared) };
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    return { error: { code: isKmodsealError(e) ? e.code : undefined, message: err.message, stack: err.stack } };
+    return { error: flattenError(e) };
   }
 }
+
+/** The `check` job: the target's front facts shared, opened once per thread. */
+export const checkJob: Job<CheckShared, CheckContext, CheckTask, CheckJobResult> = { open: openCheckContext, run: runCheckTask };

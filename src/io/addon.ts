@@ -3,6 +3,7 @@
  * path with a JavaScript fallback: a missing or unloadable addon is null, never an error.
  */
 import { createRequire } from 'node:module';
+import { noNative } from './env.js';
 
 const require = createRequire(import.meta.url);
 const loaded = new Map<string, unknown>();
@@ -12,10 +13,10 @@ const loaded = new Map<string, unknown>();
  * KMODSEAL_NO_NATIVE=1. Loaded once per thread.
  */
 export function loadAddon<T>(name: string): T | null {
-  if (process.env.KMODSEAL_NO_NATIVE === '1') return null;
+  if (noNative()) return null;
   if (loaded.has(name)) return loaded.get(name) as T | null;
   let found: T | null = null;
-  // src/node/ under tsx and dist/bundle/ are two levels below the root, dist/src/node/ three
+  // src/io/ under tsx and dist/bundle/ are two levels below the root, dist/src/io/ three
   for (const p of [`../../native/build/Release/${name}.node`, `../../../native/build/Release/${name}.node`]) {
     try {
       found = require(p) as T;
