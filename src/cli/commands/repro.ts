@@ -5,7 +5,7 @@ import { detach } from '../../repro/detach.js';
 import { attach, AttachRefusedError } from '../../repro/attach.js';
 import { diff, type DiffEntry } from '../../repro/diff.js';
 import { KmodsealError } from '../../bytes/errors.js';
-import { attachSummary, count, detachSummary, diffSummary } from '../../report/counts.js';
+import { agree, attachSummary, count, detachSummary, diffSummary } from '../../report/counts.js';
 
 export async function detachCommand(tree: string, o: { out?: string; keep?: boolean; json?: boolean }, io: Io): Promise<ExitCode> {
   if (!o.out) throw new KmodsealError('E_USAGE', 'detach needs --out BUNDLE (an absent or empty directory)');
@@ -29,7 +29,7 @@ export async function attachCommand(bundle: string, tree: string, o: { json?: bo
   }
 }
 
-const sections = (names: readonly string[], sep = ' '): string => `${names.length === 1 ? 'section' : 'sections'}${sep}${names.join(', ')}`;
+const sections = (names: readonly string[], sep = ' '): string => `${agree(names.length, 'section', 'sections')}${sep}${names.join(', ')}`;
 
 function describe(d: DiffEntry): string {
   switch (d.kind) {
