@@ -6,7 +6,11 @@ import path from 'node:path';
 import { walk, median, root, bin } from './lib.mjs';
 
 const index = path.join(process.env.KMODSEAL_CACHE ?? path.join(root, '.cache'), 'kernels', 'index.tsv');
-const sets = fs.readFileSync(index, 'utf8').trim().split('\n').map((l) => l.split('\t'));
+const sets = fs
+  .readFileSync(index, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => l.split('\t'));
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 
 function time(cmd, args) {
@@ -16,10 +20,18 @@ function time(cmd, args) {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-console.log(`inspect vs modinfo (${runs} runs each, median; ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/processor/g).length} cores)`);
+console.log(
+  `inspect vs modinfo (${runs} runs each, median; ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/processor/g).length} cores)`,
+);
 console.log('set          modules  kind    kmodseal   modinfo   ratio');
 for (const [set, , , , dir] of sets) {
-  if (!fs.existsSync(path.join(dir, 'lib/modules')) || !fs.readdirSync(path.join(dir, 'lib/modules')).some((r) => fs.existsSync(path.join(dir, 'lib/modules', r, 'kernel')))) continue;
+  if (
+    !fs.existsSync(path.join(dir, 'lib/modules')) ||
+    !fs
+      .readdirSync(path.join(dir, 'lib/modules'))
+      .some((r) => fs.existsSync(path.join(dir, 'lib/modules', r, 'kernel')))
+  )
+    continue;
   const release = fs.readdirSync(path.join(dir, 'lib/modules'))[0];
   const mdir = path.join(dir, 'lib/modules', release);
   const files = walk(mdir).sort();
@@ -28,11 +40,16 @@ for (const [set, , , , dir] of sets) {
   const list = path.join('/tmp', `kmodseal-bench-${set}.list`);
   fs.writeFileSync(list, files.join('\n') + '\n');
   time(bin, ['inspect', mdir]); // warm the page cache
-  const ours = [], theirs = [];
+  const ours = [],
+    theirs = [];
   for (let i = 0; i < runs; i++) {
     ours.push(time(bin, ['inspect', mdir]));
     theirs.push(time('sh', ['-c', `xargs -a ${list} modinfo > /dev/null`]));
   }
-  const a = median(ours), b = median(theirs);
-  console.log(`${set.padEnd(12)} ${String(files.length).padStart(7)}  ${kind.padEnd(6)} ${a.toFixed(3).padStart(8)}s ${b.toFixed(3).padStart(8)}s  ${(a / b).toFixed(2)}x`);
+  const a = median(ours),
+    b = median(theirs);
+  console.log(
+    `${set.padEnd(12)} ${String(files.length).padStart(7)}  ${kind.padEnd(6)} ${a.toFixed(3).padStart(8)}s ` +
+      `${b.toFixed(3).padStart(8)}s  ${(a / b).toFixed(2)}x`,
+  );
 }

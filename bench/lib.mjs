@@ -10,7 +10,12 @@ export const bin = path.join(root, 'dist', 'bundle', 'kmodseal.mjs');
 
 /** index.tsv rows by set name: [set, arch, package, version, dir, deb]. */
 export const sets = Object.fromEntries(
-  fs.readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t')).map((f) => [f[0], f]),
+  fs
+    .readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .map((f) => [f[0], f]),
 );
 
 /** Module files (.ko, .ko.xz, .ko.zst, .ko.gz) below a directory. */

@@ -19,7 +19,14 @@ const SIGN_FILE = '/usr/lib/linux-kbuild-6.1/scripts/sign-file';
 const XZ_SAMPLE = Number(process.env.BENCH_XZ_MODULES ?? 400);
 const kmodsealBin = process.env.BENCH_KMODSEAL ?? bin; // another build to compare with
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
-const sets = Object.fromEntries(fs.readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t')).map((f) => [f[0], f]));
+const sets = Object.fromEntries(
+  fs
+    .readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .map((f) => [f[0], f]),
+);
 // Both tools read and write the trees on tmpfs when there is one (BENCH_DIR overrides): on this
 // VM's ext4 (mounted with discard) creating 4,000 files costs 1-4 s of system time, varying from
 // run to run with earlier deletions, which would swamp the signing being measured.
@@ -33,16 +40,24 @@ const cores = os.availableParallelism();
 const SETTLE_MS = Number(process.env.BENCH_SETTLE ?? 30) * 1000;
 let unsettled = 0;
 // SHA-256 blocks hashed in 0.4 s, by one process alone or by one per core at once (summed)
-const PROBE = `const c=require('crypto'),b=Buffer.alloc(16384);let n=0;const t=Date.now();while(Date.now()-t<400){c.createHash('sha256').update(b).digest();n++}console.log(n)`;
+const PROBE =
+  `const c=require('crypto'),b=Buffer.alloc(16384);let n=0;const ` +
+  `t=Date.now();while(Date.now()-t<400){c.createHash('sha256').update(b).digest();n++}console.log(n)`;
 function shaRate(multi) {
   const cmd = Array.from({ length: multi ? cores : 1 }, () => `node -e "${PROBE}" &`).join(' ') + ' wait';
-  return execFileSync('sh', ['-c', cmd]).toString().trim().split('\n').map(Number).reduce((a, b) => a + b, 0);
+  return execFileSync('sh', ['-c', cmd])
+    .toString()
+    .trim()
+    .split('\n')
+    .map(Number)
+    .reduce((a, b) => a + b, 0);
 }
 function settle() {
   if (cores < 2 || SETTLE_MS <= 0) return;
   const deadline = Date.now() + SETTLE_MS;
   for (;;) {
-    const one = shaRate(false), all = shaRate(true);
+    const one = shaRate(false),
+      all = shaRate(true);
     if (all >= 0.9 * cores * one) return;
     if (Date.now() > deadline) return void unsettled++;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
@@ -58,9 +73,15 @@ function time(cmd, args, opts = {}) {
 }
 function speed(alg) {
   settle();
-  const out = execFileSync('openssl', ['speed', '-multi', String(cores), '-seconds', '2', alg], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const out = execFileSync('openssl', ['speed', '-multi', String(cores), '-seconds', '2', alg], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).toString();
   const line = out.split('\n').find((l) => /^\s*(rsa\s+4096|\d+ bits ecdsa|\s*384 bits ecdsa)/.test(l) && /\d/.test(l));
-  const nums = (line ?? '').trim().split(/\s+/).map(Number).filter((n) => Number.isFinite(n));
+  const nums = (line ?? '')
+    .trim()
+    .split(/\s+/)
+    .map(Number)
+    .filter((n) => Number.isFinite(n));
   // rsa: "rsa 4096 bits  sign verify sign/s verify/s"; ecdsa: "384 bits ecdsa (nistp384) sign verify sign/s verify/s"
   return nums.length >= 2 ? nums[nums.length - 2] : NaN;
 }
@@ -78,9 +99,11 @@ for (const f of kos) {
 }
 const bytes = kos.reduce((n, f) => n + fs.statSync(f).size, 0);
 const shaMBs = (() => {
-  const out = execFileSync('openssl', ['speed', '-seconds', '2', '-bytes', '16384', 'sha256'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const out = execFileSync('openssl', ['speed', '-seconds', '2', '-bytes', '16384', 'sha256'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).toString();
   const m = /sha256\s+([\d.]+)k/.exec(out);
-  return m ? Number(m[1]) * 1000 / 1e6 : NaN;
+  return m ? (Number(m[1]) * 1000) / 1e6 : NaN;
 })();
 const hashSeconds = bytes / 1e6 / shaMBs / cores;
 
@@ -106,30 +129,70 @@ function nativeSpeed(keyPem, type) {
       while (Date.now() - t < 2000) { n.sign(h, 'sha256', d); k++; }
       parentPort.postMessage(k / ((Date.now() - t) / 1000));\`;
     Promise.all(Array.from({ length: ${cores} }, () => new Promise((res, rej) => {
-      const w = new Worker(src, { eval: true, workerData: { addon: ${JSON.stringify(addon)}, pem: ${JSON.stringify(fs.readFileSync(keyPem, 'utf8'))} } });
+      const workerData = { addon: ${JSON.stringify(addon)}, pem: ${JSON.stringify(fs.readFileSync(keyPem, 'utf8'))} };
+      const w = new Worker(src, { eval: true, workerData });
       w.once('message', (m) => { res(m); w.terminate(); }); w.once('error', rej);
     }))).then((r) => console.log(r.reduce((a, b) => a + b, 0)));`;
   return Number(execFileSync('node', ['-e', code]).toString().trim());
 }
 
 const libOf = (type) => {
-  const r = spawnSync('node', ['-e', `try { const v = require(${JSON.stringify(addonFor(type))}).version(); console.log(v.version + ' (' + v.library + ')'); } catch { console.log('not built'); }`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'node',
+    [
+      '-e',
+      `try { const v = require(${JSON.stringify(addonFor(type))}).version(); console.log(v.version + ' (' + v.library + ` +
+        `')'); } catch { console.log('not built'); }`,
+    ],
+    { encoding: 'utf8' },
+  );
   return r.stdout.trim();
 };
 const nativeLib = libOf('rsa4096');
 const nativeLibEc = libOf('p384');
-console.log(`signing ${kos.length} modules (${(bytes / 2 ** 20).toFixed(0)} MiB) of ${sets['amd64-6.1'][2]}; ${cores} cores; trees in ${benchDir}; best of ${REPEAT}`);
+console.log(
+  `signing ${kos.length} modules (${(bytes / 2 ** 20).toFixed(0)} MiB) of ${sets['amd64-6.1'][2]}; ${cores} cores; trees in ` +
+    `${benchDir}; best of ${REPEAT}`,
+);
 console.log(`native signer: RSA ${nativeLib}; EC ${nativeLibEc}; node's bundled OpenSSL ${process.versions.openssl}`);
-console.log('key        kmodseal  (node:crypto)  sign-file(x2)  ratio          limit (openssl speed + sha256)  kmodseal/limit');
+console.log(
+  'key        kmodseal  (node:crypto)  sign-file(x2)  ratio          limit (openssl speed + sha256)  kmodseal/limit',
+);
 const best = (f) => Math.min(...Array.from({ length: REPEAT }, f));
-for (const [type, req, speedAlg] of [['rsa4096', ['-newkey', 'rsa:4096'], 'rsa4096'], ['p384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1'], 'ecdsap384']]) {
-  const key = path.join(tmp, `${type}.pem`), crt = path.join(tmp, `${type}.crt`), der = path.join(tmp, `${type}.der`);
-  execFileSync('openssl', ['req', '-new', '-nodes', '-x509', ...req, '-sha256', '-days', '365', '-subj', `/CN=bench ${type}`, '-keyout', key, '-out', crt], { stdio: 'ignore' });
+for (const [type, req, speedAlg] of [
+  ['rsa4096', ['-newkey', 'rsa:4096'], 'rsa4096'],
+  ['p384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1'], 'ecdsap384'],
+]) {
+  const key = path.join(tmp, `${type}.pem`),
+    crt = path.join(tmp, `${type}.crt`),
+    der = path.join(tmp, `${type}.der`);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-nodes',
+      '-x509',
+      ...req,
+      '-sha256',
+      '-days',
+      '365',
+      '-subj',
+      `/CN=bench ${type}`,
+      '-keyout',
+      key,
+      '-out',
+      crt,
+    ],
+    { stdio: 'ignore' },
+  );
   execFileSync('openssl', ['x509', '-in', crt, '-outform', 'DER', '-out', der]);
   const outDir = path.join(tmp, `ours-${type}`);
   const kmodseal = (env) => {
     fs.rmSync(outDir, { recursive: true, force: true });
-    return time('node', [kmodsealBin, 'sign', '--key', key, '--cert', crt, '--out', outDir, unsigned], { env: { ...process.env, ...env } });
+    return time('node', [kmodsealBin, 'sign', '--key', key, '--cert', crt, '--out', outDir, unsigned], {
+      env: { ...process.env, ...env },
+    });
   };
   const theirsDir = path.join(tmp, `theirs-${type}`);
   const list = path.join(tmp, `list-${type}`);
@@ -148,14 +211,30 @@ for (const [type, req, speedAlg] of [['rsa4096', ['-newkey', 'rsa:4096'], 'rsa40
     runs.theirs.push(signFile());
   }
   runs.speed.push(speed(speedAlg));
-  const ours = Math.min(...runs.ours), node = Math.min(...runs.node), theirs = Math.min(...runs.theirs);
+  const ours = Math.min(...runs.ours),
+    node = Math.min(...runs.node),
+    theirs = Math.min(...runs.theirs);
   const perSec = Math.max(...runs.speed.filter(Number.isFinite));
   const limit = kos.length / perSec + hashSeconds;
   const libPerSec = Math.max(...runs.lib.filter(Number.isFinite));
   const libLimit = kos.length / libPerSec + hashSeconds;
-  console.log(`${type.padEnd(9)} ${ours.toFixed(2).padStart(7)}s ${('(' + node.toFixed(2) + 's)').padStart(11)}  ${theirs.toFixed(2).padStart(10)}s   ${(theirs / ours).toFixed(1).padStart(4)}x faster   ${limit.toFixed(2).padStart(6)}s (${perSec.toFixed(0)} sig/s)          ${(ours / limit).toFixed(2)}x (node:crypto ${(node / limit).toFixed(2)}x)`);
-  if (Number.isFinite(libPerSec)) console.log(`          the native signer's own libcrypto (${type === 'p384' ? nativeLibEc : nativeLib}): ${libPerSec.toFixed(0)} sig/s on all cores, limit ${libLimit.toFixed(2)}s: kmodseal ${(ours / libLimit).toFixed(2)}x of it`);
-  console.log(`          all runs: kmodseal ${runs.ours.map((t) => t.toFixed(2)).join(' ')}; node:crypto ${runs.node.map((t) => t.toFixed(2)).join(' ')}; sign-file ${runs.theirs.map((t) => t.toFixed(2)).join(' ')}; openssl speed ${runs.speed.map((r) => r.toFixed(0)).join(' ')} sig/s; native signer ${runs.lib.map((r) => r.toFixed(0)).join(' ')} sig/s`);
+  console.log(
+    `${type.padEnd(9)} ${ours.toFixed(2).padStart(7)}s ${('(' + node.toFixed(2) + 's)').padStart(11)}  ` +
+      `${theirs.toFixed(2).padStart(10)}s   ${(theirs / ours).toFixed(1).padStart(4)}x faster   ` +
+      `${limit.toFixed(2).padStart(6)}s (${perSec.toFixed(0)} sig/s)          ` +
+      `${(ours / limit).toFixed(2)}x (node:crypto ${(node / limit).toFixed(2)}x)`,
+  );
+  if (Number.isFinite(libPerSec))
+    console.log(
+      `          the native signer's own libcrypto (${type === 'p384' ? nativeLibEc : nativeLib}): ${libPerSec.toFixed(0)} ` +
+        `sig/s on all cores, limit ${libLimit.toFixed(2)}s: kmodseal ${(ours / libLimit).toFixed(2)}x of it`,
+    );
+  console.log(
+    `          all runs: kmodseal ${runs.ours.map((t) => t.toFixed(2)).join(' ')}; node:crypto ` +
+      `${runs.node.map((t) => t.toFixed(2)).join(' ')}; sign-file ${runs.theirs.map((t) => t.toFixed(2)).join(' ')}; ` +
+      `openssl speed ${runs.speed.map((r) => r.toFixed(0)).join(' ')} sig/s; ` +
+      `native signer ${runs.lib.map((r) => r.toFixed(0)).join(' ')} sig/s`,
+  );
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.rmSync(theirsDir, { recursive: true, force: true });
 }
@@ -167,19 +246,32 @@ const xzMods = xzAll.filter((_, i) => i % Math.max(1, Math.floor(xzAll.length / 
 const xzDir = path.join(tmp, 'xz');
 fs.mkdirSync(xzDir);
 xzMods.forEach((f, i) => fs.copyFileSync(f, path.join(xzDir, `${i}-${path.basename(f)}`)));
-const key = path.join(tmp, 'p384.pem'), crt = path.join(tmp, 'p384.crt'), der = path.join(tmp, 'p384.der');
+const key = path.join(tmp, 'p384.pem'),
+  crt = path.join(tmp, 'p384.crt'),
+  der = path.join(tmp, 'p384.der');
 const oursXz = best(() => {
   fs.rmSync(path.join(tmp, 'ours-xz'), { recursive: true, force: true });
   return time('node', [kmodsealBin, 'sign', '--key', key, '--cert', crt, '--out', path.join(tmp, 'ours-xz'), xzDir]);
 });
 const theirsXz = path.join(tmp, 'theirs-xz');
-const script = `f="$1"; xz -dc "$f" > "$f.ko" && t=$(($(stat -c %s "$f.ko") - 40)) && ${SIGN_FILE} sha256 ${key} ${der} "$f.ko" && xz --check=crc32 --lzma2=dict=1MiB -c "$f.ko" > "$f" && rm "$f.ko"`;
+const script =
+  `f="$1"; xz -dc "$f" > "$f.ko" && t=$(($(stat -c %s "$f.ko") - 40)) && ${SIGN_FILE} sha256 ${key} ${der} ` +
+  `"$f.ko" && xz --check=crc32 --lzma2=dict=1MiB -c "$f.ko" > "$f" && rm "$f.ko"`;
 const theirsXzT = best(() => {
   fs.rmSync(theirsXz, { recursive: true, force: true });
   fs.cpSync(xzDir, theirsXz, { recursive: true });
   fs.writeFileSync(path.join(tmp, 'list-xz'), walk(theirsXz).join('\n') + '\n');
-  return time('sh', ['-c', `xargs -a ${path.join(tmp, 'list-xz')} -P 2 -n 1 sh -c '${script.replace(/'/g, `'\\''`)}' _`]);
+  return time('sh', [
+    '-c',
+    `xargs -a ${path.join(tmp, 'list-xz')} -P 2 -n 1 sh -c '${script.replace(/'/g, `'\\''`)}' _`,
+  ]);
 });
-console.log(`p384 .ko.xz (${xzMods.length} of ${xzAll.length} 6.12 modules): kmodseal ${oursXz.toFixed(2)}s, xz -d + sign-file + xz (x2) ${theirsXzT.toFixed(2)}s: ${(theirsXzT / oursXz).toFixed(1)}x faster (recompression dominates)`);
-if (unsettled) console.log(`${unsettled} measurement(s) were taken while other guests held a core (waited ${SETTLE_MS / 1000} s each)`);
+console.log(
+  `p384 .ko.xz (${xzMods.length} of ${xzAll.length} 6.12 modules): kmodseal ${oursXz.toFixed(2)}s, xz -d + sign-file + xz ` +
+    `(x2) ${theirsXzT.toFixed(2)}s: ${(theirsXzT / oursXz).toFixed(1)}x faster (recompression dominates)`,
+);
+if (unsettled)
+  console.log(
+    `${unsettled} measurement(s) were taken while other guests held a core (waited ${SETTLE_MS / 1000} s each)`,
+  );
 fs.rmSync(tmp, { recursive: true, force: true });

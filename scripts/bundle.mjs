@@ -18,7 +18,9 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['lzma-native', 'zstd-napi', 'pkcs11js'],
-  banner: { js: "import { createRequire as __kmodsealCreateRequire } from 'node:module'; const require = __kmodsealCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __kmodsealCreateRequire } from 'node:module'; const require = __kmodsealCreateRequire(import.meta.url);",
+  },
   splitting: true,
   chunkNames: '[name]-[hash]',
   logLevel: 'warning',

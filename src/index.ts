@@ -36,7 +36,12 @@ export { parseBtfFile } from './btf/btf.js';
 export type { Btf } from './btf/btf.js';
 export { dumpBtfRaw, dumpBtfJson } from './btf/dump.js';
 export { checkModuleBtf } from './btf/validate.js';
-export type { ModuleBtfCheckOptions, ModuleBtfCheckResult, BtfCheckStage, DistilledBaseOutcome } from './btf/validate.js';
+export type {
+  ModuleBtfCheckOptions,
+  ModuleBtfCheckResult,
+  BtfCheckStage,
+  DistilledBaseOutcome,
+} from './btf/validate.js';
 export type { KernelSeries } from './kernel/series.js';
 export type { DistilledMapping } from './btf/relocate.js';
 export { compareModuleBase } from './btf/compare.js';

@@ -14,30 +14,123 @@ import { ROOT } from './helpers.js';
 
 /** The runtime exports: functions and error classes. */
 const RUNTIME = [
-  'AttachRefusedError', 'FormatError', 'KmodsealError',
-  'attach', 'buildTarget', 'checkModuleBtf', 'checkModules', 'compareModuleBase', 'createNodeSigner',
-  'createTrustedKeyring', 'decompressModule', 'detach', 'diff', 'dumpBtfJson', 'dumpBtfRaw',
-  'embedExtraCertificate', 'formatSymvers', 'generateSigningKey', 'inspectKernelImage', 'inspectModuleBytes',
-  'inspectionToJson', 'kernelElfValidity', 'loadKernelSource', 'loadRunningKernel', 'openPkcs11Signer',
-  'parseBtfFile', 'renderModinfo', 'signModuleFile', 'verifyModuleSignature',
+  'AttachRefusedError',
+  'FormatError',
+  'KmodsealError',
+  'attach',
+  'buildTarget',
+  'checkModuleBtf',
+  'checkModules',
+  'compareModuleBase',
+  'createNodeSigner',
+  'createTrustedKeyring',
+  'decompressModule',
+  'detach',
+  'diff',
+  'dumpBtfJson',
+  'dumpBtfRaw',
+  'embedExtraCertificate',
+  'formatSymvers',
+  'generateSigningKey',
+  'inspectKernelImage',
+  'inspectModuleBytes',
+  'inspectionToJson',
+  'kernelElfValidity',
+  'loadKernelSource',
+  'loadRunningKernel',
+  'openPkcs11Signer',
+  'parseBtfFile',
+  'renderModinfo',
+  'signModuleFile',
+  'verifyModuleSignature',
 ];
 
 /** The type-only exports: the options and results of the functions above, and what they contain. */
 const TYPES = [
-  'AttachOptions', 'AttachProblem', 'AttachProblemReason', 'AttachResult', 'AuthenticodeSignature',
-  'AuthenticodeSigner', 'BaseCompareResult', 'BaseTypeMismatch', 'Btf', 'BtfCheckStage', 'ByteRegion',
-  'CertificateHash', 'CertificateList', 'CheckInput', 'CheckOptions', 'CheckTarget', 'Compression',
-  'DetachOptions', 'DetachResult', 'DiffEntry', 'DiffOptions', 'DiffResult', 'DistilledBaseOutcome',
-  'DistilledMapping', 'ElfValidityFailure', 'ElfValidityTarget', 'EmbedLayout', 'EntryType', 'ErrorCode',
-  'ExportInfo', 'ExportedSymbol', 'ExtraCertificateArea', 'GeneratedKey', 'HashAlgorithm', 'IgnoredEntry',
-  'InputKind', 'InspectJson', 'InspectOptions', 'KernelCertificate', 'KernelCertificateArea', 'KernelCodec',
-  'KernelConfig', 'KernelDiff', 'KernelErrno', 'KernelImageKind', 'KernelInspectOptions', 'KernelInspection',
-  'KernelPart', 'KernelPolicy', 'KernelSeries', 'KernelSource', 'KernelWarning', 'KeyIdForm', 'KeyType',
-  'KeygenOptions', 'KsymtabLayout', 'LoadPolicy', 'ModinfoEntry', 'ModinfoTextOptions', 'ModuleBtfCheckOptions',
-  'ModuleBtfCheckResult', 'ModuleInspection', 'ModuleRecord', 'ModuleVerdict', 'Outcome', 'PeSignatures',
-  'Pkcs11Signer', 'Pkcs11SignerOptions', 'Pkcs7Options', 'PolicyOverrides', 'Reason', 'RecompressOptions',
-  'RunningKernel', 'SectionDifference', 'SignatureSummary', 'SignedModuleFile', 'Signer', 'SignerAlgorithm',
-  'SystemMap', 'SystemMapSymbol', 'TrustedKeyring', 'UnparsedCertificate', 'VerifyOptions', 'VerifyResult',
+  'AttachOptions',
+  'AttachProblem',
+  'AttachProblemReason',
+  'AttachResult',
+  'AuthenticodeSignature',
+  'AuthenticodeSigner',
+  'BaseCompareResult',
+  'BaseTypeMismatch',
+  'Btf',
+  'BtfCheckStage',
+  'ByteRegion',
+  'CertificateHash',
+  'CertificateList',
+  'CheckInput',
+  'CheckOptions',
+  'CheckTarget',
+  'Compression',
+  'DetachOptions',
+  'DetachResult',
+  'DiffEntry',
+  'DiffOptions',
+  'DiffResult',
+  'DistilledBaseOutcome',
+  'DistilledMapping',
+  'ElfValidityFailure',
+  'ElfValidityTarget',
+  'EmbedLayout',
+  'EntryType',
+  'ErrorCode',
+  'ExportInfo',
+  'ExportedSymbol',
+  'ExtraCertificateArea',
+  'GeneratedKey',
+  'HashAlgorithm',
+  'IgnoredEntry',
+  'InputKind',
+  'InspectJson',
+  'InspectOptions',
+  'KernelCertificate',
+  'KernelCertificateArea',
+  'KernelCodec',
+  'KernelConfig',
+  'KernelDiff',
+  'KernelErrno',
+  'KernelImageKind',
+  'KernelInspectOptions',
+  'KernelInspection',
+  'KernelPart',
+  'KernelPolicy',
+  'KernelSeries',
+  'KernelSource',
+  'KernelWarning',
+  'KeyIdForm',
+  'KeyType',
+  'KeygenOptions',
+  'KsymtabLayout',
+  'LoadPolicy',
+  'ModinfoEntry',
+  'ModinfoTextOptions',
+  'ModuleBtfCheckOptions',
+  'ModuleBtfCheckResult',
+  'ModuleInspection',
+  'ModuleRecord',
+  'ModuleVerdict',
+  'Outcome',
+  'PeSignatures',
+  'Pkcs11Signer',
+  'Pkcs11SignerOptions',
+  'Pkcs7Options',
+  'PolicyOverrides',
+  'Reason',
+  'RecompressOptions',
+  'RunningKernel',
+  'SectionDifference',
+  'SignatureSummary',
+  'SignedModuleFile',
+  'Signer',
+  'SignerAlgorithm',
+  'SystemMap',
+  'SystemMapSymbol',
+  'TrustedKeyring',
+  'UnparsedCertificate',
+  'VerifyOptions',
+  'VerifyResult',
   'VerifyStatus',
 ];
 
@@ -49,26 +142,47 @@ function reExports(): { name: string; typeOnly: boolean; file: string }[] {
   const out: { name: string; typeOnly: boolean; file: string }[] = [];
   for (const m of src.matchAll(/^export (type )?\{([^}]*)\} from '(\.[^']+)\.js';$/gm)) {
     const file = path.join(path.dirname(INDEX), `${m[3]!}.ts`);
-    for (const name of m[2]!.split(',').map((s) => s.trim()).filter(Boolean)) {
-      assert.ok(!/\bas\b|^type /.test(name), `src/index.ts: write "${name}" as a plain name (renames and inline type modifiers are not parsed)`);
+    for (const name of m[2]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      assert.ok(
+        !/\bas\b|^type /.test(name),
+        `src/index.ts: write "${name}" as a plain name (renames and inline type modifiers are not parsed)`,
+      );
       out.push({ name, typeOnly: m[1] !== undefined, file });
     }
   }
   // nothing else may be exported: no `export *`, no declarations in index.ts itself
-  const other = src.split('\n').filter((l) => /^export\b/.test(l) && !/^export (type )?\{[^}]*\} from '\.[^']+\.js';$/.test(l));
+  const other = src
+    .split('\n')
+    .filter((l) => /^export\b/.test(l) && !/^export (type )?\{[^}]*\} from '\.[^']+\.js';$/.test(l));
   assert.deepEqual(other, [], 'src/index.ts exports only by named re-export lines');
   return out;
 }
 
 test('the runtime exports of src/index.ts are exactly the listed ones', () => {
   assert.deepEqual(Object.keys(api).sort(), [...RUNTIME].sort());
-  for (const name of RUNTIME) assert.equal(typeof (api as Record<string, unknown>)[name], 'function', `${name} is a function or class`);
+  for (const name of RUNTIME)
+    assert.equal(typeof (api as Record<string, unknown>)[name], 'function', `${name} is a function or class`);
 });
 
 test('the type-only exports of src/index.ts are exactly the listed ones', () => {
   const all = reExports();
-  assert.deepEqual(all.filter((e) => !e.typeOnly).map((e) => e.name).sort(), [...RUNTIME].sort());
-  assert.deepEqual(all.filter((e) => e.typeOnly).map((e) => e.name).sort(), [...TYPES].sort());
+  assert.deepEqual(
+    all
+      .filter((e) => !e.typeOnly)
+      .map((e) => e.name)
+      .sort(),
+    [...RUNTIME].sort(),
+  );
+  assert.deepEqual(
+    all
+      .filter((e) => e.typeOnly)
+      .map((e) => e.name)
+      .sort(),
+    [...TYPES].sort(),
+  );
   assert.equal(new Set(all.map((e) => e.name)).size, all.length, 'no name is exported twice');
 });
 
@@ -78,7 +192,10 @@ test('every export is declared with a TSDoc comment right before it', () => {
   for (const { name, file } of reExports()) {
     if (!sources.has(file)) sources.set(file, fs.readFileSync(file, 'utf8'));
     const src = sources.get(file)!;
-    const decl = new RegExp(`^export (?:declare )?(?:abstract )?(?:async )?(?:function|class|interface|type|const) ${name}\\b`, 'm').exec(src);
+    const decl = new RegExp(
+      `^export (?:declare )?(?:abstract )?(?:async )?(?:function|class|interface|type|const) ${name}\\b`,
+      'm',
+    ).exec(src);
     const where = `${path.relative(ROOT, file)}: ${name}`;
     if (!decl) {
       missing.push(`${where} (declaration not found)`);
@@ -86,7 +203,12 @@ test('every export is declared with a TSDoc comment right before it', () => {
     }
     const before = src.slice(0, decl.index).trimEnd();
     const open = before.lastIndexOf('/**');
-    if (!before.endsWith('*/') || open < 0 || before.slice(open).length <= '/** */'.length || before.slice(open + 3, -2).includes('*/')) {
+    if (
+      !before.endsWith('*/') ||
+      open < 0 ||
+      before.slice(open).length <= '/** */'.length ||
+      before.slice(open + 3, -2).includes('*/')
+    ) {
       missing.push(where);
     }
   }
@@ -104,12 +226,20 @@ test('the API reference is configured for TypeDoc, without sources or git links'
 test('docs/api is what npm run docs:api generates from the sources, with no warnings', () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kmodseal-api-'));
   try {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typedoc/bin/typedoc'), '--out', out, '--treatWarningsAsErrors'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/typedoc/bin/typedoc'), '--out', out, '--treatWarningsAsErrors'],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const list = (d: string): string[] => fs.readdirSync(d, { recursive: true, encoding: 'utf8' }).sort();
     assert.deepEqual(list(out), list(path.join(ROOT, 'docs/api')));
     for (const f of list(out)) {
-      if (fs.statSync(path.join(out, f)).isFile()) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ROOT, 'docs/api', f))), `docs/api/${f} is stale: npm run docs:api`);
+      if (fs.statSync(path.join(out, f)).isFile())
+        assert.ok(
+          fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ROOT, 'docs/api', f))),
+          `docs/api/${f} is stale: npm run docs:api`,
+        );
     }
   } finally {
     fs.rmSync(out, { recursive: true, force: true });

@@ -52,7 +52,9 @@ function documents(page: string, flag: string): boolean {
 }
 
 test('the option matcher reads commander help and finds options in code spans and table rows', () => {
-  const help = 'Usage: x\n\nOptions:\n  -F, --field <field>   print\n                        more\n  --no-x   y\n  -h, --help   help\n\nCommands:\n  dump  d\n';
+  const help =
+    'Usage: x\n\nOptions:\n  -F, --field <field>   print\n                        more\n' +
+    '  --no-x   y\n  -h, --help   help\n\nCommands:\n  dump  d\n';
   assert.deepEqual(helpOptions(help), ['-F', '--field', '--no-x', '-h', '--help']);
   assert.ok(documents('| `-F, --field <field>` | x |', '--field'));
   assert.ok(documents('see `--[no-]x` and `--no-x`', '--no-x'));
@@ -85,13 +87,21 @@ test('README.md has no dated prose', () => {
   const text = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const dates = text.match(/\b(19|20)\d\d-[01]\d-[0-3]\d\b/g) ?? [];
   assert.deepEqual(dates, [], 'dates in README.md');
-  assert.ok(!/\btonight\b|\bthis (morning|afternoon|evening)\b|\byesterday\b|\btoday\b/i.test(text), 'dated prose in README.md');
+  assert.ok(
+    !/\btonight\b|\bthis (morning|afternoon|evening)\b|\byesterday\b|\btoday\b/i.test(text),
+    'dated prose in README.md',
+  );
 });
 
 /** Markdown files whose links are checked: README.md and every docs/*.md (docs/api/ is generated elsewhere). */
 function markdownFiles(): string[] {
   const docs = path.join(ROOT, 'docs');
-  const pages = fs.existsSync(docs) ? fs.readdirSync(docs).filter((f) => f.endsWith('.md')).map((f) => path.join(docs, f)) : [];
+  const pages = fs.existsSync(docs)
+    ? fs
+        .readdirSync(docs)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => path.join(docs, f))
+    : [];
   return [path.join(ROOT, 'README.md'), ...pages.sort()];
 }
 
@@ -108,7 +118,16 @@ function relativeLinks(markdown: string): string[] {
 /** GitHub's anchors for the headings of a markdown text. */
 function anchors(markdown: string): Set<string> {
   const headings = markdown.replace(/^```[\s\S]*?^```/gm, '').match(/^#{1,6} .*$/gm) ?? [];
-  return new Set(headings.map((h) => h.replace(/^#+ /, '').trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')));
+  return new Set(
+    headings.map((h) =>
+      h
+        .replace(/^#+ /, '')
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+        .replace(/\s/g, '-'),
+    ),
+  );
 }
 
 test('every relative link in README.md and docs/*.md points to an existing file (and heading)', () => {
@@ -120,7 +139,8 @@ test('every relative link in README.md and docs/*.md points to an existing file 
       const [rel, anchor] = link.split('#') as [string, string | undefined];
       const target = path.resolve(path.dirname(file), decodeURIComponent(rel));
       if (!fs.existsSync(target)) broken.push(`${path.relative(ROOT, file)}: ${link}`);
-      else if (anchor && target.endsWith('.md') && !anchors(fs.readFileSync(target, 'utf8')).has(anchor)) broken.push(`${path.relative(ROOT, file)}: ${link} (no such heading)`);
+      else if (anchor && target.endsWith('.md') && !anchors(fs.readFileSync(target, 'utf8')).has(anchor))
+        broken.push(`${path.relative(ROOT, file)}: ${link} (no such heading)`);
     }
   }
   assert.ok(links > 0, 'no links found: the link matcher is broken');

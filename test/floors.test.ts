@@ -38,11 +38,22 @@ const FLOORS: Record<string, number> = {
   'src/repro': 10, // over sign, report and run
   'src/cli': 11,
   'src/index.ts': 11, // the library's entry
-  'bin': 12,
+  bin: 12,
 };
 
 /** Folders of pure formats: they never import src/io/ nor use node:fs, worker threads or process.env. */
-const PURE = ['src/bytes', 'src/pki', 'src/elf', 'src/compress', 'src/modsig', 'src/btf', 'src/deb', 'src/pe', 'src/modinfo', 'src/kernel'];
+const PURE = [
+  'src/bytes',
+  'src/pki',
+  'src/elf',
+  'src/compress',
+  'src/modsig',
+  'src/btf',
+  'src/deb',
+  'src/pe',
+  'src/modinfo',
+  'src/kernel',
+];
 
 /** The files of those folders that legitimately read the host, each named in docs/design.md. */
 const LOADERS = new Set([
@@ -96,7 +107,11 @@ function importsOf(file: string): string[] {
 }
 
 /** Every offence: upward or sideways imports, format folders importing io, host APIs in pure files. */
-function floorViolations(files: readonly string[], read: (f: string) => string[] = importsOf, text: (f: string) => string = (f) => fs.readFileSync(path.join(ROOT, f), 'utf8')): { upward: string[]; other: string[] } {
+function floorViolations(
+  files: readonly string[],
+  read: (f: string) => string[] = importsOf,
+  text: (f: string) => string = (f) => fs.readFileSync(path.join(ROOT, f), 'utf8'),
+): { upward: string[]; other: string[] } {
   const upward: string[] = [];
   const other: string[] = [];
   for (const f of files) {
@@ -106,13 +121,17 @@ function floorViolations(files: readonly string[], read: (f: string) => string[]
       continue;
     }
     const pure = PURE.some((p) => f.startsWith(p + '/')) && !LOADERS.has(f);
-    if (pure && HOST_APIS.test(text(f))) other.push(`${f}: a pure format touches the host (node:fs, worker threads or process.env); go through src/io or name it in LOADERS`);
+    if (pure && HOST_APIS.test(text(f)))
+      other.push(
+        `${f}: a pure format touches the host (node:fs, worker threads or process.env); go through src/io or name it in LOADERS`,
+      );
     for (const t of read(f)) {
       const to = floorKey(t);
       if (to === undefined) continue; // outside src/ and bin/ (none today)
       if (pure && to === 'src/io') other.push(`${f} -> ${t}: a pure format imports the host floor`);
       if (unit(f) === unit(t)) continue;
-      if (FLOORS[to]! >= FLOORS[from]!) upward.push(`${f} -> ${t} (floor ${FLOORS[from]} ${from} -> floor ${FLOORS[to]} ${to})`);
+      if (FLOORS[to]! >= FLOORS[from]!)
+        upward.push(`${f} -> ${t} (floor ${FLOORS[from]} ${from} -> floor ${FLOORS[to]} ${to})`);
     }
   }
   return { upward, other };
@@ -123,7 +142,11 @@ test('no import runs up a floor (or sideways between folders of one floor)', () 
   const { upward, other } = floorViolations(files);
   const unexpected = upward.filter((e) => !ALLOWED_UPWARD.has(e.replace(/ \(floor .*$/, '')));
   const stale = [...ALLOWED_UPWARD].filter((a) => !upward.some((e) => e.startsWith(a + ' ')));
-  const report = [...unexpected.map((e) => `upward: ${e}`), ...other, ...stale.map((s) => `allow-listed edge no longer exists (remove it): ${s}`)];
+  const report = [
+    ...unexpected.map((e) => `upward: ${e}`),
+    ...other,
+    ...stale.map((s) => `allow-listed edge no longer exists (remove it): ${s}`),
+  ];
   if (report.length) console.log(report.join('\n'));
   assert.deepEqual(report, []);
 });
@@ -143,7 +166,18 @@ test('the checker catches an upward import, a sideways one and a format reading 
     'src/pe/pe.ts': ['src/io/files.ts'],
     'src/kernel/series.ts': ['src/kernel/image.ts'],
   };
-  const { upward, other } = floorViolations(Object.keys(plant), (f) => plant[f]!, () => '');
-  assert.deepEqual(upward.map((e) => e.replace(/ \(floor .*$/, '')), ['src/elf/elf.ts -> src/check/check.ts', 'src/btf/btf.ts -> src/deb/deb.ts', 'src/kernel/series.ts -> src/kernel/image.ts']);
+  const { upward, other } = floorViolations(
+    Object.keys(plant),
+    (f) => plant[f]!,
+    () => '',
+  );
+  assert.deepEqual(
+    upward.map((e) => e.replace(/ \(floor .*$/, '')),
+    [
+      'src/elf/elf.ts -> src/check/check.ts',
+      'src/btf/btf.ts -> src/deb/deb.ts',
+      'src/kernel/series.ts -> src/kernel/image.ts',
+    ],
+  );
   assert.deepEqual(other, ['src/pe/pe.ts -> src/io/files.ts: a pure format imports the host floor']);
 });

@@ -7,12 +7,16 @@ import { run } from '../src/cli/main.js';
 import type { Io } from '../src/cli/io.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const CACHE = process.env.KMODSEAL_CACHE ? path.join(process.env.KMODSEAL_CACHE, 'kernels') : path.join(ROOT, '.cache', 'kernels');
+export const CACHE = process.env.KMODSEAL_CACHE
+  ? path.join(process.env.KMODSEAL_CACHE, 'kernels')
+  : path.join(ROOT, '.cache', 'kernels');
 /**
  * The test kernel kit: KMODSEAL_TESTKERNEL when set, else the one testkernel/build.sh builds
  * into the cache (npm test builds it first).
  */
-export const TESTKERNEL = process.env.KMODSEAL_TESTKERNEL || path.join(process.env.KMODSEAL_CACHE ?? path.join(ROOT, '.cache'), 'testkernel', 'kit');
+export const TESTKERNEL =
+  process.env.KMODSEAL_TESTKERNEL ||
+  path.join(process.env.KMODSEAL_CACHE ?? path.join(ROOT, '.cache'), 'testkernel', 'kit');
 
 /** The CLI users run: the bundle `npm run build` writes (package.json "bin"). */
 export const BIN = path.join(ROOT, 'dist', 'bundle', 'kmodseal.mjs');
@@ -32,24 +36,46 @@ export interface KernelSet {
 export function corpus(): KernelSet[] {
   const index = path.join(CACHE, 'index.tsv');
   if (!fs.existsSync(index)) return [];
-  return fs
-    .readFileSync(index, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => l.split('\t'))
-    // image packages only (a headers package has no lib/modules)
-    .filter(([, , , , dir]) => fs.existsSync(path.join(dir!, 'lib/modules')) && fs.readdirSync(path.join(dir!, 'lib/modules')).some((r) => fs.existsSync(path.join(dir!, 'lib/modules', r, 'kernel'))))
-    .map(([set, arch, pkg, version, dir, deb]) => {
-      const release = fs.readdirSync(path.join(dir!, 'lib/modules'))[0]!;
-      return { set: set!, arch: arch!, pkg: pkg!, version: version!, dir: dir!, deb: deb!, release, modulesDir: path.join(dir!, 'lib/modules', release) };
-    });
+  return (
+    fs
+      .readFileSync(index, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'))
+      // image packages only (a headers package has no lib/modules)
+      .filter(
+        ([, , , , dir]) =>
+          fs.existsSync(path.join(dir!, 'lib/modules')) &&
+          fs
+            .readdirSync(path.join(dir!, 'lib/modules'))
+            .some((r) => fs.existsSync(path.join(dir!, 'lib/modules', r, 'kernel'))),
+      )
+      .map(([set, arch, pkg, version, dir, deb]) => {
+        const release = fs.readdirSync(path.join(dir!, 'lib/modules'))[0]!;
+        return {
+          set: set!,
+          arch: arch!,
+          pkg: pkg!,
+          version: version!,
+          dir: dir!,
+          deb: deb!,
+          release,
+          modulesDir: path.join(dir!, 'lib/modules', release),
+        };
+      })
+  );
 }
 
 /** The unpacked tree of a cached non-image package (e.g. "amd64-6.1-headers"). */
 export function cachedPackageDir(name: string): string | undefined {
   const index = path.join(CACHE, 'index.tsv');
   if (!fs.existsSync(index)) return undefined;
-  return fs.readFileSync(index, 'utf8').trim().split('\n').map((l) => l.split('\t')).find((f) => f[0] === name)?.[4];
+  return fs
+    .readFileSync(index, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .find((f) => f[0] === name)?.[4];
 }
 
 export function kernelSet(name: string): KernelSet | undefined {
@@ -70,8 +96,15 @@ export async function runCli(argv: string[]): Promise<{ code: number; stdout: Bu
 }
 
 /** Runs the built CLI as a process, as a user would. */
-export function runBin(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...argv], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, maxBuffer: 1 << 30 });
+export function runBin(
+  argv: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): { code: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...argv], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    maxBuffer: 1 << 30,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
@@ -114,5 +147,7 @@ export function firstDifference(a: Buffer, b: Buffer): string {
   let i = 0;
   while (i < n && a[i] === b[i]) i++;
   const start = a.lastIndexOf('filename:', i);
-  return `first difference at byte ${i}:\n--- kmodseal\n${a.subarray(start, i + 200).toString('latin1')}\n--- modinfo\n${b.subarray(start, i + 200).toString('latin1')}`;
+  const ours = a.subarray(start, i + 200).toString('latin1');
+  const theirs = b.subarray(start, i + 200).toString('latin1');
+  return `first difference at byte ${i}:\n--- kmodseal\n${ours}\n--- modinfo\n${theirs}`;
 }

@@ -63,11 +63,20 @@ if (!which('qemu-system-x86_64')) missing.push('qemu-system-x86');
 if (!staticBusybox()) missing.push('busybox-static');
 if (!which('cpio')) missing.push('cpio');
 if (!which('gcc')) missing.push('gcc');
-if (!fs.existsSync('/usr/include/stdio.h') || !fs.readdirSync('/usr/lib').some((d) => fs.existsSync(`/usr/lib/${d}/libc.a`))) missing.push('libc6-dev');
+if (
+  !fs.existsSync('/usr/include/stdio.h') ||
+  !fs.readdirSync('/usr/lib').some((d) => fs.existsSync(`/usr/lib/${d}/libc.a`))
+)
+  missing.push('libc6-dev');
 if (missing.length) {
   if (process.getuid() !== 0) die(`missing Debian packages: ${missing.join(' ')} (run as root to install them)`);
-  const install = () => run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', ...missing], { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
-  if (!install() && !(run('apt-get', ['update', '-qq'], { stdio: ['ignore', 2, 2] }).status === 0 && install())) die(`apt-get install ${missing.join(' ')} failed`);
+  const install = () =>
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', ...missing], {
+      stdio: ['ignore', 2, 2],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    }).status === 0;
+  if (!install() && !(run('apt-get', ['update', '-qq'], { stdio: ['ignore', 2, 2] }).status === 0 && install()))
+    die(`apt-get install ${missing.join(' ')} failed`);
 }
 const busybox = staticBusybox();
 if (!busybox) die('need a static busybox (busybox-static)');
@@ -81,10 +90,39 @@ const rootfs = path.join(work, 'root');
 for (const d of ['bin', 'm', 'proc', 'sys', 'dev', 'tmp']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
 
 // ---- the loader: one finit_module() and its result ----------------------------------------------
-const errnos = ['EPERM', 'ENOENT', 'ENOEXEC', 'ENOMEM', 'EFAULT', 'EBUSY', 'EEXIST', 'EINVAL', 'ENOSPC', 'ERANGE', 'ENOSYS', 'EBADMSG', 'EOVERFLOW',
-  'EMSGSIZE', 'ENOPKG', 'ENOKEY', 'EKEYEXPIRED', 'EKEYREVOKED', 'EKEYREJECTED', 'ENODEV', 'EACCES', 'ETXTBSY', 'EFBIG', 'EOPNOTSUPP', 'ENODATA',
-  'ELIBBAD', 'EAGAIN', 'EINTR'];
-fs.writeFileSync(path.join(work, 'load.c'), `#define _GNU_SOURCE
+const errnos = [
+  'EPERM',
+  'ENOENT',
+  'ENOEXEC',
+  'ENOMEM',
+  'EFAULT',
+  'EBUSY',
+  'EEXIST',
+  'EINVAL',
+  'ENOSPC',
+  'ERANGE',
+  'ENOSYS',
+  'EBADMSG',
+  'EOVERFLOW',
+  'EMSGSIZE',
+  'ENOPKG',
+  'ENOKEY',
+  'EKEYEXPIRED',
+  'EKEYREVOKED',
+  'EKEYREJECTED',
+  'ENODEV',
+  'EACCES',
+  'ETXTBSY',
+  'EFBIG',
+  'EOPNOTSUPP',
+  'ENODATA',
+  'ELIBBAD',
+  'EAGAIN',
+  'EINTR',
+];
+fs.writeFileSync(
+  path.join(work, 'load.c'),
+  `#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,7 +145,8 @@ int main(int argc, char **argv) {
   printf("%ld %d %s\\n", rc, e, errno_name(e));
   return 0;
 }
-`);
+`,
+);
 const cc = run('gcc', ['-static', '-Os', '-o', path.join(rootfs, 'bin/load'), path.join(work, 'load.c')]);
 if (cc.status !== 0) die(`cannot build the static loader: ${cc.stderr}`);
 fs.copyFileSync(busybox, path.join(rootfs, 'bin/busybox'));
@@ -134,7 +173,9 @@ modules.forEach((m, i) => {
 });
 
 // ---- /init: report, load each module between two fences in the log, report again, power off ----------
-fs.writeFileSync(path.join(rootfs, 'init'), `#!/bin/busybox sh
+fs.writeFileSync(
+  path.join(rootfs, 'init'),
+  `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev 2>/dev/null
@@ -172,7 +213,9 @@ done
 r end
 sync
 reboot -f
-`, { mode: 0o755 });
+`,
+  { mode: 0o755 },
+);
 const list = run('sh', ['-c', 'find . -mindepth 1 | LC_ALL=C sort'], { cwd: rootfs }).stdout;
 const cpio = run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0'], { cwd: rootfs, input: list });
 if (cpio.status !== 0) die(`cpio: ${cpio.stderr}`);
@@ -182,8 +225,36 @@ fs.writeFileSync(initrd, zlib.gzipSync(cpio.stdout, { level: 1 }));
 // ---- boot -------------------------------------------------------------------------------------
 const cmdline = `console=ttyS0 panic=-1 rdinit=/init printk.devkmsg=on${extra ? ` ${extra}` : ''}`;
 const t0 = Date.now();
-const q = run('timeout', ['--kill-after=10', String(opts.timeout), 'qemu-system-x86_64', '-accel', 'tcg', '-cpu', 'max', '-m', String(opts.mem), '-smp', '1',
-  '-nographic', '-nodefaults', '-no-reboot', '-serial', 'stdio', '-monitor', 'none', '-kernel', kernel, '-initrd', initrd, '-append', cmdline], { stdio: ['ignore', 'pipe', 'pipe'] });
+const q = run(
+  'timeout',
+  [
+    '--kill-after=10',
+    String(opts.timeout),
+    'qemu-system-x86_64',
+    '-accel',
+    'tcg',
+    '-cpu',
+    'max',
+    '-m',
+    String(opts.mem),
+    '-smp',
+    '1',
+    '-nographic',
+    '-nodefaults',
+    '-no-reboot',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    cmdline,
+  ],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+);
 const seconds = ((Date.now() - t0) / 1000).toFixed(1);
 const consoleLog = q.stdout.toString('latin1');
 if (opts.console) fs.writeFileSync(opts.console, q.stdout);
@@ -193,12 +264,30 @@ const TAINT = 'PFSRMBUDAWCIOELKXTN';
 const letters = (v) => [...TAINT].filter((_, bit) => Math.floor(v / 2 ** bit) % 2 === 1).join('');
 const bare = (l) => l.replace(/^<\d+>/, '').replace(/^\[ *[\d.]+\] ?/, '');
 const facts = { x509: [] };
-const mods = modules.map((m, i) => ({ index: i + 1, module: m, name: null, loaded: false, rc: null, errno: null, errno_name: null, kernel_log: [], other_log: [], taint: null, taint_value: null, module_taint: null, complete: false, phase: 0 }));
+const mods = modules.map((m, i) => ({
+  index: i + 1,
+  module: m,
+  name: null,
+  loaded: false,
+  rc: null,
+  errno: null,
+  errno_name: null,
+  kernel_log: [],
+  other_log: [],
+  taint: null,
+  taint_value: null,
+  module_taint: null,
+  complete: false,
+  phase: 0,
+}));
 let state = 'no-output';
 for (const raw of consoleLog.split('\n')) {
   const at = raw.indexOf('@@R ');
   if (at < 0) continue;
-  const words = raw.slice(at + 4).replace(/\r$/, '').split(' ');
+  const words = raw
+    .slice(at + 4)
+    .replace(/\r$/, '')
+    .split(' ');
   const head = words.shift();
   const rest = words.join(' ');
   if (head === 'start') state = 'incomplete';
@@ -224,12 +313,18 @@ for (const raw of consoleLog.split('\n')) {
     else if (what === 'done') m.complete = true;
   }
 }
-for (const { phase, ...m } of mods) process.stdout.write(`${JSON.stringify(m)}\n`);
-process.stderr.write(`boot-and-load: ${state}: kernel ${facts.release ?? '?'}, sig_enforce=${facts.sig_enforce ?? '?'}, ${seconds} s, qemu exit ${q.status}\n`);
+for (const { phase: _phase, ...m } of mods) process.stdout.write(`${JSON.stringify(m)}\n`);
+process.stderr.write(
+  `boot-and-load: ${state}: kernel ${facts.release ?? '?'}, sig_enforce=${facts.sig_enforce ?? '?'}, ${seconds} s, qemu exit ${q.status}\n`,
+);
 process.stderr.write(`boot-and-load: cmdline: ${facts.cmdline ?? '?'}\n`);
 for (const l of facts.x509) process.stderr.write(`boot-and-load: ${l}\n`);
 if (state !== 'ok') {
-  process.stderr.write(`boot-and-load: the guest did not finish (timeout ${opts.timeout} s, qemu exit ${q.status}); the console's last lines:\n`);
-  process.stderr.write(`${consoleLog.split('\n').slice(-25).join('\n')}\n${q.stderr.toString().split('\n').slice(-5).join('\n')}\n`);
+  process.stderr.write(
+    `boot-and-load: the guest did not finish (timeout ${opts.timeout} s, qemu exit ${q.status}); the console's last lines:\n`,
+  );
+  process.stderr.write(
+    `${consoleLog.split('\n').slice(-25).join('\n')}\n${q.stderr.toString().split('\n').slice(-5).join('\n')}\n`,
+  );
   process.exitCode = 1;
 }

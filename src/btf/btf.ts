@@ -54,8 +54,26 @@ export const BTF_KIND_MAX = 19;
 
 /** Kind names as bpftool and the kernel print them, indexed by kind number. */
 export const BTF_KIND_NAMES = [
-  'UNKNOWN', 'INT', 'PTR', 'ARRAY', 'STRUCT', 'UNION', 'ENUM', 'FWD', 'TYPEDEF', 'VOLATILE', 'CONST',
-  'RESTRICT', 'FUNC', 'FUNC_PROTO', 'VAR', 'DATASEC', 'FLOAT', 'DECL_TAG', 'TYPE_TAG', 'ENUM64',
+  'UNKNOWN',
+  'INT',
+  'PTR',
+  'ARRAY',
+  'STRUCT',
+  'UNION',
+  'ENUM',
+  'FWD',
+  'TYPEDEF',
+  'VOLATILE',
+  'CONST',
+  'RESTRICT',
+  'FUNC',
+  'FUNC_PROTO',
+  'VAR',
+  'DATASEC',
+  'FLOAT',
+  'DECL_TAG',
+  'TYPE_TAG',
+  'ENUM64',
 ] as const;
 export type BtfKindName = (typeof BTF_KIND_NAMES)[number];
 
@@ -150,11 +168,41 @@ interface BtfTypeCommon {
 /** One decoded type. `kind` discriminates. */
 export type BtfType = BtfTypeCommon &
   (
-    | { readonly kind: typeof BTF_KIND_INT; readonly size: number; readonly encoding: number; readonly bitsOffset: number; readonly nrBits: number; readonly intData: number }
-    | { readonly kind: typeof BTF_KIND_PTR | typeof BTF_KIND_TYPEDEF | typeof BTF_KIND_VOLATILE | typeof BTF_KIND_CONST | typeof BTF_KIND_RESTRICT | typeof BTF_KIND_TYPE_TAG; readonly type: number }
-    | { readonly kind: typeof BTF_KIND_ARRAY; readonly type: number; readonly indexType: number; readonly nelems: number }
-    | { readonly kind: typeof BTF_KIND_STRUCT | typeof BTF_KIND_UNION; readonly size: number; readonly members: readonly BtfMember[] }
-    | { readonly kind: typeof BTF_KIND_ENUM | typeof BTF_KIND_ENUM64; readonly size: number; readonly signed: boolean; readonly values: readonly BtfEnumValue[] }
+    | {
+        readonly kind: typeof BTF_KIND_INT;
+        readonly size: number;
+        readonly encoding: number;
+        readonly bitsOffset: number;
+        readonly nrBits: number;
+        readonly intData: number;
+      }
+    | {
+        readonly kind:
+          | typeof BTF_KIND_PTR
+          | typeof BTF_KIND_TYPEDEF
+          | typeof BTF_KIND_VOLATILE
+          | typeof BTF_KIND_CONST
+          | typeof BTF_KIND_RESTRICT
+          | typeof BTF_KIND_TYPE_TAG;
+        readonly type: number;
+      }
+    | {
+        readonly kind: typeof BTF_KIND_ARRAY;
+        readonly type: number;
+        readonly indexType: number;
+        readonly nelems: number;
+      }
+    | {
+        readonly kind: typeof BTF_KIND_STRUCT | typeof BTF_KIND_UNION;
+        readonly size: number;
+        readonly members: readonly BtfMember[];
+      }
+    | {
+        readonly kind: typeof BTF_KIND_ENUM | typeof BTF_KIND_ENUM64;
+        readonly size: number;
+        readonly signed: boolean;
+        readonly values: readonly BtfEnumValue[];
+      }
     | { readonly kind: typeof BTF_KIND_FWD; readonly union: boolean }
     | { readonly kind: typeof BTF_KIND_FUNC; readonly type: number; readonly linkage: number }
     | { readonly kind: typeof BTF_KIND_FUNC_PROTO; readonly type: number; readonly params: readonly BtfParam[] }
@@ -203,8 +251,14 @@ export class Btf {
   private readonly strEnd: number;
 
   private constructor(init: {
-    file: string; data: Uint8Array; header: BtfHeaderRaw; r: ByteReader; base: Btf | undefined;
-    offs: Uint32Array; strStart: number; strEnd: number;
+    file: string;
+    data: Uint8Array;
+    header: BtfHeaderRaw;
+    r: ByteReader;
+    base: Btf | undefined;
+    offs: Uint32Array;
+    strStart: number;
+    strEnd: number;
   }) {
     this.file = init.file;
     this.data = init.data;
@@ -256,24 +310,37 @@ export class Btf {
     }
     if (header.version !== 1) throw r.error('E_UNSUPPORTED', 2, `unsupported BTF version ${header.version}`);
     if (header.flags !== 0) throw r.error('E_UNSUPPORTED', 3, `unsupported BTF flags 0x${header.flags.toString(16)}`);
-    if (header.hdr_len < BTF_HEADER_SIZE) throw r.error('E_FORMAT', 4, `hdr_len ${header.hdr_len} smaller than ${BTF_HEADER_SIZE}`);
-    if (header.hdr_len > data.length) throw r.error('E_RANGE', 4, `hdr_len ${header.hdr_len} past end of data (${data.length} bytes)`);
+    if (header.hdr_len < BTF_HEADER_SIZE)
+      throw r.error('E_FORMAT', 4, `hdr_len ${header.hdr_len} smaller than ${BTF_HEADER_SIZE}`);
+    if (header.hdr_len > data.length)
+      throw r.error('E_RANGE', 4, `hdr_len ${header.hdr_len} past end of data (${data.length} bytes)`);
     const metaLeft = data.length - header.hdr_len;
     if (header.str_off + header.str_len > metaLeft) {
-      throw r.error('E_RANGE', 16, `string section ${header.str_off}+${header.str_len} past end of data (${metaLeft} bytes after header)`);
+      throw r.error(
+        'E_RANGE',
+        16,
+        `string section ${header.str_off}+${header.str_len} past end of data (${metaLeft} bytes after header)`,
+      );
     }
     if (header.type_off + header.type_len > header.str_off) {
-      throw r.error('E_RANGE', 8, `type section ${header.type_off}+${header.type_len} overlaps or follows the string section at ${header.str_off}`);
+      throw r.error(
+        'E_RANGE',
+        8,
+        `type section ${header.type_off}+${header.type_len} overlaps or follows the string section at ${header.str_off}`,
+      );
     }
-    if (header.type_off % 4 !== 0) throw r.error('E_FORMAT', 8, `type section offset ${header.type_off} not 4-byte aligned`);
+    if (header.type_off % 4 !== 0)
+      throw r.error('E_FORMAT', 8, `type section offset ${header.type_off} not 4-byte aligned`);
 
     const strStart = header.hdr_len + header.str_off;
     const strEnd = strStart + header.str_len;
     if (!(base && header.str_len === 0)) {
       if (header.str_len === 0) throw r.error('E_FORMAT', 20, 'empty string section');
-      if (header.str_len - 1 > BTF_MAX_NAME_OFFSET) throw r.error('E_LIMIT', 20, `string section of ${header.str_len} bytes exceeds the BTF limit`);
+      if (header.str_len - 1 > BTF_MAX_NAME_OFFSET)
+        throw r.error('E_LIMIT', 20, `string section of ${header.str_len} bytes exceeds the BTF limit`);
       if (data[strEnd - 1] !== 0) throw r.error('E_FORMAT', strEnd - 1, 'string section does not end with NUL');
-      if (!base && data[strStart] !== 0) throw r.error('E_FORMAT', strStart, 'base BTF string section does not start with an empty string');
+      if (!base && data[strStart] !== 0)
+        throw r.error('E_FORMAT', strStart, 'base BTF string section does not start with an empty string');
     }
 
     // Each record is at least 12 bytes: the index can never need more slots than this.
@@ -296,7 +363,12 @@ export class Btf {
       const extra = kindDataSize(kind, vlen);
       if (extra === undefined) throw r.error('E_FORMAT', off + 4, `type [${id}]: unsupported kind ${kind}`);
       if (extra > typeEnd - off - BTF_TYPE_SIZE) {
-        throw r.error('E_TRUNCATED', off, `type [${id}] ${kindName(kind)}: vlen ${vlen} needs ${extra} bytes, only ${typeEnd - off - BTF_TYPE_SIZE} left in the type section`);
+        throw r.error(
+          'E_TRUNCATED',
+          off,
+          `type [${id}] ${kindName(kind)}: vlen ${vlen} needs ${extra} bytes, only ${typeEnd - off - BTF_TYPE_SIZE} left in ` +
+            `the type section`,
+        );
       }
       offs[n++] = off;
       off += BTF_TYPE_SIZE + extra;
@@ -319,7 +391,8 @@ export class Btf {
    */
   recordOffset(id: number): number {
     const i = id - this.startId;
-    if (!Number.isInteger(i) || i < 0 || i >= this.ownCount) throw this.r.error('E_RANGE', 0, `type id ${id} is not defined in this BTF`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.ownCount)
+      throw this.r.error('E_RANGE', 0, `type id ${id} is not defined in this BTF`);
     return this.offs[i]!;
   }
 
@@ -406,12 +479,30 @@ export class Btf {
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
     const kflag = (info & 0x80000000) !== 0;
-    const common = { id, kindName: kindName(kind), name: this.str(nameOff), nameOff, info, vlen, kflag, sizeOrType, offset: r.base + off };
+    const common = {
+      id,
+      kindName: kindName(kind),
+      name: this.str(nameOff),
+      nameOff,
+      info,
+      vlen,
+      kflag,
+      sizeOrType,
+      offset: r.base + off,
+    };
     const d = off + BTF_TYPE_SIZE;
     switch (kind) {
       case BTF_KIND_INT: {
         const v = r.u32(d);
-        return { ...common, kind, size: sizeOrType, intData: v, encoding: (v >>> 24) & 0x0f, bitsOffset: (v >>> 16) & 0xff, nrBits: v & 0xff };
+        return {
+          ...common,
+          kind,
+          size: sizeOrType,
+          intData: v,
+          encoding: (v >>> 24) & 0x0f,
+          bitsOffset: (v >>> 16) & 0xff,
+          nrBits: v & 0xff,
+        };
       }
       case BTF_KIND_PTR:
       case BTF_KIND_TYPEDEF:
@@ -503,10 +594,15 @@ export function parseBtf(data: Uint8Array, options: ParseBtfOptions): Btf {
 }
 
 /** The `.BTF` (and, when present, `.BTF.base`) section bytes of an ELF file, or undefined without `.BTF`. Zero-copy views. */
-export function findElfBtf(elf: Elf): { btf: Uint8Array; btfOffset: number; distilledBase?: Uint8Array; distilledBaseOffset?: number } | undefined {
+export function findElfBtf(
+  elf: Elf,
+): { btf: Uint8Array; btfOffset: number; distilledBase?: Uint8Array; distilledBaseOffset?: number } | undefined {
   const s = elf.findSection('.BTF');
   if (!s) return undefined;
-  const out: { btf: Uint8Array; btfOffset: number; distilledBase?: Uint8Array; distilledBaseOffset?: number } = { btf: elf.sectionData(s), btfOffset: s.sh_offset };
+  const out: { btf: Uint8Array; btfOffset: number; distilledBase?: Uint8Array; distilledBaseOffset?: number } = {
+    btf: elf.sectionData(s),
+    btfOffset: s.sh_offset,
+  };
   const b = elf.findSection('.BTF.base');
   if (b) {
     out.distilledBase = elf.sectionData(b);
@@ -536,7 +632,8 @@ export function parseBtfFile(data: Uint8Array, file: string, base?: Btf): Btf {
   if (probeElf(data)) {
     const elf = Elf.parse(data, file);
     const btf = parseElfBtf(elf, base);
-    if (!btf) throw new ByteReader(data, { file, format: 'btf' }).error('E_NOTFOUND', 0, 'ELF file has no .BTF section');
+    if (!btf)
+      throw new ByteReader(data, { file, format: 'btf' }).error('E_NOTFOUND', 0, 'ELF file has no .BTF section');
     return btf;
   }
   throw new ByteReader(data, { file, format: 'btf' }).error('E_MAGIC', 0, 'neither raw BTF nor an ELF file');

@@ -12,9 +12,21 @@
  */
 import { ByteReader } from '../bytes/reader.js';
 import {
-  BTF_KIND_ARRAY, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC,
-  BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_STRUCT, BTF_KIND_UNION, BTF_KIND_VAR,
-  type Btf, type BtfType,
+  BTF_KIND_ARRAY,
+  BTF_KIND_DATASEC,
+  BTF_KIND_DECL_TAG,
+  BTF_KIND_ENUM,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FLOAT,
+  BTF_KIND_FUNC,
+  BTF_KIND_FUNC_PROTO,
+  BTF_KIND_FWD,
+  BTF_KIND_INT,
+  BTF_KIND_STRUCT,
+  BTF_KIND_UNION,
+  BTF_KIND_VAR,
+  type Btf,
+  type BtfType,
 } from './btf.js';
 
 /** Upper bound on compared type pairs (E_LIMIT beyond). */
@@ -32,7 +44,12 @@ export interface BaseTypeMismatch {
   /** What differs at the end of `path`, e.g. `size 8 != 16`, `name 'x' != 'y'`, `member count 3 != 4`. */
   readonly reason: string;
   /** The pair of types at the end of `path` (where `reason` holds), by id and description in each base. */
-  readonly differsAt: { readonly buildId: number; readonly targetId: number; readonly build: string; readonly target: string };
+  readonly differsAt: {
+    readonly buildId: number;
+    readonly targetId: number;
+    readonly build: string;
+    readonly target: string;
+  };
 }
 
 /** What {@link compareModuleBase} found: how many base types the module references and the ones that differ. */
@@ -48,11 +65,16 @@ export interface BaseCompareResult {
 /** Type ids a type refers to (members, params, element/index types, targets). */
 export function referencedIds(t: BtfType): number[] {
   switch (t.kind) {
-    case BTF_KIND_INT: case BTF_KIND_FWD: case BTF_KIND_FLOAT: case BTF_KIND_ENUM: case BTF_KIND_ENUM64:
+    case BTF_KIND_INT:
+    case BTF_KIND_FWD:
+    case BTF_KIND_FLOAT:
+    case BTF_KIND_ENUM:
+    case BTF_KIND_ENUM64:
       return [];
     case BTF_KIND_ARRAY:
       return [t.type, t.indexType];
-    case BTF_KIND_STRUCT: case BTF_KIND_UNION:
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION:
       return t.members.map((m) => m.type);
     case BTF_KIND_FUNC_PROTO:
       return [t.type, ...t.params.map((p) => p.type)];
@@ -68,9 +90,17 @@ export function describeType(btf: Btf, id: number): string {
   if (id === 0) return 'void';
   if (!btf.hasType(id)) return '(none)';
   const t = btf.type(id);
-  let s = `${t.kindName} '${t.nameOff === 0 ? '(anon)' : t.name ?? '(invalid)'}'`;
+  let s = `${t.kindName} '${t.nameOff === 0 ? '(anon)' : (t.name ?? '(invalid)')}'`;
   if ('size' in t) s += ` size=${t.size}`;
-  if (t.kind === BTF_KIND_STRUCT || t.kind === BTF_KIND_UNION || t.kind === BTF_KIND_ENUM || t.kind === BTF_KIND_ENUM64 || t.kind === BTF_KIND_FUNC_PROTO || t.kind === BTF_KIND_DATASEC) s += ` vlen=${t.vlen}`;
+  if (
+    t.kind === BTF_KIND_STRUCT ||
+    t.kind === BTF_KIND_UNION ||
+    t.kind === BTF_KIND_ENUM ||
+    t.kind === BTF_KIND_ENUM64 ||
+    t.kind === BTF_KIND_FUNC_PROTO ||
+    t.kind === BTF_KIND_DATASEC
+  )
+    s += ` vlen=${t.vlen}`;
   return s;
 }
 
@@ -84,7 +114,11 @@ interface Diff {
 class Comparer {
   private readonly done = new Map<string, Diff | null>();
   private pairs = 0;
-  constructor(private readonly a: Btf, private readonly b: Btf, private readonly file: string) {}
+  constructor(
+    private readonly a: Btf,
+    private readonly b: Btf,
+    private readonly file: string,
+  ) {}
 
   private label(t: BtfType): string {
     return t.nameOff ? `${t.kindName} '${t.name ?? '(invalid)'}'` : t.kindName;
@@ -99,7 +133,12 @@ class Comparer {
     const key = `${ia}:${ib}`;
     const known = this.done.get(key);
     if (known !== undefined) return known;
-    if (++this.pairs > MAX_PAIRS) throw new ByteReader(new Uint8Array(0), { file: this.file, format: 'btf' }).error('E_LIMIT', 0, `more than ${MAX_PAIRS} type pairs compared`);
+    if (++this.pairs > MAX_PAIRS)
+      throw new ByteReader(new Uint8Array(0), { file: this.file, format: 'btf' }).error(
+        'E_LIMIT',
+        0,
+        `more than ${MAX_PAIRS} type pairs compared`,
+      );
     this.done.set(key, null); // in progress: equal unless shown otherwise (ends cycles)
     const found = this.compute(ia, ib);
     const d = found && !found.at ? { ...found, at: [ia, ib] as const } : found;
@@ -110,25 +149,42 @@ class Comparer {
   private compute(ia: number, ib: number): Diff | null {
     const { a, b } = this;
     if (a === b && ia === ib) return null;
-    if (ia === 0 || ib === 0) return ia === ib ? null : { path: [], reason: `${ia === 0 ? 'void' : describeType(a, ia)} != ${ib === 0 ? 'void' : describeType(b, ib)}` };
+    if (ia === 0 || ib === 0)
+      return ia === ib
+        ? null
+        : {
+            path: [],
+            reason: `${ia === 0 ? 'void' : describeType(a, ia)} != ${ib === 0 ? 'void' : describeType(b, ib)}`,
+          };
     if (!a.hasType(ia) || !b.hasType(ib)) {
-      return a.hasType(ia) === b.hasType(ib) ? null : { path: [], reason: `type ${a.hasType(ia) ? ib : ia} does not exist` };
+      return a.hasType(ia) === b.hasType(ib)
+        ? null
+        : { path: [], reason: `type ${a.hasType(ia) ? ib : ia} does not exist` };
     }
     const ta = a.type(ia);
     const tb = b.type(ib);
     if (ta.kind !== tb.kind) return { path: [], reason: `kind ${ta.kindName} != ${tb.kindName}` };
-    if ((ta.name ?? null) !== (tb.name ?? null)) return { path: [], reason: `name '${ta.name ?? '(invalid)'}' != '${tb.name ?? '(invalid)'}'` };
-    if (ta.kflag !== tb.kflag && ta.kind !== BTF_KIND_FUNC) return { path: [], reason: `kind_flag ${+ta.kflag} != ${+tb.kflag}` };
+    if ((ta.name ?? null) !== (tb.name ?? null))
+      return { path: [], reason: `name '${ta.name ?? '(invalid)'}' != '${tb.name ?? '(invalid)'}'` };
+    if (ta.kflag !== tb.kflag && ta.kind !== BTF_KIND_FUNC)
+      return { path: [], reason: `kind_flag ${+ta.kflag} != ${+tb.kflag}` };
     const here = this.label(ta);
     const sub = (x: number, y: number, step: string): Diff | null => {
       const d = this.diff(x, y);
-      return d ? { path: [step ? `${here}.${step}` : here, ...(d.path.length ? d.path : [this.labelOf(x)])], reason: d.reason, at: d.at } : null;
+      return d
+        ? {
+            path: [step ? `${here}.${step}` : here, ...(d.path.length ? d.path : [this.labelOf(x)])],
+            reason: d.reason,
+            at: d.at,
+          }
+        : null;
     };
     switch (ta.kind) {
       case BTF_KIND_INT: {
         const o = tb as typeof ta;
         if (ta.size !== o.size) return { path: [], reason: `size ${ta.size} != ${o.size}` };
-        if (ta.intData !== o.intData) return { path: [], reason: `int encoding/bits 0x${ta.intData.toString(16)} != 0x${o.intData.toString(16)}` };
+        if (ta.intData !== o.intData)
+          return { path: [], reason: `int encoding/bits 0x${ta.intData.toString(16)} != 0x${o.intData.toString(16)}` };
         return null;
       }
       case BTF_KIND_FLOAT: {
@@ -137,28 +193,38 @@ class Comparer {
       }
       case BTF_KIND_FWD:
         return null;
-      case BTF_KIND_ENUM: case BTF_KIND_ENUM64: {
+      case BTF_KIND_ENUM:
+      case BTF_KIND_ENUM64: {
         const o = tb as typeof ta;
         if (ta.size !== o.size) return { path: [], reason: `size ${ta.size} != ${o.size}` };
-        if (ta.values.length !== o.values.length) return { path: [], reason: `value count ${ta.values.length} != ${o.values.length}` };
+        if (ta.values.length !== o.values.length)
+          return { path: [], reason: `value count ${ta.values.length} != ${o.values.length}` };
         for (let i = 0; i < ta.values.length; i++) {
           const x = ta.values[i]!;
           const y = o.values[i]!;
-          if (x.name !== y.name || x.val !== y.val) return { path: [], reason: `value #${i} ${x.name}=${x.val} != ${y.name}=${y.val}` };
+          if (x.name !== y.name || x.val !== y.val)
+            return { path: [], reason: `value #${i} ${x.name}=${x.val} != ${y.name}=${y.val}` };
         }
         return null;
       }
-      case BTF_KIND_STRUCT: case BTF_KIND_UNION: {
+      case BTF_KIND_STRUCT:
+      case BTF_KIND_UNION: {
         const o = tb as typeof ta;
         if (ta.size !== o.size) return { path: [], reason: `size ${ta.size} != ${o.size}` };
-        if (ta.members.length !== o.members.length) return { path: [], reason: `member count ${ta.members.length} != ${o.members.length}` };
+        if (ta.members.length !== o.members.length)
+          return { path: [], reason: `member count ${ta.members.length} != ${o.members.length}` };
         for (let i = 0; i < ta.members.length; i++) {
           const x = ta.members[i]!;
           const y = o.members[i]!;
-          const mname = x.nameOff ? x.name ?? '(invalid)' : `#${i}`;
+          const mname = x.nameOff ? (x.name ?? '(invalid)') : `#${i}`;
           if (x.name !== y.name) return { path: [], reason: `member #${i} name '${x.name}' != '${y.name}'` };
           if (x.bitsOffset !== y.bitsOffset || x.bitfieldSize !== y.bitfieldSize) {
-            return { path: [], reason: `member ${mname} at bit ${x.bitsOffset}${x.bitfieldSize ? `:${x.bitfieldSize}` : ''} != ${y.bitsOffset}${y.bitfieldSize ? `:${y.bitfieldSize}` : ''}` };
+            return {
+              path: [],
+              reason:
+                `member ${mname} at bit ${x.bitsOffset}${x.bitfieldSize ? `:${x.bitfieldSize}` : ''} != ` +
+                `${y.bitsOffset}${y.bitfieldSize ? `:${y.bitfieldSize}` : ''}`,
+            };
           }
           const d = sub(x.type, y.type, mname);
           if (d) return d;
@@ -172,7 +238,8 @@ class Comparer {
       }
       case BTF_KIND_FUNC_PROTO: {
         const o = tb as typeof ta;
-        if (ta.params.length !== o.params.length) return { path: [], reason: `param count ${ta.params.length} != ${o.params.length}` };
+        if (ta.params.length !== o.params.length)
+          return { path: [], reason: `param count ${ta.params.length} != ${o.params.length}` };
         const r = sub(ta.type, o.type, '(return)');
         if (r) return r;
         for (let i = 0; i < ta.params.length; i++) {
@@ -183,24 +250,28 @@ class Comparer {
       }
       case BTF_KIND_DATASEC: {
         const o = tb as typeof ta;
-        if (ta.size !== o.size || ta.vars.length !== o.vars.length) return { path: [], reason: `size/vlen ${ta.size}/${ta.vars.length} != ${o.size}/${o.vars.length}` };
+        if (ta.size !== o.size || ta.vars.length !== o.vars.length)
+          return { path: [], reason: `size/vlen ${ta.size}/${ta.vars.length} != ${o.size}/${o.vars.length}` };
         for (let i = 0; i < ta.vars.length; i++) {
           const x = ta.vars[i]!;
           const y = o.vars[i]!;
-          if (x.offset !== y.offset || x.size !== y.size) return { path: [], reason: `entry #${i} ${x.offset}+${x.size} != ${y.offset}+${y.size}` };
+          if (x.offset !== y.offset || x.size !== y.size)
+            return { path: [], reason: `entry #${i} ${x.offset}+${x.size} != ${y.offset}+${y.size}` };
           const d = sub(x.type, y.type, `#${i}`);
           if (d) return d;
         }
         return null;
       }
-      case BTF_KIND_FUNC: case BTF_KIND_VAR: {
+      case BTF_KIND_FUNC:
+      case BTF_KIND_VAR: {
         const o = tb as typeof ta;
         if (ta.linkage !== o.linkage) return { path: [], reason: `linkage ${ta.linkage} != ${o.linkage}` };
         return sub(ta.type, o.type, '');
       }
       case BTF_KIND_DECL_TAG: {
         const o = tb as typeof ta;
-        if (ta.componentIdx !== o.componentIdx) return { path: [], reason: `component_idx ${ta.componentIdx} != ${o.componentIdx}` };
+        if (ta.componentIdx !== o.componentIdx)
+          return { path: [], reason: `component_idx ${ta.componentIdx} != ${o.componentIdx}` };
         return sub(ta.type, o.type, '');
       }
       default: {
@@ -237,13 +308,21 @@ export function compareModuleBase(module: Btf, buildBase: Btf, targetBase: Btf, 
     const path = (d.path.length ? d.path : [cmp.labelOf(id)]).join(' -> ');
     const [bi, ti] = d.at ?? [id, id];
     mismatches.push({
-      id, build: describeType(buildBase, id), target: describeType(targetBase, id), path, reason: d.reason,
-      differsAt: { buildId: bi, targetId: ti, build: bi === 0 ? 'void' : describeType(buildBase, bi), target: ti === 0 ? 'void' : describeType(targetBase, ti) },
+      id,
+      build: describeType(buildBase, id),
+      target: describeType(targetBase, id),
+      path,
+      reason: d.reason,
+      differsAt: {
+        buildId: bi,
+        targetId: ti,
+        build: bi === 0 ? 'void' : describeType(buildBase, bi),
+        target: ti === 0 ? 'void' : describeType(targetBase, ti),
+      },
     });
   }
   return { referenced: ids.length, mismatches, truncated };
 }
-
 
 /** What `baseReferenceEvidence` found: signs that split BTF was built against another base. */
 export interface BaseEvidence {
@@ -254,12 +333,31 @@ export interface BaseEvidence {
   /** Name offsets that land inside a base string instead of at its start (first few). */
   readonly misplacedNames: readonly { readonly id: number; readonly nameOff: number; readonly reads: string }[];
   /** References to base types of a kind that cannot be referenced that way (first few). */
-  readonly badKinds: readonly { readonly id: number; readonly ref: number; readonly kind: string; readonly from: string }[];
+  readonly badKinds: readonly {
+    readonly id: number;
+    readonly ref: number;
+    readonly kind: string;
+    readonly from: string;
+  }[];
   readonly misplacedNameCount: number;
   readonly badKindCount: number;
 }
 
-const KIND = { INT: 1, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, ENUM64: 19 } as const;
+const KIND = {
+  INT: 1,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  ENUM64: 19,
+} as const;
 const NOT_A_TYPE = new Set<number>([KIND.FUNC, KIND.VAR, KIND.DATASEC, KIND.DECL_TAG]);
 
 /**
@@ -297,7 +395,9 @@ export function baseReferenceEvidence(module: Btf, limit = 5): BaseEvidence {
     name(id, r.u32(off));
     refs.length = 0;
     switch (kind) {
-      case KIND.INT: case KIND.FWD: case KIND.FLOAT:
+      case KIND.INT:
+      case KIND.FWD:
+      case KIND.FLOAT:
         break;
       case KIND.ENUM:
         for (let i = 0; i < vlen; i++) name(id, r.u32(d + i * 8));
@@ -305,7 +405,8 @@ export function baseReferenceEvidence(module: Btf, limit = 5): BaseEvidence {
       case KIND.ENUM64:
         for (let i = 0; i < vlen; i++) name(id, r.u32(d + i * 12));
         break;
-      case KIND.STRUCT: case KIND.UNION:
+      case KIND.STRUCT:
+      case KIND.UNION:
         for (let i = 0; i < vlen; i++) name(id, r.u32(d + i * 12));
         for (let i = 0; i < vlen; i++) refs.push(r.u32(d + i * 12 + 4));
         break;
@@ -327,10 +428,18 @@ export function baseReferenceEvidence(module: Btf, limit = 5): BaseEvidence {
       if (ref === 0 || ref >= module.startId || !base.hasType(ref)) continue;
       refsChecked++;
       const k = base.kind(ref);
-      const bad = kind === KIND.FUNC ? k !== KIND.FUNC_PROTO : kind === KIND.DATASEC ? k !== KIND.VAR : kind === KIND.DECL_TAG ? false : NOT_A_TYPE.has(k);
+      const bad =
+        kind === KIND.FUNC
+          ? k !== KIND.FUNC_PROTO
+          : kind === KIND.DATASEC
+            ? k !== KIND.VAR
+            : kind === KIND.DECL_TAG
+              ? false
+              : NOT_A_TYPE.has(k);
       if (!bad) continue;
       badKindCount++;
-      if (badKinds.length < limit) badKinds.push({ id, ref, kind: describeType(base, ref), from: describeType(module, id) });
+      if (badKinds.length < limit)
+        badKinds.push({ id, ref, kind: describeType(base, ref), from: describeType(module, id) });
     }
   }
   return { namesChecked, refsChecked, misplacedNames, badKinds, misplacedNameCount, badKindCount };

@@ -7,18 +7,36 @@
  * them with `Buffer.from(s, 'latin1')` to reproduce bpftool's bytes.
  */
 import {
-  BTF_KIND_ARRAY, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT,
-  BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_STRUCT, BTF_KIND_UNION,
-  BTF_KIND_VAR, kindName, type Btf, type BtfType,
+  BTF_KIND_ARRAY,
+  BTF_KIND_DATASEC,
+  BTF_KIND_DECL_TAG,
+  BTF_KIND_ENUM,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FLOAT,
+  BTF_KIND_FUNC,
+  BTF_KIND_FUNC_PROTO,
+  BTF_KIND_FWD,
+  BTF_KIND_INT,
+  BTF_KIND_STRUCT,
+  BTF_KIND_UNION,
+  BTF_KIND_VAR,
+  kindName,
+  type Btf,
+  type BtfType,
 } from './btf.js';
 
 function intEncoding(enc: number): string {
   switch (enc) {
-    case 0: return '(none)';
-    case 1: return 'SIGNED';
-    case 2: return 'CHAR';
-    case 4: return 'BOOL';
-    default: return 'UNKN';
+    case 0:
+      return '(none)';
+    case 1:
+      return 'SIGNED';
+    case 2:
+      return 'CHAR';
+    case 4:
+      return 'BOOL';
+    default:
+      return 'UNKN';
   }
 }
 
@@ -80,7 +98,8 @@ export function formatBtfType(btf: Btf, t: BtfType): string {
       for (const v of t.vars) {
         s += `\n\ttype_id=${v.type} offset=${v.offset} size=${v.size}`;
         // bpftool annotates entries whose type id exists (void included)
-        if (v.type < btf.typeCount) s += ` (${kindName(btf.kind(v.type))} '${v.type === 0 ? '(anon)' : nameOf(btf, btf.nameOff(v.type))}')`;
+        if (v.type < btf.typeCount)
+          s += ` (${kindName(btf.kind(v.type))} '${v.type === 0 ? '(anon)' : nameOf(btf, btf.nameOff(v.type))}')`;
       }
       break;
     case BTF_KIND_FLOAT:
@@ -121,14 +140,29 @@ function jsonStr(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
     switch (c) {
-      case '\t': out += '\\t'; break;
-      case '\n': out += '\\n'; break;
-      case '\r': out += '\\r'; break;
-      case '\f': out += '\\f'; break;
-      case '\b': out += '\\b'; break;
-      case '\\': out += '\\n'; break;
-      case '"': out += '\\"'; break;
-      default: out += c;
+      case '\t':
+        out += '\\t';
+        break;
+      case '\n':
+        out += '\\n';
+        break;
+      case '\r':
+        out += '\\r';
+        break;
+      case '\f':
+        out += '\\f';
+        break;
+      case '\b':
+        out += '\\b';
+        break;
+      case '\\':
+        out += '\\n';
+        break;
+      case '"':
+        out += '\\"';
+        break;
+      default:
+        out += c;
     }
   }
   return out + '"';
@@ -140,32 +174,56 @@ function jsonStr(s: string): string {
  */
 function jsonEnumVal(kind: number, signed: boolean, val: number | bigint): string {
   if (kind === BTF_KIND_ENUM && !signed && typeof val === 'number' && val >= 0x80000000) {
-    return (BigInt.asUintN(64, BigInt(val | 0))).toString();
+    return BigInt.asUintN(64, BigInt(val | 0)).toString();
   }
   return val.toString();
 }
 
 /** One type as bpftool -j prints it (compact JSON object). */
 export function formatBtfTypeJson(btf: Btf, t: BtfType): string {
-  const f: string[] = [`"id":${t.id}`, `"kind":${jsonStr(t.kindName)}`, `"name":${jsonStr(nameOf(btf, t.nameOff, t.name))}`];
+  const f: string[] = [
+    `"id":${t.id}`,
+    `"kind":${jsonStr(t.kindName)}`,
+    `"name":${jsonStr(nameOf(btf, t.nameOff, t.name))}`,
+  ];
   switch (t.kind) {
     case BTF_KIND_INT:
-      f.push(`"size":${t.size}`, `"bits_offset":${t.bitsOffset}`, `"nr_bits":${t.nrBits}`, `"encoding":${jsonStr(intEncoding(t.encoding))}`);
+      f.push(
+        `"size":${t.size}`,
+        `"bits_offset":${t.bitsOffset}`,
+        `"nr_bits":${t.nrBits}`,
+        `"encoding":${jsonStr(intEncoding(t.encoding))}`,
+      );
       break;
     case BTF_KIND_ARRAY:
       f.push(`"type_id":${t.type}`, `"index_type_id":${t.indexType}`, `"nr_elems":${t.nelems}`);
       break;
     case BTF_KIND_STRUCT:
     case BTF_KIND_UNION:
-      f.push(`"size":${t.size}`, `"vlen":${t.vlen}`, `"members":[${t.members
-        .map((m) => `{"name":${jsonStr(nameOf(btf, m.nameOff, m.name))},"type_id":${m.type},"bits_offset":${m.bitsOffset}${m.bitfieldSize ? `,"bitfield_size":${m.bitfieldSize}` : ''}}`)
-        .join(',')}]`);
+      f.push(
+        `"size":${t.size}`,
+        `"vlen":${t.vlen}`,
+        `"members":[${t.members
+          .map(
+            (m) =>
+              `{"name":${jsonStr(nameOf(btf, m.nameOff, m.name))},"type_id":${m.type},"bits_offset":${m.bitsOffset}` +
+              `${m.bitfieldSize ? `,"bitfield_size":${m.bitfieldSize}` : ''}}`,
+          )
+          .join(',')}]`,
+      );
       break;
     case BTF_KIND_ENUM:
     case BTF_KIND_ENUM64:
-      f.push(`"encoding":${jsonStr(t.signed ? 'SIGNED' : 'UNSIGNED')}`, `"size":${t.size}`, `"vlen":${t.vlen}`, `"values":[${t.values
-        .map((v) => `{"name":${jsonStr(nameOf(btf, v.nameOff, v.name))},"val":${jsonEnumVal(t.kind, t.signed, v.val)}}`)
-        .join(',')}]`);
+      f.push(
+        `"encoding":${jsonStr(t.signed ? 'SIGNED' : 'UNSIGNED')}`,
+        `"size":${t.size}`,
+        `"vlen":${t.vlen}`,
+        `"values":[${t.values
+          .map(
+            (v) => `{"name":${jsonStr(nameOf(btf, v.nameOff, v.name))},"val":${jsonEnumVal(t.kind, t.signed, v.val)}}`,
+          )
+          .join(',')}]`,
+      );
       break;
     case BTF_KIND_FWD:
       f.push(`"fwd_kind":${jsonStr(t.union ? 'union' : 'struct')}`);
@@ -174,15 +232,23 @@ export function formatBtfTypeJson(btf: Btf, t: BtfType): string {
       f.push(`"type_id":${t.type}`, `"linkage":${jsonStr(funcLinkage(t.linkage))}`);
       break;
     case BTF_KIND_FUNC_PROTO:
-      f.push(`"ret_type_id":${t.type}`, `"vlen":${t.vlen}`, `"params":[${t.params
-        .map((p) => `{"name":${jsonStr(nameOf(btf, p.nameOff, p.name))},"type_id":${p.type}}`)
-        .join(',')}]`);
+      f.push(
+        `"ret_type_id":${t.type}`,
+        `"vlen":${t.vlen}`,
+        `"params":[${t.params
+          .map((p) => `{"name":${jsonStr(nameOf(btf, p.nameOff, p.name))},"type_id":${p.type}}`)
+          .join(',')}]`,
+      );
       break;
     case BTF_KIND_VAR:
       f.push(`"type_id":${t.type}`, `"linkage":${jsonStr(varLinkage(t.linkage))}`);
       break;
     case BTF_KIND_DATASEC:
-      f.push(`"size":${t.size}`, `"vlen":${t.vlen}`, `"vars":[${t.vars.map((v) => `{"type_id":${v.type},"offset":${v.offset},"size":${v.size}}`).join(',')}]`);
+      f.push(
+        `"size":${t.size}`,
+        `"vlen":${t.vlen}`,
+        `"vars":[${t.vars.map((v) => `{"type_id":${v.type},"offset":${v.offset},"size":${v.size}}`).join(',')}]`,
+      );
       break;
     case BTF_KIND_FLOAT:
       f.push(`"size":${t.size}`);

@@ -13,9 +13,29 @@
  * result says so instead of guessing.
  */
 import {
-  BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT,
-  BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_RESTRICT, BTF_KIND_STRUCT,
-  BTF_KIND_TYPEDEF, BTF_KIND_TYPE_TAG, BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOLATILE, BTF_TYPE_SIZE, kindName, Btf, findElfBtf,
+  BTF_KIND_ARRAY,
+  BTF_KIND_CONST,
+  BTF_KIND_DATASEC,
+  BTF_KIND_DECL_TAG,
+  BTF_KIND_ENUM,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FLOAT,
+  BTF_KIND_FUNC,
+  BTF_KIND_FUNC_PROTO,
+  BTF_KIND_FWD,
+  BTF_KIND_INT,
+  BTF_KIND_PTR,
+  BTF_KIND_RESTRICT,
+  BTF_KIND_STRUCT,
+  BTF_KIND_TYPEDEF,
+  BTF_KIND_TYPE_TAG,
+  BTF_KIND_UNION,
+  BTF_KIND_VAR,
+  BTF_KIND_VOLATILE,
+  BTF_TYPE_SIZE,
+  kindName,
+  Btf,
+  findElfBtf,
 } from './btf.js';
 import { ByteReader } from '../bytes/reader.js';
 import { KmodsealError } from '../bytes/errors.js';
@@ -97,7 +117,8 @@ function fields(kind: number, vlen: number): { ids: number[]; strs: number[] } {
   const strs: number[] = [0];
   const d = BTF_TYPE_SIZE;
   switch (kind) {
-    case BTF_KIND_INT: case BTF_KIND_FLOAT:
+    case BTF_KIND_INT:
+    case BTF_KIND_FLOAT:
       break;
     case BTF_KIND_ENUM:
       for (let i = 0; i < vlen; i++) strs.push(d + i * 8);
@@ -105,14 +126,23 @@ function fields(kind: number, vlen: number): { ids: number[]; strs: number[] } {
     case BTF_KIND_ENUM64:
       for (let i = 0; i < vlen; i++) strs.push(d + i * 12);
       break;
-    case BTF_KIND_FWD: case BTF_KIND_CONST: case BTF_KIND_VOLATILE: case BTF_KIND_RESTRICT: case BTF_KIND_PTR:
-    case BTF_KIND_TYPEDEF: case BTF_KIND_FUNC: case BTF_KIND_VAR: case BTF_KIND_DECL_TAG: case BTF_KIND_TYPE_TAG:
+    case BTF_KIND_FWD:
+    case BTF_KIND_CONST:
+    case BTF_KIND_VOLATILE:
+    case BTF_KIND_RESTRICT:
+    case BTF_KIND_PTR:
+    case BTF_KIND_TYPEDEF:
+    case BTF_KIND_FUNC:
+    case BTF_KIND_VAR:
+    case BTF_KIND_DECL_TAG:
+    case BTF_KIND_TYPE_TAG:
       ids.push(8);
       break;
     case BTF_KIND_ARRAY:
       ids.push(d, d + 4);
       break;
-    case BTF_KIND_STRUCT: case BTF_KIND_UNION:
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION:
       for (let i = 0; i < vlen; i++) {
         ids.push(d + i * 12 + 4);
         strs.push(d + i * 12);
@@ -143,7 +173,8 @@ function fields(kind: number, vlen: number): { ids: number[]; strs: number[] } {
  */
 export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult {
   const dist = split.base;
-  if (!dist || dist.base) throw new TypeError('relocateDistilledBtf: split BTF must sit on a standalone distilled base');
+  if (!dist || dist.base)
+    throw new TypeError('relocateDistilledBtf: split BTF must sit on a standalone distilled base');
   const nrTypes = split.typeCount;
   const nrDist = dist.typeCount;
   const nrBase = target.typeCount;
@@ -154,15 +185,32 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
   const mappings: DistilledMapping[] = [];
   const common = { distilledTypes: nrDist, targetTypes: nrBase, idShift, strShift };
   const fail = (err: number, reason: string, typeId?: number): RelocationResult => ({
-    status: 'fail', err: -err, reason, ...(typeId !== undefined ? { typeId } : {}), ...common, mappings,
+    status: 'fail',
+    err: -err,
+    reason,
+    ...(typeId !== undefined ? { typeId } : {}),
+    ...common,
+    mappings,
   });
-  const undef = (reason: string, typeId: number): RelocationResult => ({ status: 'undefined', err: 0, reason, typeId, ...common, mappings });
+  const undef = (reason: string, typeId: number): RelocationResult => ({
+    status: 'undefined',
+    err: 0,
+    reason,
+    typeId,
+    ...common,
+    mappings,
+  });
 
   // 1. btf_relocate_validate_distilled_base()
   for (let i = 1; i < nrDist; i++) {
     const kind = dist.kind(i);
     switch (kind) {
-      case BTF_KIND_INT: case BTF_KIND_FLOAT: case BTF_KIND_ENUM: case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_FWD:
+      case BTF_KIND_INT:
+      case BTF_KIND_FLOAT:
+      case BTF_KIND_ENUM:
+      case BTF_KIND_STRUCT:
+      case BTF_KIND_UNION:
+      case BTF_KIND_FWD:
         if (dist.nameOff(i)) break;
         return fail(EINVAL, `type [${i}], kind [${kind}] is invalid for distilled base BTF; it is anonymous`, i);
       default:
@@ -177,7 +225,11 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
   // 2. btf_relocate_map_distilled_base(): distilled types sorted by (name, size descending)
   const info: NameInfo[] = new Array(nrDist);
   for (let id = 0; id < nrDist; id++) {
-    info[id] = { name: id === 0 ? '' : (dist.str(dist.nameOff(id)) ?? ''), size: id === 0 ? 0 : dist.sizeOrType(id) & 0x7fffffff, id };
+    info[id] = {
+      name: id === 0 ? '' : (dist.str(dist.nameOff(id)) ?? ''),
+      size: id === 0 ? 0 : dist.sizeOrType(id) & 0x7fffffff,
+      id,
+    };
   }
   // The kernel sorts with heapsort (unstable), libbpf with qsort: equal (name, size) entries
   // keep id order here; their order only changes which of two conflicting ids an error names.
@@ -203,14 +255,28 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
       let next = m.type;
       let steps = 0;
       while (next) {
-        if (++steps > nrTypes) return undef(`type [${id}]: a member's array/modifier chain never ends; the kernel's btf_relocate() would loop forever`, id);
+        if (++steps > nrTypes)
+          return undef(
+            `type [${id}]: a member's array/modifier chain never ends; the kernel's btf_relocate() would loop forever`,
+            id,
+          );
         const n = typeAt(next);
-        if (!n) return undef(`type [${id}]: a member refers to type id ${next}, past the last type; the kernel's btf_relocate() dereferences NULL`, id);
+        if (!n)
+          return undef(
+            `type [${id}]: a member refers to type id ${next}, past the last type; the kernel's btf_relocate() dereferences NULL`,
+            id,
+          );
         switch (n.kind) {
-          case BTF_KIND_CONST: case BTF_KIND_RESTRICT: case BTF_KIND_VOLATILE: case BTF_KIND_TYPEDEF: case BTF_KIND_TYPE_TAG: case BTF_KIND_ARRAY:
+          case BTF_KIND_CONST:
+          case BTF_KIND_RESTRICT:
+          case BTF_KIND_VOLATILE:
+          case BTF_KIND_TYPEDEF:
+          case BTF_KIND_TYPE_TAG:
+          case BTF_KIND_ARRAY:
             next = n.next;
             break;
-          case BTF_KIND_STRUCT: case BTF_KIND_UNION:
+          case BTF_KIND_STRUCT:
+          case BTF_KIND_UNION:
             if (next < nrDist) idMap[next] = EMBEDDED;
             next = 0;
             break;
@@ -250,13 +316,17 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
     const baseSize = target.sizeOrType(id);
     let needsSize: boolean;
     switch (baseKind) {
-      case BTF_KIND_INT: case BTF_KIND_FLOAT: case BTF_KIND_ENUM: case BTF_KIND_ENUM64:
+      case BTF_KIND_INT:
+      case BTF_KIND_FLOAT:
+      case BTF_KIND_ENUM:
+      case BTF_KIND_ENUM64:
         needsSize = true;
         break;
       case BTF_KIND_FWD:
         needsSize = false;
         break;
-      case BTF_KIND_STRUCT: case BTF_KIND_UNION:
+      case BTF_KIND_STRUCT:
+      case BTF_KIND_UNION:
         needsSize = nameOff < baseStrLen && nameCnt[nameOff]! > 1;
         break;
       default:
@@ -267,14 +337,22 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
     if (first < 0) continue;
     for (let i = first; i < info.length && cmp(key, info[i]!, true) === 0; i++) {
       const di = info[i]!;
-      if (!di.id || di.id >= nrDist) return fail(EINVAL, `base BTF id [${id}] maps to invalid distilled base BTF id [${di.id}]`, di.id);
+      if (!di.id || di.id >= nrDist)
+        return fail(EINVAL, `base BTF id [${id}] maps to invalid distilled base BTF id [${di.id}]`, di.id);
       const distKind = dist.kind(di.id);
       const distKflag = (dist.info(di.id) & 0x80000000) !== 0;
       const baseKflag = (target.info(id) & 0x80000000) !== 0;
       let ok: boolean;
       switch (distKind) {
         case BTF_KIND_FWD:
-          ok = baseKind === BTF_KIND_FWD ? distKflag === baseKflag : baseKind === BTF_KIND_STRUCT ? !baseKflag : baseKind === BTF_KIND_UNION ? baseKflag : false;
+          ok =
+            baseKind === BTF_KIND_FWD
+              ? distKflag === baseKflag
+              : baseKind === BTF_KIND_STRUCT
+                ? !baseKflag
+                : baseKind === BTF_KIND_UNION
+                  ? baseKflag
+                  : false;
           break;
         case BTF_KIND_INT:
           ok = baseKind === BTF_KIND_INT && intEncoding(target, id) === intEncoding(dist, di.id);
@@ -285,7 +363,8 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
         case BTF_KIND_ENUM:
           ok = baseKind === BTF_KIND_ENUM || baseKind === BTF_KIND_ENUM64;
           break;
-        case BTF_KIND_STRUCT: case BTF_KIND_UNION:
+        case BTF_KIND_STRUCT:
+        case BTF_KIND_UNION:
           ok = !(idMap[di.id] === EMBEDDED && baseSize !== dist.sizeOrType(di.id));
           break;
         default:
@@ -293,17 +372,34 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
       }
       if (!ok) continue;
       if (idMap[di.id] && idMap[di.id] !== EMBEDDED) {
-        return fail(EINVAL, `distilled base BTF type '${key.name}' [${di.id}], size ${baseSize} has multiple candidates of the same size (ids [${id}, ${idMap[di.id]}]) in base BTF`, di.id);
+        return fail(
+          EINVAL,
+          `distilled base BTF type '${key.name}' [${di.id}], size ${baseSize} has multiple candidates of the same size (ids ` +
+            `[${id}, ${idMap[di.id]}]) in base BTF`,
+          di.id,
+        );
       }
       const embedded = idMap[di.id] === EMBEDDED;
       idMap[di.id] = id;
       strMap[dist.nameOff(di.id)] = nameOff;
-      mappings.push({ id: di.id, kind: kindName(distKind), name: di.name, size: distKind === BTF_KIND_FWD ? 0 : dist.sizeOrType(di.id), embedded, targetId: id, targetKind: kindName(baseKind) });
+      mappings.push({
+        id: di.id,
+        kind: kindName(distKind),
+        name: di.name,
+        size: distKind === BTF_KIND_FWD ? 0 : dist.sizeOrType(di.id),
+        embedded,
+        targetId: id,
+        targetKind: kindName(baseKind),
+      });
     }
   }
   for (let id = 1; id < nrDist; id++) {
     if (idMap[id] && idMap[id] !== EMBEDDED) continue;
-    return fail(EINVAL, `distilled base BTF type '${dist.str(dist.nameOff(id)) ?? ''}' [${id}] is not mapped to base BTF id`, id);
+    return fail(
+      EINVAL,
+      `distilled base BTF type '${dist.str(dist.nameOff(id)) ?? ''}' [${id}] is not mapped to base BTF id`,
+      id,
+    );
   }
   mappings.sort((a, b) => a.id - b.id);
 
@@ -321,7 +417,11 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
     const { off, ids } = recs[i]!;
     for (const f of ids) {
       const v = view.getUint32(off + f, le);
-      if (v >= nrTypes) return undef(`type [${nrDist + i}] refers to type id ${v}, past the last type; the kernel's btf_relocate() reads past its id map`, nrDist + i);
+      if (v >= nrTypes)
+        return undef(
+          `type [${nrDist + i}] refers to type id ${v}, past the last type; the kernel's btf_relocate() reads past its id map`,
+          nrDist + i,
+        );
       view.setUint32(off + f, idMap[v]!, le);
     }
   }
@@ -350,14 +450,23 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
  */
 export function openModuleBtf(elf: Elf, base?: Btf): Btf {
   const found = findElfBtf(elf);
-  if (!found) throw new ByteReader(elf.data, { file: elf.file, format: 'btf' }).error('E_NOTFOUND', 0, 'ELF file has no .BTF section');
-  if (!found.distilledBase) return Btf.parse(found.btf, { file: elf.file, offset: found.btfOffset, ...(base ? { base } : {}) });
+  if (!found)
+    throw new ByteReader(elf.data, { file: elf.file, format: 'btf' }).error(
+      'E_NOTFOUND',
+      0,
+      'ELF file has no .BTF section',
+    );
+  if (!found.distilledBase)
+    return Btf.parse(found.btf, { file: elf.file, offset: found.btfOffset, ...(base ? { base } : {}) });
   const dist = Btf.parse(found.distilledBase, { file: elf.file, offset: found.distilledBaseOffset ?? 0 });
   const split = Btf.parse(found.btf, { file: elf.file, offset: found.btfOffset, base: dist });
   if (!base) return split;
   const r = relocateDistilledBtf(split, base);
   if (r.status !== 'ok' || !r.relocated) {
-    throw new KmodsealError('E_FORMAT', `${elf.file}: .BTF.base does not relocate onto ${base.file}: ${r.reason ?? 'relocation failed'}`);
+    throw new KmodsealError(
+      'E_FORMAT',
+      `${elf.file}: .BTF.base does not relocate onto ${base.file}: ${r.reason ?? 'relocation failed'}`,
+    );
   }
   return Btf.parse(r.relocated, { file: elf.file, offset: found.btfOffset, base });
 }

@@ -24,13 +24,33 @@
 import { ByteReader } from '../bytes/reader.js';
 import { relocateDistilledBtf, type DistilledMapping } from './relocate.js';
 import {
-  BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC, BTF_KIND_DECL_TAG, BTF_KIND_ENUM, BTF_KIND_ENUM64,
-  BTF_KIND_FLOAT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_FWD, BTF_KIND_INT, BTF_KIND_MAX, BTF_KIND_PTR,
-  BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPEDEF, BTF_KIND_TYPE_TAG, BTF_KIND_UNION, BTF_KIND_VAR,
-  BTF_KIND_VOLATILE, BTF_MAGIC, BTF_MAX_NAME_OFFSET, BTF_MAX_TYPE, kindName, Btf,
+  BTF_KIND_ARRAY,
+  BTF_KIND_CONST,
+  BTF_KIND_DATASEC,
+  BTF_KIND_DECL_TAG,
+  BTF_KIND_ENUM,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FLOAT,
+  BTF_KIND_FUNC,
+  BTF_KIND_FUNC_PROTO,
+  BTF_KIND_FWD,
+  BTF_KIND_INT,
+  BTF_KIND_MAX,
+  BTF_KIND_PTR,
+  BTF_KIND_RESTRICT,
+  BTF_KIND_STRUCT,
+  BTF_KIND_TYPEDEF,
+  BTF_KIND_TYPE_TAG,
+  BTF_KIND_UNION,
+  BTF_KIND_VAR,
+  BTF_KIND_VOLATILE,
+  BTF_MAGIC,
+  BTF_MAX_NAME_OFFSET,
+  BTF_MAX_TYPE,
+  kindName,
+  Btf,
 } from './btf.js';
 import type { KernelSeries } from '../kernel/series.js';
-
 
 export const EINVAL = 22;
 export const E2BIG = 7;
@@ -38,7 +58,13 @@ export const ELOOP = 40;
 /** Kernel-internal ENOTSUPP (not EOPNOTSUPP). */
 export const ENOTSUPP = 524;
 export const ENOENT = 2;
-const ERRNO_NAMES: Record<number, string> = { [EINVAL]: 'EINVAL', [E2BIG]: 'E2BIG', [ELOOP]: 'ELOOP', [ENOTSUPP]: 'ENOTSUPP', [ENOENT]: 'ENOENT' };
+const ERRNO_NAMES: Record<number, string> = {
+  [EINVAL]: 'EINVAL',
+  [E2BIG]: 'E2BIG',
+  [ELOOP]: 'ELOOP',
+  [ENOTSUPP]: 'ENOTSUPP',
+  [ENOENT]: 'ENOENT',
+};
 
 /** KSYM_NAME_LEN (512 in 6.1 and 6.12): names must be shorter. */
 const KSYM_NAME_LEN = 512;
@@ -83,7 +109,10 @@ export interface DistilledBaseOutcome {
   readonly relocated?: Uint8Array;
 }
 
-/** The kernel's verdict on a module's BTF (see {@link checkModuleBtf}): ok, the first failure with its errno and log lines, or not predictable. */
+/**
+ * The kernel's verdict on a module's BTF (see {@link checkModuleBtf}): ok, the first failure with its
+ * errno and log lines, or not predictable.
+ */
 export interface ModuleBtfCheckResult {
   /** 'ok': the kernel accepts the BTF; 'fail': btf_parse_module() fails; 'unsupported': not predictable here. */
   readonly status: 'ok' | 'fail' | 'unsupported';
@@ -147,7 +176,10 @@ function nameCharOk(c: number, first: boolean): boolean {
 }
 
 /** nameCharOk() as a table: bit 1 allowed first, bit 2 allowed after the first. */
-const NAME_CHAR = Uint8Array.from({ length: 256 }, (_, c) => (nameCharOk(c, true) ? 1 : 0) | (nameCharOk(c, false) ? 2 : 0));
+const NAME_CHAR = Uint8Array.from(
+  { length: 256 },
+  (_, c) => (nameCharOk(c, true) ? 1 : 0) | (nameCharOk(c, false) ? 2 : 0),
+);
 
 /** A string the kernel would read at a valid offset: the bytes up to NUL. */
 type StrBytes = Uint8Array;
@@ -172,7 +204,12 @@ class Env {
     /** btf_parse_base() rules (no base_btf) instead of split rules. */
     readonly standalone = false,
   ) {
-    this.r = new ByteReader(data, { file: opts.file ?? opts.moduleName, format: 'btf', base: opts.offset ?? 0, littleEndian: opts.littleEndian ?? base.littleEndian });
+    this.r = new ByteReader(data, {
+      file: opts.file ?? opts.moduleName,
+      format: 'btf',
+      base: opts.offset ?? 0,
+      littleEndian: opts.littleEndian ?? base.littleEndian,
+    });
     this.startId = base.typeCount;
     this.startStrOff = base.strEndOff;
     this.suppressTypeLines = opts.kernel === '6.12' && opts.allowMismatch;
@@ -292,7 +329,11 @@ class Env {
     const type = this.r.u32(m + 4);
     const offset = this.r.u32(m + 8);
     const name = this.nameForLog(nameOff);
-    this.vlog(kflag ? `\t${name} type_id=${type} bitfield_size=${offset >>> 24} bits_offset=${offset & 0xffffff}` : `\t${name} type_id=${type} bits_offset=${offset}`);
+    this.vlog(
+      kflag
+        ? `\t${name} type_id=${type} bitfield_size=${offset >>> 24} bits_offset=${offset & 0xffffff}`
+        : `\t${name} type_id=${type} bits_offset=${offset}`,
+    );
     this.vlog(' ');
     this.vlog(msg);
     this.vlog('\n');
@@ -318,19 +359,31 @@ class Env {
         const encStr = enc === 0 ? '(none)' : enc === 1 ? 'SIGNED' : enc === 2 ? 'CHAR' : enc === 4 ? 'BOOL' : 'UNKN';
         return [`size=${sizeOrType} bits_offset=${(v >>> 16) & 0xff} nr_bits=${v & 0xff} encoding=${encStr}`];
       }
-      case BTF_KIND_PTR: case BTF_KIND_TYPEDEF: case BTF_KIND_VOLATILE: case BTF_KIND_CONST:
-      case BTF_KIND_RESTRICT: case BTF_KIND_TYPE_TAG: case BTF_KIND_FUNC:
+      case BTF_KIND_PTR:
+      case BTF_KIND_TYPEDEF:
+      case BTF_KIND_VOLATILE:
+      case BTF_KIND_CONST:
+      case BTF_KIND_RESTRICT:
+      case BTF_KIND_TYPE_TAG:
+      case BTF_KIND_FUNC:
         return [`type_id=${sizeOrType}`];
       case BTF_KIND_ARRAY:
         return [`type_id=${r.u32(d)} index_type_id=${r.u32(d + 4)} nr_elems=${r.u32(d + 8)}`];
-      case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_ENUM: case BTF_KIND_ENUM64: case BTF_KIND_DATASEC:
+      case BTF_KIND_STRUCT:
+      case BTF_KIND_UNION:
+      case BTF_KIND_ENUM:
+      case BTF_KIND_ENUM64:
+      case BTF_KIND_DATASEC:
         return [`size=${sizeOrType} vlen=${vlen}`];
       case BTF_KIND_FWD:
         return [(info & 0x80000000) !== 0 ? 'union' : 'struct'];
       case BTF_KIND_FUNC_PROTO: {
         // btf_func_proto_log(): only called once the params are known to fit
         const out = [`return=${sizeOrType} args=(`];
-        const arg = (i: number): { type: number; name: string } => ({ type: r.u32(d + i * 8 + 4), name: this.nameForLog(r.u32(d + i * 8)) });
+        const arg = (i: number): { type: number; name: string } => ({
+          type: r.u32(d + i * 8 + 4),
+          name: this.nameForLog(r.u32(d + i * 8)),
+        });
         if (vlen === 0) out.push('void');
         else if (vlen === 1 && arg(0).type === 0) out.push('vararg');
         else {
@@ -380,7 +433,8 @@ function parseHdr(env: Env): void {
     for (let i = 24; i < hdrLen; i++) if (data[i] !== 0) throw plain('Unsupported btf_header', E2BIG, i);
   }
   // memcpy(min(hdr_len, 24)): fields past hdr_len read as 0
-  const field = (o: number, n: 1 | 2 | 4): number => (o + n > hdrLen ? 0 : n === 1 ? r.u8(o) : n === 2 ? r.u16(o) : r.u32(o));
+  const field = (o: number, n: 1 | 2 | 4): number =>
+    o + n > hdrLen ? 0 : n === 1 ? r.u8(o) : n === 2 ? r.u16(o) : r.u32(o);
   const h = env.hdr;
   h.magic = field(0, 2);
   h.version = field(2, 1);
@@ -395,8 +449,12 @@ function parseHdr(env: Env): void {
   if (h.flags) throw plain('Unsupported flags', ENOTSUPP, 3);
   if (env.standalone && size === hdrLen) throw plain('No data', EINVAL, 4);
   // btf_check_sec_info(): the two sections sorted by (int)(off diff) then (int)(len diff)
-  const secs = [{ off: h.type_off, len: h.type_len, at: 8 }, { off: h.str_off, len: h.str_len, at: 16 }];
-  const cmp = (x: { off: number; len: number }, y: { off: number; len: number }): number => ((x.off - y.off) | 0) || ((x.len - y.len) | 0);
+  const secs = [
+    { off: h.type_off, len: h.type_len, at: 8 },
+    { off: h.str_off, len: h.str_len, at: 16 },
+  ];
+  const cmp = (x: { off: number; len: number }, y: { off: number; len: number }): number =>
+    (x.off - y.off) | 0 || (x.len - y.len) | 0;
   if (cmp(secs[0]!, secs[1]!) > 0) secs.reverse();
   let total = 0;
   const expected = (size - hdrLen) >>> 0;
@@ -421,7 +479,8 @@ function parseStrSec(env: Env): void {
   if (end !== env.data.length) throw plain('String section is not at the end', 16);
   env.strStart = start;
   if (!env.standalone && h.str_len === 0) return; // allowed for split BTF
-  if (h.str_len === 0 || h.str_len - 1 > BTF_MAX_NAME_OFFSET || env.data[end - 1] !== 0) throw plain('Invalid string section', Math.max(start, end - 1));
+  if (h.str_len === 0 || h.str_len - 1 > BTF_MAX_NAME_OFFSET || env.data[end - 1] !== 0)
+    throw plain('Invalid string section', Math.max(start, end - 1));
   if (env.standalone && env.data[start] !== 0) throw plain('Invalid string section', start);
 }
 
@@ -452,8 +511,12 @@ function checkKindMeta(env: Env, off: number, kind: number, metaLeft: number): n
       if (enc && enc !== 1 && enc !== 2 && enc !== 4) throw typeFail(env, off, 'Unsupported encoding', ENOTSUPP);
       return 4;
     }
-    case BTF_KIND_PTR: case BTF_KIND_TYPEDEF: case BTF_KIND_VOLATILE: case BTF_KIND_CONST:
-    case BTF_KIND_RESTRICT: case BTF_KIND_TYPE_TAG: {
+    case BTF_KIND_PTR:
+    case BTF_KIND_TYPEDEF:
+    case BTF_KIND_VOLATILE:
+    case BTF_KIND_CONST:
+    case BTF_KIND_RESTRICT:
+    case BTF_KIND_TYPE_TAG: {
       if (vlen) throw typeFail(env, off, 'vlen != 0');
       if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
       if (!validId(sizeOrType)) throw typeFail(env, off, 'Invalid type_id');
@@ -477,7 +540,8 @@ function checkKindMeta(env: Env, off: number, kind: number, metaLeft: number): n
       if (!index || !validId(index)) throw typeFail(env, off, 'Invalid index');
       return 12;
     }
-    case BTF_KIND_STRUCT: case BTF_KIND_UNION: {
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION: {
       const needed = vlen * 12;
       needMeta(needed);
       if (nameOff && !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
@@ -498,16 +562,19 @@ function checkKindMeta(env: Env, off: number, kind: number, metaLeft: number): n
         const bitOff = kflag ? raw & 0xffffff : raw;
         if (isUnion && bitOff) throw memberFail('Invalid member bits_offset');
         if (last > bitOff) throw memberFail('Invalid member bits_offset');
-        if ((bitOff >>> 3) + (bitOff & 7 ? 1 : 0) > sizeOrType) throw memberFail('Member bits_offset exceeds its struct size');
+        if ((bitOff >>> 3) + (bitOff & 7 ? 1 : 0) > sizeOrType)
+          throw memberFail('Member bits_offset exceeds its struct size');
         last = bitOff;
       }
       return needed;
     }
-    case BTF_KIND_ENUM: case BTF_KIND_ENUM64: {
+    case BTF_KIND_ENUM:
+    case BTF_KIND_ENUM64: {
       const esz = kind === BTF_KIND_ENUM ? 8 : 12;
       const needed = vlen * esz;
       needMeta(needed);
-      if (sizeOrType > 8 || sizeOrType === 0 || (sizeOrType & (sizeOrType - 1)) !== 0) throw typeFail(env, off, 'Unexpected size');
+      if (sizeOrType > 8 || sizeOrType === 0 || (sizeOrType & (sizeOrType - 1)) !== 0)
+        throw typeFail(env, off, 'Unexpected size');
       if (nameOff && !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
       for (let i = 0; i < vlen; i++) {
         const e = d + i * esz;
@@ -643,7 +710,11 @@ function checkTypeTags(env: Env): void {
   };
   const nextOf = (id: number): number => (id < start ? env.base.sizeOrType(id) : r.u32(env.offs[id - start]! + 8));
   const isModifier = (k: number): boolean =>
-    k === BTF_KIND_TYPEDEF || k === BTF_KIND_VOLATILE || k === BTF_KIND_CONST || k === BTF_KIND_RESTRICT || k === BTF_KIND_TYPE_TAG;
+    k === BTF_KIND_TYPEDEF ||
+    k === BTF_KIND_VOLATILE ||
+    k === BTF_KIND_CONST ||
+    k === BTF_KIND_RESTRICT ||
+    k === BTF_KIND_TYPE_TAG;
   let goodId = start - 1;
   for (let i = start; i < total; i++) {
     let k = kindOf(i)!;
@@ -666,7 +737,8 @@ function checkTypeTags(env: Env): void {
       cur = nextOf(cur);
       const nk = kindOf(cur);
       // the kernel returns -EINVAL here without a log line
-      if (nk === undefined) throw env.fail(-EINVAL, 'type_tags', `referenced type id ${cur} does not exist`, i, env.offs[i - start]);
+      if (nk === undefined)
+        throw env.fail(-EINVAL, 'type_tags', `referenced type id ${cur} does not exist`, i, env.offs[i - start]);
       k = nk;
     }
     goodId = i;
@@ -698,7 +770,12 @@ function parseAll(env: Env): Fail | undefined {
  */
 export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheckOptions): ModuleBtfCheckResult {
   const le = opts.littleEndian ?? base.littleEndian;
-  const failed = (e: Fail, log: readonly string[], section: '.BTF' | '.BTF.base', distilled?: DistilledBaseOutcome): ModuleBtfCheckResult => {
+  const failed = (
+    e: Fail,
+    log: readonly string[],
+    section: '.BTF' | '.BTF.base',
+    distilled?: DistilledBaseOutcome,
+  ): ModuleBtfCheckResult => {
     const out = [...log];
     let loads: boolean;
     if (opts.kernel === '6.1') {
@@ -725,7 +802,13 @@ export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheck
       ...(distilled ? { distilled } : {}),
     };
   };
-  const unsupported = (reason: string): ModuleBtfCheckResult => ({ status: 'unsupported', err: 0, reason, kernelLog: [], loads: true });
+  const unsupported = (reason: string): ModuleBtfCheckResult => ({
+    status: 'unsupported',
+    err: 0,
+    reason,
+    kernelLog: [],
+    loads: true,
+  });
 
   // 6.12 with .BTF.base: btf_parse_base(".BTF.base") first; it becomes the base of .BTF
   let splitBase: Btf = base;
@@ -736,11 +819,19 @@ export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheck
     if (e) return failed(e, denv.log, '.BTF.base');
     // the kernel counts void only once a type was added: an empty base has 0 types, and split
     // ids would then start at 0, colliding with void; no real producer writes that
-    if (denv.offs.length === 0) return unsupported('the .BTF.base section has no types: the kernel would number the module\'s types from 0 (colliding with void)');
+    if (denv.offs.length === 0)
+      return unsupported(
+        "the .BTF.base section has no types: the kernel would number the module's types from 0 (colliding with void)",
+      );
     try {
-      dist = Btf.parse(opts.distilledBase, { file: opts.file ?? opts.moduleName, offset: opts.distilledBaseOffset ?? 0 });
+      dist = Btf.parse(opts.distilledBase, {
+        file: opts.file ?? opts.moduleName,
+        offset: opts.distilledBaseOffset ?? 0,
+      });
     } catch (e) {
-      return unsupported(`the kernel accepts this .BTF.base but kmodseal's BTF reader does not: ${(e as Error).message}`);
+      return unsupported(
+        `the kernel accepts this .BTF.base but kmodseal's BTF reader does not: ${(e as Error).message}`,
+      );
     }
     splitBase = dist;
   }
@@ -764,7 +855,8 @@ export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheck
     mappings: rel.mappings,
     ...(rel.relocated ? { relocated: rel.relocated } : {}),
   };
-  if (rel.status === 'undefined') return { ...unsupported(rel.reason ?? 'undefined behaviour in btf_relocate()'), distilled };
+  if (rel.status === 'undefined')
+    return { ...unsupported(rel.reason ?? 'undefined behaviour in btf_relocate()'), distilled };
   if (rel.status === 'fail') {
     // btf_relocate() reports with pr_warn(): a plain line, printed even when the mismatch is allowed
     const e = new Fail(rel.err, 'relocate', rel.reason ?? 'relocation failed', rel.typeId, undefined);

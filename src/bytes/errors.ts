@@ -34,8 +34,13 @@ export class FormatError extends KmodsealError {
   readonly offset: number;
   readonly format: string;
   readonly detail: string;
-  constructor(code: ErrorCode, init: { file: string; offset: number; format: string; detail: string; cause?: unknown }) {
-    super(code, `${init.file}: 0x${init.offset.toString(16)}: ${init.format}: ${init.detail} (${code})`, { cause: init.cause });
+  constructor(
+    code: ErrorCode,
+    init: { file: string; offset: number; format: string; detail: string; cause?: unknown },
+  ) {
+    super(code, `${init.file}: 0x${init.offset.toString(16)}: ${init.format}: ${init.detail} (${code})`, {
+      cause: init.cause,
+    });
     this.name = 'FormatError';
     this.file = init.file;
     this.offset = init.offset;
@@ -45,7 +50,13 @@ export class FormatError extends KmodsealError {
 
   /** The same error, re-based into an enclosing container (a module inside a .deb, a section inside an ELF). */
   rebase(file: string, delta: number): FormatError {
-    return new FormatError(this.code, { file, offset: this.offset + delta, format: this.format, detail: this.detail, cause: this });
+    return new FormatError(this.code, {
+      file,
+      offset: this.offset + delta,
+      format: this.format,
+      detail: this.detail,
+      cause: this,
+    });
   }
 }
 

@@ -8,17 +8,32 @@ test('reads both byte orders and reports absolute offsets from child readers', (
   const le = new ByteReader(data, { file: 'f', format: 't' });
   assert.equal(le.u16(0), 0x0100);
   assert.equal(le.withEndian(false).u16(0), 0x0001);
-  assert.equal(new ByteReader(Uint8Array.from([1, 0, 0, 0, 2, 0, 0, 0]), { file: "f", format: "t" }).u64n(0), 0x200000001);
+  assert.equal(
+    new ByteReader(Uint8Array.from([1, 0, 0, 0, 2, 0, 0, 0]), { file: 'f', format: 't' }).u64n(0),
+    0x200000001,
+  );
   const child = le.sub(8, 4, 'tail');
   assert.equal(child.u32(0), 0x0b0a0908);
-  assert.throws(() => child.u32(2), (e: FormatError) => e.code === 'E_TRUNCATED' && e.offset === 10 && /^f: 0xa: t: /.test(e.message));
-  assert.throws(() => le.bytes(20, 1), (e: FormatError) => e.code === 'E_RANGE');
-  assert.throws(() => le.need(-1, 1, 'x'), (e: FormatError) => e.code === 'E_RANGE');
+  assert.throws(
+    () => child.u32(2),
+    (e: FormatError) => e.code === 'E_TRUNCATED' && e.offset === 10 && /^f: 0xa: t: /.test(e.message),
+  );
+  assert.throws(
+    () => le.bytes(20, 1),
+    (e: FormatError) => e.code === 'E_RANGE',
+  );
+  assert.throws(
+    () => le.need(-1, 1, 'x'),
+    (e: FormatError) => e.code === 'E_RANGE',
+  );
 });
 
 test('u64n refuses values above 2^53', () => {
   const r = new ByteReader(Uint8Array.from([0, 0, 0, 0, 0, 0, 0x40, 0]), { file: 'f', format: 't' });
-  assert.throws(() => r.u64n(0), (e: FormatError) => e.code === 'E_RANGE');
+  assert.throws(
+    () => r.u64n(0),
+    (e: FormatError) => e.code === 'E_RANGE',
+  );
 });
 
 test('cstring stops at NUL or the table end; copyBytes detaches from Buffers', () => {

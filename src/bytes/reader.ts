@@ -49,7 +49,11 @@ export class ByteReader {
   /** Throws E_TRUNCATED (or E_RANGE for impossible values) unless [off, off+len) lies inside the data. */
   need(off: number, len: number, what: string): void {
     if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0) {
-      throw this.error('E_RANGE', Number.isSafeInteger(off) && off >= 0 ? off : 0, `${what}: invalid offset ${off} or size ${len}`);
+      throw this.error(
+        'E_RANGE',
+        Number.isSafeInteger(off) && off >= 0 ? off : 0,
+        `${what}: invalid offset ${off} or size ${len}`,
+      );
     }
     if (off + len > this.data.length) {
       throw this.error(

@@ -9,7 +9,14 @@ import { isKmodsealError, KmodsealError, type ErrorCode } from '../bytes/errors.
 import { checkModuleBtf, type ModuleBtfCheckResult } from '../btf/validate.js';
 import { findElfBtf, type Btf } from '../btf/btf.js';
 import type { ModinfoEntry } from '../modinfo/modinfo.js';
-import { moduleFacts, first, type ModuleExport, type ModuleFacts, type UndefinedSymbol, type VersionRecord } from './module-facts.js';
+import {
+  moduleFacts,
+  first,
+  type ModuleExport,
+  type ModuleFacts,
+  type UndefinedSymbol,
+  type VersionRecord,
+} from './module-facts.js';
 import { kernelSignatureVerdict, keyCert, type KeyCert, type SigResult } from './signature.js';
 import { kernelElfValidity } from './elf-validity.js';
 import { MODULE_FILE_MAX } from './limits.js';
@@ -35,7 +42,10 @@ export interface Reason {
   readonly unreadable?: { readonly part: KernelPart; readonly offset: number };
 }
 
-/** The kernel's verdict on one module (see {@link checkModules}): loads, loads tainted, or rejected with the errno, taints and log lines. */
+/**
+ * The kernel's verdict on one module (see {@link checkModules}): loads, loads tainted, or rejected with
+ * the errno, taints and log lines.
+ */
 export interface ModuleVerdict {
   readonly file: string;
   readonly name: string;
@@ -66,12 +76,24 @@ export interface CheckOptions {
   readonly order?: 'given' | 'dependencies';
 }
 
-const GPL_COMPATIBLE = new Set(['GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL']);
+const GPL_COMPATIBLE = new Set([
+  'GPL',
+  'GPL v2',
+  'GPL and additional rights',
+  'Dual BSD/GPL',
+  'Dual MIT/GPL',
+  'Dual MPL/GPL',
+]);
 /** Taint letters in the order the kernel prints them (kernel/panic.c taint_flags). */
 const TAINT_ORDER = 'PFSRMBUDAWCIOELKXTN';
 
 /** Trusted certificates of the target, parsed once. */
-export function trustedKeys(target: Pick<CheckTarget, 'trusted'> | { readonly trusted: readonly { readonly der: string; readonly kernelName: string }[] }, extra: readonly Uint8Array[] = []): KeyCert[] {
+export function trustedKeys(
+  target:
+    | Pick<CheckTarget, 'trusted'>
+    | { readonly trusted: readonly { readonly der: string; readonly kernelName: string }[] },
+  extra: readonly Uint8Array[] = [],
+): KeyCert[] {
   const out: KeyCert[] = [];
   for (const c of target.trusted) {
     try {
@@ -88,12 +110,17 @@ export function trustedKeys(target: Pick<CheckTarget, 'trusted'> | { readonly tr
  * Checks modules against a target, loading them in the order given.
  * `extraTrusted`: certificates in the secondary/machine keyrings (MOK etc.).
  */
-export async function checkModules(target: CheckTarget, inputs: readonly CheckInput[], options: CheckOptions = {}): Promise<ModuleVerdict[]> {
+export async function checkModules(
+  target: CheckTarget,
+  inputs: readonly CheckInput[],
+  options: CheckOptions = {},
+): Promise<ModuleVerdict[]> {
   const keys = trustedKeys(target, options.extraTrusted);
   const front = frontTarget(target);
   // every module is read once; what its checks find on its own is kept, its bytes are not
   const fronts: ModuleFront[] = [];
-  for (const input of inputs) fronts.push(checkFront(front, keys, input.file, await prepareModule(input.file, input.data)));
+  for (const input of inputs)
+    fronts.push(checkFront(front, keys, input.file, await prepareModule(input.file, input.data)));
   return checkInOrder(target, fronts, options.order ?? 'given');
 }
 
@@ -102,7 +129,11 @@ export async function checkModules(target: CheckTarget, inputs: readonly CheckIn
  * (given, or depmod's), each module's remaining checks against what is loaded so far.
  * Results keep the order of `fronts`.
  */
-export function checkInOrder(target: CheckTarget, fronts: readonly ModuleFront[], order: 'given' | 'dependencies'): ModuleVerdict[] {
+export function checkInOrder(
+  target: CheckTarget,
+  fronts: readonly ModuleFront[],
+  order: 'given' | 'dependencies',
+): ModuleVerdict[] {
   const loaded = new Map<string, ExportInfo>(target.exports ?? []);
   const boot = newBoot();
   const out: ModuleVerdict[] = new Array(fronts.length);
@@ -122,14 +153,31 @@ export { MODULE_FILE_MAX };
 
 /** What kernel_read_file() says of a module file of this size, before reading it (fs/kernel_read_file.c). */
 export function unreadableSize(size: number): Extract<Prepared, { unread: unknown }> | undefined {
-  if (size === 0) return { unread: { errno: 'EINVAL', code: 'empty-file', message: 'the file is empty: kernel_read_file() refuses it (EINVAL) before any check' } };
-  if (size > MODULE_FILE_MAX) return { unread: { errno: 'EFBIG', code: 'file-too-large', message: `${size} bytes: more than kernel_read_file() reads for a module (INT_MAX, ${MODULE_FILE_MAX})` } };
+  if (size === 0)
+    return {
+      unread: {
+        errno: 'EINVAL',
+        code: 'empty-file',
+        message: 'the file is empty: kernel_read_file() refuses it (EINVAL) before any check',
+      },
+    };
+  if (size > MODULE_FILE_MAX)
+    return {
+      unread: {
+        errno: 'EFBIG',
+        code: 'file-too-large',
+        message: `${size} bytes: more than kernel_read_file() reads for a module (INT_MAX, ${MODULE_FILE_MAX})`,
+      },
+    };
   return undefined;
 }
 
 /** The name the kernel falls back to when a module names itself nowhere: its file name. */
 function fileModname(file: string): string {
-  return file.replace(/^.*\//, '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
+  return file
+    .replace(/^.*\//, '')
+    .replace(/\.ko(\.\w+)?$/, '')
+    .replace(/-/g, '_');
 }
 
 /**
@@ -200,8 +248,17 @@ export interface FrontTarget {
 
 export function frontTarget(target: CheckTarget): FrontTarget {
   return {
-    series: target.series, release: target.release, policy: target.policy, machine: target.machine, layout: target.layout, structModuleSize: target.structModuleSize, vermagic: target.vermagic,
-    btf: target.btf, exportsKnown: target.exports !== undefined, moduleLayout: target.exports?.get('module_layout'), kernelExports: target.exports,
+    series: target.series,
+    release: target.release,
+    policy: target.policy,
+    machine: target.machine,
+    layout: target.layout,
+    structModuleSize: target.structModuleSize,
+    vermagic: target.vermagic,
+    btf: target.btf,
+    exportsKnown: target.exports !== undefined,
+    moduleLayout: target.exports?.get('module_layout'),
+    kernelExports: target.exports,
     unreadable: target.unreadable,
   };
 }
@@ -211,10 +268,20 @@ export type BtfStep =
   | { readonly kind: 'skip' }
   | { readonly kind: 'no-btf' }
   | {
-      readonly kind: 'checked'; readonly status: ModuleBtfCheckResult['status']; readonly loads: boolean; readonly reason: string | undefined;
-      readonly errName: string | undefined; readonly typeId: number | undefined; readonly kernelLog: readonly string[];
+      readonly kind: 'checked';
+      readonly status: ModuleBtfCheckResult['status'];
+      readonly loads: boolean;
+      readonly reason: string | undefined;
+      readonly errName: string | undefined;
+      readonly typeId: number | undefined;
+      readonly kernelLog: readonly string[];
     }
-  | { readonly kind: 'error'; readonly code: string | undefined; readonly message: string; readonly stack: string | undefined };
+  | {
+      readonly kind: 'error';
+      readonly code: string | undefined;
+      readonly message: string;
+      readonly stack: string | undefined;
+    };
 
 /**
  * One module's findings that do not depend on the modules loaded before it (steps 0-8 and,
@@ -276,14 +343,24 @@ class Findings {
 }
 
 const PART_NAMES: Record<KernelPart, string> = {
-  config: 'embedded configuration', 'build-id': 'build id', certificates: 'trusted certificates', btf: 'BTF', exports: 'exports',
+  config: 'embedded configuration',
+  'build-id': 'build id',
+  certificates: 'trusted certificates',
+  btf: 'BTF',
+  exports: 'exports',
 };
 
 /**
  * Notes that `check` could not be made as the kernel makes it, because the kernel image's `part`
  * is unreadable. @returns false (and notes nothing) when that part was read.
  */
-function noteUnreadable(f: Findings, unreadable: readonly KernelWarning[], check: string, part: KernelPart, consequence: string): boolean {
+function noteUnreadable(
+  f: Findings,
+  unreadable: readonly KernelWarning[],
+  check: string,
+  part: KernelPart,
+  consequence: string,
+): boolean {
   const w = unreadable.find((x) => x.part === part);
   if (!w) return false;
   const message = `the kernel's ${PART_NAMES[part]} could not be read (${w.message}, at 0x${w.offset.toString(16)}): ${consequence}`;
@@ -314,24 +391,54 @@ function indexedVersions(versions: readonly VersionRecord[]): VersionLookup {
   return (sym) => index.get(sym);
 }
 
-function checkVersion(f: Findings, p: LoadPolicy, name: string, versions: VersionLookup | undefined, sym: string, crc: number | undefined, check: string): boolean {
+function checkVersion(
+  f: Findings,
+  p: LoadPolicy,
+  name: string,
+  versions: VersionLookup | undefined,
+  sym: string,
+  crc: number | undefined,
+  check: string,
+): boolean {
   if (!p.modversions || crc === undefined) return true;
   if (!versions) {
     if (tryForce(f, p, `no __versions for ${sym}`, `${name}: ${sym}: kernel tainted.`)) return true;
-    f.reject(check, 'no-versions', 'ENOEXEC', `the module has no __versions and ${sym} needs a CRC (CONFIG_MODULE_FORCE_LOAD is off)`);
+    f.reject(
+      check,
+      'no-versions',
+      'ENOEXEC',
+      `the module has no __versions and ${sym} needs a CRC (CONFIG_MODULE_FORCE_LOAD is off)`,
+    );
     return false;
   }
   const rec = versions(sym);
   if (rec) {
     if (rec.crc === crc) return true;
-    f.reject(check, 'crc-mismatch', check === 'symbols' ? 'EINVAL' : 'ENOEXEC', `${sym}: the module expects CRC 0x${rec.crc.toString(16).padStart(8, '0')}, the kernel has 0x${crc.toString(16).padStart(8, '0')}`, `${name}: disagrees about version of symbol ${sym}`);
+    f.reject(
+      check,
+      'crc-mismatch',
+      check === 'symbols' ? 'EINVAL' : 'ENOEXEC',
+      `${sym}: the module expects CRC 0x${rec.crc.toString(16).padStart(8, '0')}, the kernel has 0x${crc.toString(16).padStart(8, '0')}`,
+      `${name}: disagrees about version of symbol ${sym}`,
+    );
     return false;
   }
   if (p.rejectMissingCrc) {
-    f.reject(check, 'no-symbol-version', 'EINVAL', `${sym} has no CRC in __versions (Debian kernels reject this; upstream only warns)`, `${name}: no symbol version for ${sym}`);
+    f.reject(
+      check,
+      'no-symbol-version',
+      'EINVAL',
+      `${sym} has no CRC in __versions (Debian kernels reject this; upstream only warns)`,
+      `${name}: no symbol version for ${sym}`,
+    );
     return false;
   }
-  f.note(check, 'no-symbol-version', `${sym} has no CRC in __versions (accepted with a warning)`, `${name}: no symbol version for ${sym}`);
+  f.note(
+    check,
+    'no-symbol-version',
+    `${sym} has no CRC in __versions (accepted with a warning)`,
+    `${name}: no symbol version for ${sym}`,
+  );
   return true;
 }
 
@@ -340,14 +447,26 @@ function checkVersion(f: Findings, p: LoadPolicy, name: string, versions: Versio
  * step 20 (BTF) ahead of time when the module gets that far on its own. Keeps nothing of the
  * module's bytes.
  */
-export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: string, prepared: Prepared): ModuleFront {
+export function checkFront(
+  target: FrontTarget,
+  keys: readonly KeyCert[],
+  file: string,
+  prepared: Prepared,
+): ModuleFront {
   const base = fileModname(file);
   const f = new Findings();
   let signedBy: string | null = null;
   const p = target.policy;
   const done = (name: string, facts?: ModuleFacts): ModuleFront => ({
-    file, name, reasons: f.reasons, taints: [...f.taints], errno: f.errno, signedBy, unsignedTaint,
-    exports: facts?.exports ?? [], undefinedSymbols: facts?.undefinedSymbols ?? [],
+    file,
+    name,
+    reasons: f.reasons,
+    taints: [...f.taints],
+    errno: f.errno,
+    signedBy,
+    unsignedTaint,
+    exports: facts?.exports ?? [],
+    undefinedSymbols: facts?.undefinedSymbols ?? [],
   });
   let unsignedTaint = false;
 
@@ -368,7 +487,13 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   noteUnreadable(f, target.unreadable, 'policy', 'config', 'the load policy is assumed (pass --config)');
   // 1. module_sig_check()
   if (p.moduleSig) {
-    noteUnreadable(f, target.unreadable, 'signature', 'certificates', 'the signature is checked against no built-in key');
+    noteUnreadable(
+      f,
+      target.unreadable,
+      'signature',
+      'certificates',
+      'the signature is checked against no built-in key',
+    );
     const sig = kernelSignatureVerdict(data, facts.trailer, keys, { series: target.series, force: p.force });
     for (const l of sig.log) f.note('signature', 'log', l, l);
     const soft: Record<string, [string, string]> = {
@@ -383,13 +508,30 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
     } else if (soft[r]) {
       const [code, msg] = soft[r]!;
       if (p.sigEnforce) f.reject('signature', code, 'EKEYREJECTED', `${sig.detail}; signatures are enforced`, msg);
-      else if (p.lockdown) f.reject('signature', code, 'EPERM', `${sig.detail}; the kernel is locked down`, `Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7`);
+      else if (p.lockdown)
+        f.reject(
+          'signature',
+          code,
+          'EPERM',
+          `${sig.detail}; the kernel is locked down`,
+          `Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7`,
+        );
       else {
         unsignedTaint = true;
-        f.note('signature', code, `${sig.detail}; not enforced: the module loads and taints the kernel (E)`, `${name}: module verification failed: signature and/or required key missing - tainting kernel`);
+        f.note(
+          'signature',
+          code,
+          `${sig.detail}; not enforced: the module loads and taints the kernel (E)`,
+          `${name}: module verification failed: signature and/or required key missing - tainting kernel`,
+        );
       }
     } else {
-      f.reject('signature', r === 'EKEYREJECTED' ? 'bad-signature' : 'bad-message', r, `${sig.detail} (fatal even without enforcement)`);
+      f.reject(
+        'signature',
+        r === 'EKEYREJECTED' ? 'bad-signature' : 'bad-message',
+        r,
+        `${sig.detail} (fatal even without enforcement)`,
+      );
     }
   }
   if (f.errno) return done(name, facts);
@@ -397,16 +539,33 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
   // 2-5. the kernel's ELF checks (header, section table, names; .modinfo, symbol table,
   // this_module), in its order and with its lines; it reads the module with its own word size
   // and byte order, whatever e_ident says
-  const kernelLayout = target.layout ?? { is64: facts.elf ? facts.elf.header.class === 64 : data[4] !== 1, littleEndian: facts.elf ? facts.elf.header.littleEndian : data[5] !== 2 };
+  const kernelLayout = target.layout ?? {
+    is64: facts.elf ? facts.elf.header.class === 64 : data[4] !== 1,
+    littleEndian: facts.elf ? facts.elf.header.littleEndian : data[5] !== 2,
+  };
   const checkedLength = p.moduleSig && !p.force ? facts.trailer.elfLength : data.length;
   noteUnreadable(f, target.unreadable, 'struct-module', 'btf', 'sizeof(struct module) unknown, not compared');
-  const bad = kernelElfValidity(data, checkedLength, { series: target.series, machine: target.machine, is64: kernelLayout.is64, littleEndian: kernelLayout.littleEndian, structModuleSize: target.structModuleSize, release: target.release });
+  const bad = kernelElfValidity(data, checkedLength, {
+    series: target.series,
+    machine: target.machine,
+    is64: kernelLayout.is64,
+    littleEndian: kernelLayout.littleEndian,
+    structModuleSize: target.structModuleSize,
+    release: target.release,
+  });
   if (bad) {
     f.reject(bad.check, bad.code, 'ENOEXEC', bad.message, bad.log);
     return done(name, facts);
   }
-  if (!facts.elf || (facts.elf.header.class === 64) !== kernelLayout.is64 || facts.elf.header.littleEndian !== kernelLayout.littleEndian) {
-    facts = moduleFacts(data, file, base, { class: kernelLayout.is64 ? 64 : 32, littleEndian: kernelLayout.littleEndian });
+  if (
+    !facts.elf ||
+    (facts.elf.header.class === 64) !== kernelLayout.is64 ||
+    facts.elf.header.littleEndian !== kernelLayout.littleEndian
+  ) {
+    facts = moduleFacts(data, file, base, {
+      class: kernelLayout.is64 ? 64 : 32,
+      littleEndian: kernelLayout.littleEndian,
+    });
     name = facts.name;
   }
   if (!facts.elf) {
@@ -423,41 +582,81 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
     if (!layout) f.note('modversions', 'no-module-layout', 'the kernel exports no module_layout: nothing to compare');
     else checkVersion(f, p, name, versions && firstVersion(versions), 'module_layout', layout.crc, 'modversions');
   } else if (p.modversions && !noteUnreadable(f, target.unreadable, 'modversions', 'exports', 'CRCs not checked')) {
-    f.note('modversions', 'unknown', 'the kernel\'s exports are unknown (raw image): CRCs not checked');
+    f.note('modversions', 'unknown', "the kernel's exports are unknown (raw image): CRCs not checked");
   }
   if (f.errno) return done(name, facts);
 
   const vermagic = first(facts.modinfo, 'vermagic');
   if (p.force || vermagic === undefined) {
-    if (!tryForce(f, p, 'bad vermagic', `${name}: bad vermagic: kernel tainted.`)) f.reject('vermagic', 'no-vermagic', 'ENOEXEC', vermagic === undefined ? 'the module has no vermagic' : 'vermagic ignored by --force without CONFIG_MODULE_FORCE_LOAD');
+    if (!tryForce(f, p, 'bad vermagic', `${name}: bad vermagic: kernel tainted.`))
+      f.reject(
+        'vermagic',
+        'no-vermagic',
+        'ENOEXEC',
+        vermagic === undefined
+          ? 'the module has no vermagic'
+          : 'vermagic ignored by --force without CONFIG_MODULE_FORCE_LOAD',
+      );
   } else if (target.vermagic !== undefined) {
     const hasCrcs = Boolean(versions) && p.modversions;
     const a = hasCrcs ? vermagic.slice(vermagic.indexOf(' ')) : vermagic;
     const b = hasCrcs ? target.vermagic.slice(target.vermagic.indexOf(' ')) : target.vermagic;
-    if (a !== b) f.reject('vermagic', 'vermagic', 'ENOEXEC', `vermagic '${vermagic}' does not match the kernel's '${target.vermagic}'${hasCrcs ? ' (release ignored: CRCs present)' : ''}`, `${name}: version magic '${vermagic}' should be '${target.vermagic}'`);
-  } else f.note('vermagic', 'unknown', 'the kernel\'s vermagic string was not found in the image: not compared');
+    if (a !== b)
+      f.reject(
+        'vermagic',
+        'vermagic',
+        'ENOEXEC',
+        `vermagic '${vermagic}' does not match the kernel's '${target.vermagic}'${hasCrcs ? ' (release ignored: CRCs present)' : ''}`,
+        `${name}: version magic '${vermagic}' should be '${target.vermagic}'`,
+      );
+  } else f.note('vermagic', 'unknown', "the kernel's vermagic string was not found in the image: not compared");
   if (f.errno) return done(name, facts);
 
   // 8. check_modinfo_livepatch(): any `livepatch` entry, whatever its value
   if (first(facts.modinfo, 'livepatch') !== undefined) {
     if (p.livepatch) {
       f.taints.add('K');
-      f.note('taint', 'livepatch', 'a live patch: taints the kernel (K)', `${name}: tainting kernel with TAINT_LIVEPATCH`);
-    } else f.reject('modinfo', 'livepatch', 'ENOEXEC', 'marked as a live patch (modinfo livepatch), and this kernel is built without CONFIG_LIVEPATCH', `${name}: module is marked as livepatch module, but livepatch support is disabled`);
+      f.note(
+        'taint',
+        'livepatch',
+        'a live patch: taints the kernel (K)',
+        `${name}: tainting kernel with TAINT_LIVEPATCH`,
+      );
+    } else
+      f.reject(
+        'modinfo',
+        'livepatch',
+        'ENOEXEC',
+        'marked as a live patch (modinfo livepatch), and this kernel is built without CONFIG_LIVEPATCH',
+        `${name}: module is marked as livepatch module, but livepatch support is disabled`,
+      );
   }
   if (f.errno) return done(name, facts);
 
   // 20, ahead of time: BTF (module notifier). An error is kept and raised only if the module gets there.
-  noteUnreadable(f, target.unreadable, 'btf', 'btf', 'the module\'s BTF is not checked');
+  noteUnreadable(f, target.unreadable, 'btf', 'btf', "the module's BTF is not checked");
   let btfStep: BtfStep;
   try {
     const btf = findElfBtf(elf);
     if (target.btf && p.btfModules && btf && btf.btf.length > 0) {
       const r = checkModuleBtf(btf.btf, target.btf, {
-        kernel: target.series, allowMismatch: p.allowBtfMismatch, moduleName: name, littleEndian: elf.header.littleEndian, file, offset: btf.btfOffset,
+        kernel: target.series,
+        allowMismatch: p.allowBtfMismatch,
+        moduleName: name,
+        littleEndian: elf.header.littleEndian,
+        file,
+        offset: btf.btfOffset,
         ...(btf.distilledBase ? { distilledBase: btf.distilledBase } : {}),
       });
-      btfStep = { kind: 'checked', status: r.status, loads: r.loads, reason: r.reason, errName: r.errName, typeId: r.typeId, kernelLog: r.kernelLog };
+      btfStep = {
+        kind: 'checked',
+        status: r.status,
+        loads: r.loads,
+        reason: r.reason,
+        errName: r.errName,
+        typeId: r.typeId,
+        kernelLog: r.kernelLog,
+      };
     } else if (target.btf && p.btfModules && btf === undefined) btfStep = { kind: 'no-btf' };
     else btfStep = { kind: 'skip' };
   } catch (e) {
@@ -480,7 +679,11 @@ export function checkFront(target: FrontTarget, keys: readonly KeyCert[], file: 
 }
 
 /** {@link ModuleFront} rest.settled: the imports step 16 passes silently, known from the kernel's exports alone. */
-function settledImports(target: FrontTarget, facts: ModuleFacts, versions: readonly VersionRecord[] | undefined): Uint8Array | undefined {
+function settledImports(
+  target: FrontTarget,
+  facts: ModuleFacts,
+  versions: readonly VersionRecord[] | undefined,
+): Uint8Array | undefined {
   const kernel = target.kernelExports;
   if (!kernel) return undefined;
   const p = target.policy;
@@ -500,22 +703,43 @@ function settledImports(target: FrontTarget, facts: ModuleFacts, versions: reado
 }
 
 /** Steps 9-20 for one module, given what is loaded before it; a loaded module's exports become visible. */
-export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: Map<string, ExportInfo>, boot: BootState): ModuleVerdict {
+export function checkBack(
+  target: CheckTarget,
+  front: ModuleFront,
+  exportsNow: Map<string, ExportInfo>,
+  boot: BootState,
+): ModuleVerdict {
   const f = new Findings(front.reasons.slice(), front.taints, front.errno);
   const { name, file, signedBy, rest } = front;
   // The unsigned-module and live-patch lines are printed where the taints are applied (step 12):
   // a module refused before that never prints them.
-  const early = (): ModuleVerdict => verdict(file, name, f.reasons.map((r) => (LATE_LINE.has(r.code) && !r.fatal && r.log ? withoutLog(r) : r)), f.taints, f.errno, signedBy);
+  const early = (): ModuleVerdict =>
+    verdict(
+      file,
+      name,
+      f.reasons.map((r) => (LATE_LINE.has(r.code) && !r.fatal && r.log ? withoutLog(r) : r)),
+      f.taints,
+      f.errno,
+      signedBy,
+    );
   if (f.errno || !rest) return early();
   const p = target.policy;
   const versions = rest.versions && indexedVersions(rest.versions);
 
   // 9/11. duplicate name
-  if (boot.loadedNames.has(name)) f.reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
+  if (boot.loadedNames.has(name))
+    f.reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
   if (f.errno) return early();
 
   // 10. STRICT_MODULE_RWX
-  for (const s of rest.writeExec) f.reject('elf', 'write-exec', 'ENOEXEC', `section ${s.name} is both writable and executable`, `${name}: section ${s.name} (index ${s.index}) has invalid WRITE|EXEC flags`);
+  for (const s of rest.writeExec)
+    f.reject(
+      'elf',
+      'write-exec',
+      'ENOEXEC',
+      `section ${s.name} is both writable and executable`,
+      `${name}: section ${s.name} (index ${s.index}) has invalid WRITE|EXEC flags`,
+    );
   if (f.errno) return early();
 
   // 12. taints
@@ -531,21 +755,42 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   if (proprietary) {
     f.taints.add('P');
     const fresh = firstTaint('P');
-    f.note('taint', 'proprietary', `license '${license ?? '(none)'}' is not GPL-compatible: taints P, GPL-only symbols are invisible`, fresh ? `${name}: module license '${license ?? 'unspecified'}' taints kernel.` : undefined);
+    f.note(
+      'taint',
+      'proprietary',
+      `license '${license ?? '(none)'}' is not GPL-compatible: taints P, GPL-only symbols are invisible`,
+      fresh ? `${name}: module license '${license ?? 'unspecified'}' taints kernel.` : undefined,
+    );
     // 6.12 checks the taint again once the module's taints are applied
-    if (fresh && target.series === '6.12') f.note('taint', 'proprietary-summary', 'the kernel is newly tainted P', `${name}: module license taints kernel.`);
+    if (fresh && target.series === '6.12')
+      f.note('taint', 'proprietary-summary', 'the kernel is newly tainted P', `${name}: module license taints kernel.`);
   }
   if (first(rest.modinfo, 'intree') === undefined) {
     f.taints.add('O');
-    f.note('taint', 'out-of-tree', 'no intree=Y: out-of-tree module (O)', firstTaint('O') ? `${name}: loading out-of-tree module taints kernel.` : undefined);
+    f.note(
+      'taint',
+      'out-of-tree',
+      'no intree=Y: out-of-tree module (O)',
+      firstTaint('O') ? `${name}: loading out-of-tree module taints kernel.` : undefined,
+    );
   }
   if (first(rest.modinfo, 'staging') !== undefined) {
     f.taints.add('C');
-    f.note('taint', 'staging', 'staging driver (C)', `${name}: module is from the staging directory, the quality is unknown, you have been warned.`);
+    f.note(
+      'taint',
+      'staging',
+      'staging driver (C)',
+      `${name}: module is from the staging directory, the quality is unknown, you have been warned.`,
+    );
   }
   if (first(rest.modinfo, 'test') !== undefined) {
     f.taints.add('N');
-    f.note('taint', 'test', 'test module (N)', firstTaint('N') ? `${name}: loading test module taints kernel.` : undefined);
+    f.note(
+      'taint',
+      'test',
+      'test module (N)',
+      firstTaint('N') ? `${name}: loading test module taints kernel.` : undefined,
+    );
   }
   if (front.unsignedTaint) f.taints.add('E');
   // pr_notice_once(): the unsigned-module and live-patch lines, the first time in a boot
@@ -556,12 +801,22 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   }
 
   // 14. find_module_sections(): with CONFIG_CONSTRUCTORS, one constructor table
-  if (p.constructors && rest.ctorsAndInitArray) f.reject('elf', 'ctors-and-init-array', 'EINVAL', 'the module has both .ctors and .init_array', `${name}: has both .ctors and .init_array.`);
+  if (p.constructors && rest.ctorsAndInitArray)
+    f.reject(
+      'elf',
+      'ctors-and-init-array',
+      'EINVAL',
+      'the module has both .ctors and .init_array',
+      `${name}: has both .ctors and .init_array.`,
+    );
   if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // 15. exports without CRCs
   if (p.modversions && front.exports.length > 0 && !rest.hasKcrctab && !p.force) {
-    if (!tryForce(f, p, 'no versions for exported symbols', `${name}: no versions for exported symbols: kernel tainted.`)) f.reject('exports', 'no-export-crcs', 'ENOEXEC', 'the module exports symbols without CRCs');
+    if (
+      !tryForce(f, p, 'no versions for exported symbols', `${name}: no versions for exported symbols: kernel tainted.`)
+    )
+      f.reject('exports', 'no-export-crcs', 'ENOEXEC', 'the module exports symbols without CRCs');
   }
   if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
@@ -571,11 +826,17 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   let symErr: string | null = null;
   if (!target.exports) {
     if (!noteUnreadable(f, target.unreadable, 'symbols', 'exports', 'symbols not resolved')) {
-      f.note('symbols', 'unknown', 'the kernel\'s exports are unknown (raw image): symbols not resolved');
+      f.note('symbols', 'unknown', "the kernel's exports are unknown (raw image): symbols not resolved");
     }
   } else {
     for (const c of rest.commonSymbols) {
-      reasons.push({ check: 'symbols', code: 'common-symbol', message: `${c} is a common symbol`, fatal: false, log: `${name}: please compile with -fno-common` });
+      reasons.push({
+        check: 'symbols',
+        code: 'common-symbol',
+        message: `${c} is a common symbol`,
+        fatal: false,
+        log: `${name}: please compile with -fno-common`,
+      });
       symErr = 'ENOEXEC';
     }
     const settled = rest.settled;
@@ -586,7 +847,15 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
       if (!visible) {
         if (u.weak) continue;
         symErr = 'ENOENT';
-        reasons.push({ check: 'symbols', code: 'unknown-symbol', message: ex ? `${u.name} is GPL-only and the module is not GPL-compatible` : `${u.name} is exported by neither the kernel nor an earlier module`, fatal: false, log: `${name}: Unknown symbol ${u.name} (err -2)` });
+        reasons.push({
+          check: 'symbols',
+          code: 'unknown-symbol',
+          message: ex
+            ? `${u.name} is GPL-only and the module is not GPL-compatible`
+            : `${u.name} is exported by neither the kernel nor an earlier module`,
+          fatal: false,
+          log: `${name}: Unknown symbol ${u.name} (err -2)`,
+        });
         continue;
       }
       const before = reasons.length;
@@ -596,16 +865,35 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
         f.errno = prevErrno;
         const r = reasons[before]!;
         reasons[before] = { ...r, fatal: false };
-        reasons.push({ check: 'symbols', code: 'unknown-symbol', message: `${u.name} cannot be used (CRC)`, fatal: false, log: `${name}: Unknown symbol ${u.name} (err -22)` });
+        reasons.push({
+          check: 'symbols',
+          code: 'unknown-symbol',
+          message: `${u.name} cannot be used (CRC)`,
+          fatal: false,
+          log: `${name}: Unknown symbol ${u.name} (err -22)`,
+        });
         symErr = 'EINVAL';
         continue;
       }
       if (ex.namespace && !imports.has(ex.namespace)) {
         const log = `${name}: module uses symbol (${u.name}) from namespace ${ex.namespace}, but does not import it.`;
-        if (p.allowMissingNamespaceImports) f.note('symbols', 'namespace', `${u.name} is in namespace ${ex.namespace}, not imported (allowed)`, log);
+        if (p.allowMissingNamespaceImports)
+          f.note('symbols', 'namespace', `${u.name} is in namespace ${ex.namespace}, not imported (allowed)`, log);
         else {
-          reasons.push({ check: 'symbols', code: 'namespace', message: `${u.name} is in namespace ${ex.namespace}, which the module does not import`, fatal: false, log });
-          reasons.push({ check: 'symbols', code: 'unknown-symbol', message: `${u.name} cannot be used (namespace)`, fatal: false, log: `${name}: Unknown symbol ${u.name} (err -22)` });
+          reasons.push({
+            check: 'symbols',
+            code: 'namespace',
+            message: `${u.name} is in namespace ${ex.namespace}, which the module does not import`,
+            fatal: false,
+            log,
+          });
+          reasons.push({
+            check: 'symbols',
+            code: 'unknown-symbol',
+            message: `${u.name} cannot be used (namespace)`,
+            fatal: false,
+            log: `${name}: Unknown symbol ${u.name} (err -22)`,
+          });
           symErr = 'EINVAL';
         }
       }
@@ -613,7 +901,10 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
   }
   if (symErr) {
     f.errno = symErr;
-    const last = reasons.map((r, i) => [r, i] as const).filter(([r]) => r.check === 'symbols' && r.code === 'unknown-symbol').pop();
+    const last = reasons
+      .map((r, i) => [r, i] as const)
+      .filter(([r]) => r.check === 'symbols' && r.code === 'unknown-symbol')
+      .pop();
     if (last) reasons[last[1]] = { ...last[0], fatal: true };
     return verdict(file, name, reasons, f.taints, f.errno, signedBy);
   }
@@ -624,7 +915,13 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
     const owner = exportsNow.get(ex.name);
     if (!owner) continue;
     const by = owner.owner === 'vmlinux' ? 'kernel' : owner.owner;
-    f.reject('exports', 'duplicate-export', 'ENOEXEC', `${ex.name} is already exported by ${by === 'kernel' ? 'the kernel' : by}`, `${name}: exports duplicate symbol ${ex.name} (owned by ${by})`);
+    f.reject(
+      'exports',
+      'duplicate-export',
+      'ENOEXEC',
+      `${ex.name} is already exported by ${by === 'kernel' ? 'the kernel' : by}`,
+      `${name}: exports duplicate symbol ${ex.name} (owned by ${by})`,
+    );
     break;
   }
   if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
@@ -644,16 +941,28 @@ export function checkBack(target: CheckTarget, front: ModuleFront, exportsNow: M
         // pr_warn_once(): the mismatch line, the first time in a boot
         const lines = b.kernelLog.filter((l) => l !== BTF_MISMATCH_LINE || !boot.once.has('btf'));
         if (b.kernelLog.includes(BTF_MISMATCH_LINE)) boot.once.add('btf');
-        f.note('btf', 'btf-mismatch', `BTF does not validate (${b.reason ?? b.errName}); loads without BTF (MODULE_ALLOW_BTF_MISMATCH)`, lines.length ? lines.join('\n') : undefined);
-      }
-      else f.reject('btf', 'btf-mismatch', b.errName ?? 'EINVAL', `BTF does not validate: ${b.reason ?? b.errName}${b.typeId ? ` (type [${b.typeId}])` : ''}`, b.kernelLog.join('\n'));
+        f.note(
+          'btf',
+          'btf-mismatch',
+          `BTF does not validate (${b.reason ?? b.errName}); loads without BTF (MODULE_ALLOW_BTF_MISMATCH)`,
+          lines.length ? lines.join('\n') : undefined,
+        );
+      } else
+        f.reject(
+          'btf',
+          'btf-mismatch',
+          b.errName ?? 'EINVAL',
+          `BTF does not validate: ${b.reason ?? b.errName}${b.typeId ? ` (type [${b.typeId}])` : ''}`,
+          b.kernelLog.join('\n'),
+        );
     }
   } else if (b.kind === 'no-btf') f.note('btf', 'no-btf', 'the module has no .BTF');
   if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 
   // loaded: its exports become visible to later modules
   boot.loadedNames.add(name);
-  for (const ex of front.exports) exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
+  for (const ex of front.exports)
+    exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
   return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 }
 
@@ -678,9 +987,15 @@ function withoutLog(r: Reason): Reason {
   return rest;
 }
 
-function verdict(file: string, name: string, reasons: Reason[], taints: Set<string>, errno: string | null, signedBy: string | null): ModuleVerdict {
+function verdict(
+  file: string,
+  name: string,
+  reasons: Reason[],
+  taints: Set<string>,
+  errno: string | null,
+  signedBy: string | null,
+): ModuleVerdict {
   const letters = [...TAINT_ORDER].filter((c) => taints.has(c)).join('');
   const outcome: Outcome = errno ? 'rejected' : letters ? 'loads-tainted' : 'loads';
   return { file, name, outcome, errno, taints: errno ? '' : letters, reasons, signedBy };
 }
-

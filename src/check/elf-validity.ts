@@ -69,14 +69,23 @@ const NO_NAME = '(missing .modinfo section or name field)';
  */
 export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityTarget): ElfValidityFailure | undefined {
   type Check = ElfValidityFailure['check'];
-  const fail = (code: string, message: string, log: string | undefined, check: Check = 'elf'): ElfValidityFailure =>
-    ({ check, code, message, log });
+  const fail = (code: string, message: string, log: string | undefined, check: Check = 'elf'): ElfValidityFailure => ({
+    check,
+    code,
+    message,
+    log,
+  });
   const flow = elfCheckFlow(t.series, t.release);
   const is64 = t.is64;
   const ehsize = is64 ? 64 : 52;
   const shsize = is64 ? 64 : 40;
   // elf_validity_ehdr() (6.12.117), the head of elf_validity_cache_copy() (6.12.0) and elf_validity_check() (6.1)
-  if (len < ehsize) return fail('elf-header-len', `${len} bytes: shorter than an ELF header (${ehsize})`, `Invalid ELF header len ${len}`);
+  if (len < ehsize)
+    return fail(
+      'elf-header-len',
+      `${len} bytes: shorter than an ELF header (${ehsize})`,
+      `Invalid ELF header len ${len}`,
+    );
   if (data[0] !== 0x7f || data[1] !== 0x45 || data[2] !== 0x4c || data[3] !== 0x46) {
     return fail('elf-magic', 'not an ELF file (no \\x7fELF at offset 0)', 'Invalid ELF header magic: != \x7fELF');
   }
@@ -93,10 +102,15 @@ export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityT
     return v >= TWO53 ? Infinity : v;
   };
   const eType = u16(16);
-  if (eType !== 1) return fail('not-relocatable', `e_type ${eType} is not ET_REL (1)`, `Invalid ELF header type: ${eType} != 1`);
+  if (eType !== 1)
+    return fail('not-relocatable', `e_type ${eType} is not ET_REL (1)`, `Invalid ELF header type: ${eType} != 1`);
   const machine = u16(18);
   if (t.machine !== undefined && !archMatches(machine, t.machine, data[4]!, is64)) {
-    return fail('wrong-arch', `e_machine ${machine} is not the kernel's ${t.machine}`, `Invalid architecture in ELF header: ${machine}`);
+    return fail(
+      'wrong-arch',
+      `e_machine ${machine} is not the kernel's ${t.machine}`,
+      `Invalid architecture in ELF header: ${machine}`,
+    );
   }
   const o = is64 ? 8 : 4;
   const shoff = word(24 + 2 * o);
@@ -104,7 +118,8 @@ export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityT
   const shnum = u16(24 + 3 * o + 12);
   const shstrndx = u16(24 + 3 * o + 14);
   // elf_validity_cache_sechdrs() (6.12.117)
-  if (shentsize !== shsize) return fail('shentsize', `e_shentsize ${shentsize} is not ${shsize}`, 'Invalid ELF section header size');
+  if (shentsize !== shsize)
+    return fail('shentsize', `e_shentsize ${shentsize} is not ${shsize}`, 'Invalid ELF section header size');
   if (shoff >= len || shnum * shsize > len - shoff) {
     const at = shoff === Infinity ? '>= 2^53' : `0x${shoff.toString(16)}`;
     const what = `the section header table (e_shoff ${at}, ${shnum} entries) does not fit in ${len} bytes`;
@@ -132,7 +147,11 @@ export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityT
   const badLink = (l: number, i: number): ElfValidityFailure | undefined => {
     if (l !== 0 && l < shnum) return undefined;
     const log = `Invalid ELF sh_link!=SHN_UNDEF(${signedInt(l)}) or (sh_link(${signedInt(l)}) >= hdr->e_shnum(${shnum})`;
-    return fail('symtab-link', `symbol table (section ${i}) names string table ${l}, which is 0 or not below e_shnum ${shnum}`, log);
+    return fail(
+      'symtab-link',
+      `symbol table (section ${i}) names string table ${l}, which is 0 or not below e_shnum ${shnum}`,
+      log,
+    );
   };
   if (flow === '6.12.117') {
     const s0 = badSection0();
@@ -183,13 +202,22 @@ export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityT
   };
   // get_modinfo(info, "name")
   const nameFrom = (i: number | undefined): string | undefined =>
-    (i === undefined || !inBounds(i) ? undefined : modinfoName(data, offset(i), size(i)));
+    i === undefined || !inBounds(i) ? undefined : modinfoName(data, offset(i), size(i));
   const twoModinfo = (n: number): ElfValidityFailure =>
     fail('modinfo', `${n} .modinfo sections`, 'Only one .modinfo section must exist.', 'modinfo');
   const noSymbols = (n: number, name: string): ElfValidityFailure =>
-    fail('no-symbols', n ? `${n} symbol tables` : 'the module has no symbol table', `${name}: module has no symbols (stripped?)`);
+    fail(
+      'no-symbols',
+      n ? `${n} symbol tables` : 'the module has no symbol table',
+      `${name}: module has no symbols (stripped?)`,
+    );
   const thisModuleCount = (n: number, name: string, log: string): ElfValidityFailure =>
-    fail('no-this-module', `${n || 'no'} .gnu.linkonce.this_module section${n ? 's' : ''}`, `module ${name}: ${log}`, 'struct-module');
+    fail(
+      'no-this-module',
+      `${n || 'no'} .gnu.linkonce.this_module section${n ? 's' : ''}`,
+      `module ${name}: ${log}`,
+      'struct-module',
+    );
   // the last checks of .gnu.linkonce.this_module in both 6.12 flows
   const badThisModule = (tm: number, name: string): ElfValidityFailure | undefined => {
     if ((flags(tm) & SHF_ALLOC) === 0) {
@@ -207,14 +235,16 @@ export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityT
   if (flow === '6.12.117') {
     for (let i = 0; i < shnum; i++) if (type(i) !== SHT_NULL && nameOff(i) >= strSize) return badName(i);
     // find_any_unique_sec() compares every section's name, SHT_NULL ones unchecked above
-    for (let i = 1; i < shnum; i++) if (nameOff(i) >= strSize && !readable(i)) return oops(i, 'while looking for .modinfo');
+    for (let i = 1; i < shnum; i++)
+      if (nameOff(i) >= strSize && !readable(i)) return oops(i, 'while looking for .modinfo');
     // elf_validity_cache_index_info()
     const modinfo = sections((i) => nameIs(i, '.modinfo'));
     if (modinfo.length > 1) return twoModinfo(modinfo.length);
     const name = nameFrom(modinfo[0]) ?? NO_NAME;
     // elf_validity_cache_index_mod()
     const mods = sections((i) => nameIs(i, '.gnu.linkonce.this_module'));
-    if (mods.length !== 1) return thisModuleCount(mods.length, name, 'Exactly one .gnu.linkonce.this_module section must exist.');
+    if (mods.length !== 1)
+      return thisModuleCount(mods.length, name, 'Exactly one .gnu.linkonce.this_module section must exist.');
     if (type(mods[0]!) === SHT_NOBITS) {
       const log = `module ${name}: .gnu.linkonce.this_module section must have a size set`;
       return fail('this-module-nobits', '.gnu.linkonce.this_module is SHT_NOBITS', log, 'struct-module');
@@ -261,12 +291,14 @@ export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityT
     if (modinfo.length > 1) return twoModinfo(modinfo.length);
     const name = nameFrom(modinfo[0]) ?? NO_NAME;
     if (symtabs.length !== 1) return noSymbols(symtabs.length, name);
-    if (thisModule.length !== 1) return thisModuleCount(thisModule.length, name, 'Only one .gnu.linkonce.this_module section must exist.');
+    if (thisModule.length !== 1)
+      return thisModuleCount(thisModule.length, name, 'Only one .gnu.linkonce.this_module section must exist.');
     const badTm = badThisModule(thisModule[0]!, name);
     if (badTm) return badTm;
   } else {
     // setup_load_info() (6.1); find_sec(): the first SHF_ALLOC section of that name
-    const findSec = (want: string): number | undefined => sections((i) => (flags(i) & SHF_ALLOC) !== 0 && nameIs(i, want))[0];
+    const findSec = (want: string): number | undefined =>
+      sections((i) => (flags(i) & SHF_ALLOC) !== 0 && nameIs(i, want))[0];
     const name = nameFrom(findSec('.modinfo')) ?? NO_NAME;
     if (symtabs.length === 0) return noSymbols(0, name);
     if (findSec('.gnu.linkonce.this_module') === undefined) {
@@ -276,7 +308,8 @@ export function kernelElfValidity(data: Uint8Array, len: number, t: ElfValidityT
   }
   // Later, looking sections up by name (find_any_sec(): .BTF and others) compares every
   // section's name, in range or not (6.12.0 has not compared the SHT_NULL and SHT_NOBITS ones).
-  for (let i = 1; i < shnum; i++) if (nameOff(i) >= strSize && !readable(i)) return oops(i, 'while laying the module out');
+  for (let i = 1; i < shnum; i++)
+    if (nameOff(i) >= strSize && !readable(i)) return oops(i, 'while laying the module out');
   return undefined;
 }
 
@@ -291,7 +324,14 @@ function modinfoName(data: Uint8Array, off: number, size: number): string | unde
   let p = off;
   const end = off + size;
   while (p < end) {
-    if (data[p] === 0x6e && data[p + 1] === 0x61 && data[p + 2] === 0x6d && data[p + 3] === 0x65 && data[p + 4] === 0x3d && p + 4 < end) {
+    if (
+      data[p] === 0x6e &&
+      data[p + 1] === 0x61 &&
+      data[p + 2] === 0x6d &&
+      data[p + 3] === 0x65 &&
+      data[p + 4] === 0x3d &&
+      p + 4 < end
+    ) {
       let q = p + 5;
       while (q < end && data[q] !== 0) q++;
       return Buffer.from(data.buffer, data.byteOffset + p + 5, q - p - 5).toString('latin1');

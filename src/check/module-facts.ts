@@ -5,7 +5,17 @@
  * Authority: kernel/module/main.c (load_module and helpers), kernel/module/version.c,
  * include/linux/module.h (struct modversion_info), include/linux/export-internal.h.
  */
-import { Elf, SHF_ALLOC, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHN_UNDEF, type ElfLayout, type ElfSection } from '../elf/elf.js';
+import {
+  Elf,
+  SHF_ALLOC,
+  SHT_REL,
+  SHT_RELA,
+  SHT_STRTAB,
+  SHT_SYMTAB,
+  SHN_UNDEF,
+  type ElfLayout,
+  type ElfSection,
+} from '../elf/elf.js';
 import { readModinfo, type ModinfoEntry } from '../modinfo/modinfo.js';
 import { MODULE_SIG_MAGIC } from '../modsig/signature.js';
 import { ByteReader, latin1 } from '../bytes/reader.js';
@@ -31,17 +41,52 @@ export function trailerFacts(data: Uint8Array): TrailerFacts {
   const n = MODULE_SIG_MAGIC.length;
   let present = L > n;
   for (let i = 0; present && i < n; i++) if (data[L - n + i] !== MODULE_SIG_MAGIC[i]) present = false;
-  if (!present) return { present: false, check: 'none', log: undefined, contentLength: L, sigOffset: 0, sigLength: 0, elfLength: L };
+  if (!present)
+    return {
+      present: false,
+      check: 'none',
+      log: undefined,
+      contentLength: L,
+      sigOffset: 0,
+      sigLength: 0,
+      elfLength: L,
+    };
   const L1 = L - n;
-  const bad = (log?: string): TrailerFacts => ({ present: true, check: 'EBADMSG', log, contentLength: L1, sigOffset: 0, sigLength: 0, elfLength: L1 });
+  const bad = (log?: string): TrailerFacts => ({
+    present: true,
+    check: 'EBADMSG',
+    log,
+    contentLength: L1,
+    sigOffset: 0,
+    sigLength: 0,
+    elfLength: L1,
+  });
   if (L1 <= 12) return bad();
   const t = L1 - 12;
   const sigLen = ((data[t + 8]! << 24) | (data[t + 9]! << 16) | (data[t + 10]! << 8) | data[t + 11]!) >>> 0;
   if (sigLen >= L1 - 12) return bad();
-  if (data[t + 2] !== 2) return { present: true, check: 'ENOPKG', log: 'module: not signed with expected PKCS#7 message', contentLength: L1, sigOffset: 0, sigLength: 0, elfLength: L1 };
-  for (const i of [0, 1, 3, 4, 5, 6, 7]) if (data[t + i] !== 0) return bad('module: PKCS#7 signature info has unexpected non-zero params');
+  if (data[t + 2] !== 2)
+    return {
+      present: true,
+      check: 'ENOPKG',
+      log: 'module: not signed with expected PKCS#7 message',
+      contentLength: L1,
+      sigOffset: 0,
+      sigLength: 0,
+      elfLength: L1,
+    };
+  for (const i of [0, 1, 3, 4, 5, 6, 7])
+    if (data[t + i] !== 0) return bad('module: PKCS#7 signature info has unexpected non-zero params');
   const M = L1 - 12 - sigLen;
-  return { present: true, check: 'ok', log: undefined, contentLength: M, sigOffset: M, sigLength: sigLen, elfLength: M };
+  return {
+    present: true,
+    check: 'ok',
+    log: undefined,
+    contentLength: M,
+    sigOffset: M,
+    sigLength: sigLen,
+    elfLength: M,
+  };
 }
 
 export interface VersionRecord {
@@ -98,8 +143,22 @@ export function first(modinfo: readonly ModinfoEntry[], key: string): string | u
 export function moduleFacts(data: Uint8Array, file: string, fallbackName: string, layout: ElfLayout = {}): ModuleFacts {
   const trailer = trailerFacts(data);
   const unreadable = (elfError: KmodsealError): ModuleFacts => ({
-    file, trailer, elf: undefined, elfError, modinfo: [], name: fallbackName, thisModule: [], symtabCount: 0, undefinedSymbols: [], commonSymbols: [],
-    versions: undefined, exports: [], hasKcrctab: false, modinfoCount: 0, writeExecSections: [], ctorsAndInitArray: false,
+    file,
+    trailer,
+    elf: undefined,
+    elfError,
+    modinfo: [],
+    name: fallbackName,
+    thisModule: [],
+    symtabCount: 0,
+    undefinedSymbols: [],
+    commonSymbols: [],
+    versions: undefined,
+    exports: [],
+    hasKcrctab: false,
+    modinfoCount: 0,
+    writeExecSections: [],
+    ctorsAndInitArray: false,
   });
   let elf: Elf;
   try {
@@ -140,7 +199,8 @@ function readFacts(elf: Elf, file: string, trailer: TrailerFacts, fallbackName: 
   // symbol names only when the tables cannot be followed
   const kernelExports = ksymtabExports(elf);
   const bySymbols = kernelExports === undefined;
-  const facts = (symtabs.length ? symbolFactsFast(elf, bySymbols) : undefined) ?? symbolFacts(elf, symtabs.length > 0, bySymbols);
+  const facts =
+    (symtabs.length ? symbolFactsFast(elf, bySymbols) : undefined) ?? symbolFacts(elf, symtabs.length > 0, bySymbols);
   const { undefinedSymbols, commonSymbols } = facts;
   const exports = kernelExports ?? facts.exports;
   // __versions: SHF_ALLOC section, records of {unsigned long crc; char name[64 - sizeof(long)]}
@@ -159,10 +219,23 @@ function readFacts(elf: Elf, file: string, trailer: TrailerFacts, fallbackName: 
     }
   }
   return {
-    file, trailer, elf, elfError, modinfo, name, thisModule, symtabCount: symtabs.length, undefinedSymbols, commonSymbols, versions, exports,
+    file,
+    trailer,
+    elf,
+    elfError,
+    modinfo,
+    name,
+    thisModule,
+    symtabCount: symtabs.length,
+    undefinedSymbols,
+    commonSymbols,
+    versions,
+    exports,
     hasKcrctab: elf.sections.some((s) => s.name === '__kcrctab' || s.name === '__kcrctab_gpl'),
     modinfoCount: elf.sections.filter((s) => s.index > 0 && s.name === '.modinfo').length,
-    writeExecSections: elf.sections.filter((s) => (s.sh_flags & SHF_WRITE) !== 0 && (s.sh_flags & SHF_EXECINSTR) !== 0 && (s.sh_flags & SHF_ALLOC) !== 0),
+    writeExecSections: elf.sections.filter(
+      (s) => (s.sh_flags & SHF_WRITE) !== 0 && (s.sh_flags & SHF_EXECINSTR) !== 0 && (s.sh_flags & SHF_ALLOC) !== 0,
+    ),
     ctorsAndInitArray: findSec(elf, '.ctors') !== undefined && findSec(elf, '.init_array') !== undefined,
   };
 }
@@ -175,7 +248,7 @@ interface SymbolFacts {
 
 /** Undefined and common symbols and the module's exports, from every symbol {@link Elf.symbols} reads. */
 function symbolFacts(elf: Elf, hasSymtab: boolean, withExports: boolean): SymbolFacts {
-  const syms = hasSymtab ? elf.symbols() ?? [] : [];
+  const syms = hasSymtab ? (elf.symbols() ?? []) : [];
   const undefinedSymbols: UndefinedSymbol[] = [];
   const commonSymbols: string[] = [];
   for (const s of syms) {
@@ -247,10 +320,16 @@ function readKsymtab(elf: Elf): ModuleExport[] | undefined {
   const sr = elf.sectionReader(symtab);
   const symCount = Math.floor(sr.length / symEnt);
   const out: ModuleExport[] = [];
-  for (const [tableName, crcName, gpl] of [['__ksymtab', '__kcrctab', false], ['__ksymtab_gpl', '__kcrctab_gpl', true]] as const) {
+  for (const [tableName, crcName, gpl] of [
+    ['__ksymtab', '__kcrctab', false],
+    ['__ksymtab_gpl', '__kcrctab_gpl', true],
+  ] as const) {
     const table = findSec(elf, tableName);
     if (!table || table.sh_size === 0) continue;
-    const rel = elf.sections.find((s) => (s.sh_type === SHT_RELA || s.sh_type === SHT_REL) && s.sh_info === table.index && s.sh_link === symtab.index);
+    const rel = elf.sections.find(
+      (s) =>
+        (s.sh_type === SHT_RELA || s.sh_type === SHT_REL) && s.sh_info === table.index && s.sh_link === symtab.index,
+    );
     if (!rel) return undefined;
     const rela = rel.sh_type === SHT_RELA;
     const relEnt = rela ? (is64 ? 24 : 12) : is64 ? 16 : 8;
@@ -272,7 +351,8 @@ function readKsymtab(elf: Elf): ModuleExport[] | undefined {
       const sym = is64 ? Number(info >> 32n) : Number(info >> 8n);
       let addend: number;
       if (rela) addend = is64 ? Number(BigInt.asIntN(64, rr.u64(o + 16))) : rr.u32(o + 8) | 0;
-      else if (off + 4 <= tr.length) addend = tr.u32(off) | 0; // REL: the addend is in the field
+      else if (off + 4 <= tr.length)
+        addend = tr.u32(off) | 0; // REL: the addend is in the field
       else return undefined;
       at.set(off, [sym, addend]);
     }

@@ -65,22 +65,46 @@ const OID = {
   spcStatementType: '1.3.6.1.4.1.311.2.1.11',
 };
 const DIGESTS_61: Record<string, string> = {
-  '1.2.840.113549.2.4': 'md4', '1.2.840.113549.2.5': 'md5', '1.3.14.3.2.26': 'sha1', '2.16.840.1.101.3.4.2.4': 'sha224',
-  '2.16.840.1.101.3.4.2.1': 'sha256', '2.16.840.1.101.3.4.2.2': 'sha384', '2.16.840.1.101.3.4.2.3': 'sha512', '1.2.156.10197.1.401': 'sm3',
+  '1.2.840.113549.2.4': 'md4',
+  '1.2.840.113549.2.5': 'md5',
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.4': 'sha224',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+  '1.2.156.10197.1.401': 'sm3',
 };
 const DIGESTS_612: Record<string, string> = {
-  '1.3.14.3.2.26': 'sha1', '2.16.840.1.101.3.4.2.4': 'sha224', '2.16.840.1.101.3.4.2.1': 'sha256', '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512', '1.2.156.10197.1.401': 'sm3', '2.16.840.1.101.3.4.2.8': 'sha3-256', '2.16.840.1.101.3.4.2.9': 'sha3-384', '2.16.840.1.101.3.4.2.10': 'sha3-512',
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.4': 'sha224',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+  '1.2.156.10197.1.401': 'sm3',
+  '2.16.840.1.101.3.4.2.8': 'sha3-256',
+  '2.16.840.1.101.3.4.2.9': 'sha3-384',
+  '2.16.840.1.101.3.4.2.10': 'sha3-512',
 };
 const ECDSA_SIG: Record<string, string> = {
-  '1.2.840.10045.4.1': 'sha1', '1.2.840.10045.4.3.1': 'sha224', '1.2.840.10045.4.3.2': 'sha256', '1.2.840.10045.4.3.3': 'sha384', '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.10045.4.1': 'sha1',
+  '1.2.840.10045.4.3.1': 'sha224',
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
 };
-const ECDSA_SIG_612: Record<string, string> = { '2.16.840.1.101.3.4.3.10': 'sha3-256', '2.16.840.1.101.3.4.3.11': 'sha3-384', '2.16.840.1.101.3.4.3.12': 'sha3-512' };
-const hex = (b: ArrayBuffer | Uint8Array): string => Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)).toString('hex');
-
+const ECDSA_SIG_612: Record<string, string> = {
+  '2.16.840.1.101.3.4.3.10': 'sha3-256',
+  '2.16.840.1.101.3.4.3.11': 'sha3-384',
+  '2.16.840.1.101.3.4.3.12': 'sha3-512',
+};
+const hex = (b: ArrayBuffer | Uint8Array): string =>
+  Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)).toString('hex');
 
 /** Curves x509_cert_parse() accepts per series (x509_extract_key_data()). */
-const CURVES: Record<KernelSeries, readonly string[]> = { '6.1': ['prime192v1', 'prime256v1', 'secp384r1'], '6.12': ['prime192v1', 'prime256v1', 'secp384r1', 'secp521r1'] };
+const CURVES: Record<KernelSeries, readonly string[]> = {
+  '6.1': ['prime192v1', 'prime256v1', 'secp384r1'],
+  '6.12': ['prime192v1', 'prime256v1', 'secp384r1', 'secp521r1'],
+};
 
 /**
  * A certificate the way x509_cert_parse() keys it, from the one parser (src/pki/certificate.ts).
@@ -128,7 +152,15 @@ function keyCertOf(cert: ParsedCertificate, name: string, series?: KernelSeries)
   const selfSigned = hex(cert.issuer) === hex(cert.subject) && (authIds[1] === undefined || authIds[1] === skid);
   const nativeVerify = t === 'ec' ? nativeEcVerifier(cert.spki) : undefined;
   return {
-    der: cert.der, id, skid, authIds, selfSigned, key, keyAlgo: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ecdsa' : 'other', cert, name,
+    der: cert.der,
+    id,
+    skid,
+    authIds,
+    selfSigned,
+    key,
+    keyAlgo: t === 'rsa' ? 'rsa' : t === 'ec' ? 'ecdsa' : 'other',
+    cert,
+    name,
     ...(nativeVerify ? { nativeVerify } : {}),
   };
 }
@@ -171,8 +203,14 @@ export function kernelSignatureVerdict(
   const v = (result: SigResult, detail: string, log: string[] = []): SignatureVerdict => ({ result, detail, log });
   if (options.force) return v('ENODATA', 'forced load (modprobe --force): the signature is not looked at');
   if (!trailer.present) return v('ENODATA', 'unsigned: no "~Module signature appended~" trailer');
-  if (trailer.check === 'EBADMSG') return v('EBADMSG', 'struct module_signature is malformed (sig_len or non-zero fields)', trailer.log ? [trailer.log] : []);
-  if (trailer.check === 'ENOPKG') return v('ENOPKG', 'the signature is not PKCS#7 (id_type != 2)', trailer.log ? [trailer.log] : []);
+  if (trailer.check === 'EBADMSG')
+    return v(
+      'EBADMSG',
+      'struct module_signature is malformed (sig_len or non-zero fields)',
+      trailer.log ? [trailer.log] : [],
+    );
+  if (trailer.check === 'ENOPKG')
+    return v('ENOPKG', 'the signature is not PKCS#7 (id_type != 2)', trailer.log ? [trailer.log] : []);
   const content = data.subarray(0, trailer.contentLength);
   const p7 = data.subarray(trailer.sigOffset, trailer.sigOffset + trailer.sigLength);
 
@@ -205,42 +243,80 @@ export function kernelSignatureVerdict(
     let authId: string;
     if (si.version === 1) {
       const ias = si.sid.issuerAndSerialNumber;
-      if (!ias || sd.version !== 1) return v('EBADMSG', 'SignedData-SignerInfo version mismatch', ['PKCS7: SignedData-SignerInfo version mismatch']);
+      if (!ias || sd.version !== 1)
+        return v('EBADMSG', 'SignedData-SignerInfo version mismatch', [
+          'PKCS7: SignedData-SignerInfo version mismatch',
+        ]);
       const raw = msg.signers[i]!.issuerSerialId;
       if (!raw) return v('EBADMSG', 'SignerInfo issuerAndSerialNumber does not decode');
       authId = hex(raw);
     } else if (si.version === 3) {
-      if (!si.sid.subjectKeyIdentifier || sd.version === 1) return v('EBADMSG', 'SignedData-SignerInfo version mismatch', ['PKCS7: SignedData-SignerInfo version mismatch']);
+      if (!si.sid.subjectKeyIdentifier || sd.version === 1)
+        return v('EBADMSG', 'SignedData-SignerInfo version mismatch', [
+          'PKCS7: SignedData-SignerInfo version mismatch',
+        ]);
       authId = hex(si.sid.subjectKeyIdentifier.buffer);
     } else return v('EINVAL', `SignerInfo version ${si.version}`);
     const hash = digests[si.digestAlgorithm.algorithm];
-    if (!hash) return v('ENOPKG', `unsupported digest ${si.digestAlgorithm.algorithm}`, [`PKCS7: Unsupported digest algo: ${si.digestAlgorithm.algorithm}`]);
+    if (!hash)
+      return v('ENOPKG', `unsupported digest ${si.digestAlgorithm.algorithm}`, [
+        `PKCS7: Unsupported digest algo: ${si.digestAlgorithm.algorithm}`,
+      ]);
     const sa = si.signatureAlgorithm.algorithm;
-    const pkey = sa === OID.rsaEncryption ? 'rsa' : ECDSA_SIG[sa] || (options.series === '6.12' && ECDSA_SIG_612[sa]) ? 'ecdsa' : undefined;
-    if (!pkey) return v('ENOPKG', `unsupported signature algorithm ${sa} (the kernel takes rsaEncryption or ecdsa-with-SHA*)`, [`PKCS7: Unsupported pkey algo: ${sa}`]);
+    const pkey =
+      sa === OID.rsaEncryption
+        ? 'rsa'
+        : ECDSA_SIG[sa] || (options.series === '6.12' && ECDSA_SIG_612[sa])
+          ? 'ecdsa'
+          : undefined;
+    if (!pkey)
+      return v('ENOPKG', `unsupported signature algorithm ${sa} (the kernel takes rsaEncryption or ecdsa-with-SHA*)`, [
+        `PKCS7: Unsupported pkey algo: ${sa}`,
+      ]);
     if (si.signedAttrs && si.signedAttrs.length) {
       withAttrs++;
       const types = si.signedAttrs.map((a) => a.attrType);
-      if (new Set(types).size !== types.length) return v('EKEYREJECTED', 'a signed attribute is repeated', ['PKCS7: Repeated/multivalue attribute']);
-      if (types.includes(OID.smimeCaps) && ect !== OID.spcIndirect) return v('EKEYREJECTED', 'signed attributes include S/MIME capabilities', ['PKCS7: S/MIME Caps only allowed with Authenticode']);
-      if ((types.includes(OID.spcSpOpusInfo) || types.includes(OID.spcStatementType)) && ect !== OID.spcIndirect) return v('EKEYREJECTED', 'Authenticode attributes without Authenticode content', ['PKCS7: Authenticode AuthAttrs only allowed with Authenticode']);
-      if (!types.includes(OID.contentType) || !types.includes(OID.messageDigest)) return v('EBADMSG', 'signed attributes lack contentType or messageDigest');
+      if (new Set(types).size !== types.length)
+        return v('EKEYREJECTED', 'a signed attribute is repeated', ['PKCS7: Repeated/multivalue attribute']);
+      if (types.includes(OID.smimeCaps) && ect !== OID.spcIndirect)
+        return v('EKEYREJECTED', 'signed attributes include S/MIME capabilities', [
+          'PKCS7: S/MIME Caps only allowed with Authenticode',
+        ]);
+      if ((types.includes(OID.spcSpOpusInfo) || types.includes(OID.spcStatementType)) && ect !== OID.spcIndirect)
+        return v('EKEYREJECTED', 'Authenticode attributes without Authenticode content', [
+          'PKCS7: Authenticode AuthAttrs only allowed with Authenticode',
+        ]);
+      if (!types.includes(OID.contentType) || !types.includes(OID.messageDigest))
+        return v('EBADMSG', 'signed attributes lack contentType or messageDigest');
     }
     signers.push({ info: si, version: si.version, authId, hash, pkey, sig: msg.signers[i]!.signature });
   }
-  if (withAttrs !== 0 && withAttrs !== signers.length) return v('EINVAL', 'signers disagree on signed attributes', ['PKCS7: Inconsistently supplied authAttrs']);
+  if (withAttrs !== 0 && withAttrs !== signers.length)
+    return v('EINVAL', 'signers disagree on signed attributes', ['PKCS7: Inconsistently supplied authAttrs']);
 
   // verify_pkcs7_message_sig() → pkcs7_supply_detached_data(), pkcs7_verify()
-  if (sd.encapContentInfo.eContent) return v('EBADMSG', 'the PKCS#7 carries the content: module signatures must be detached', ['PKCS7: PKCS#7 signature with non-detached data']);
-  if (ect !== OID.data) return v('EKEYREJECTED', 'content type is not pkcs7-data', ['PKCS7: Invalid module sig (not pkcs7-data)']);
-  if (withAttrs) return v('EKEYREJECTED', 'the signature has signed attributes (modules must be signed with none)', ['PKCS7: Invalid module sig (has authattrs)']);
+  if (sd.encapContentInfo.eContent)
+    return v('EBADMSG', 'the PKCS#7 carries the content: module signatures must be detached', [
+      'PKCS7: PKCS#7 signature with non-detached data',
+    ]);
+  if (ect !== OID.data)
+    return v('EKEYREJECTED', 'content type is not pkcs7-data', ['PKCS7: Invalid module sig (not pkcs7-data)']);
+  if (withAttrs)
+    return v('EKEYREJECTED', 'the signature has signed attributes (modules must be signed with none)', [
+      'PKCS7: Invalid module sig (has authattrs)',
+    ]);
 
   const verifySinfo = (s: Signer, key: KeyCert): boolean => {
     if (!key.key || key.keyAlgo !== s.pkey) return false;
     const native = s.pkey === 'ecdsa' ? key.nativeVerify?.(s.hash!, content, s.sig) : undefined;
     if (native !== undefined) return native;
     try {
-      return crypto.verify(s.hash!, content, s.pkey === 'rsa' ? { key: key.key, padding: crypto.constants.RSA_PKCS1_PADDING } : key.key, s.sig);
+      return crypto.verify(
+        s.hash!,
+        content,
+        s.pkey === 'rsa' ? { key: key.key, padding: crypto.constants.RSA_PKCS1_PADDING } : key.key,
+        s.sig,
+      );
     } catch {
       return false;
     }
@@ -261,16 +337,25 @@ export function kernelSignatureVerdict(
         s.unsupported = true;
         continue;
       }
-      if (!verifySinfo(s, cert)) return v('EKEYREJECTED', 'the signature does not verify with the certificate carried in the PKCS#7 (content changed, or wrong key)');
+      if (!verifySinfo(s, cert))
+        return v(
+          'EKEYREJECTED',
+          'the signature does not verify with the certificate carried in the PKCS#7 (content changed, or wrong key)',
+        );
       s.cert = cert;
       // pkcs7_verify_sig_chain(): link each cert to its issuer among the carried certs
       const seen = new Set<KeyCert>();
-      for (let x: KeyCert | undefined = cert; x && !seen.has(x) && !x.selfSigned; ) {
+      for (let x: KeyCert | undefined = cert; x && !seen.has(x) && !x.selfSigned;) {
         seen.add(x);
         const cur: KeyCert = x;
-        const issuer: KeyCert | undefined = cur.authIds[0] ? certs.find((c) => c.id === cur.authIds[0]) : cur.authIds[1] ? certs.find((c) => c.skid === cur.authIds[1]) : undefined;
+        const issuer: KeyCert | undefined = cur.authIds[0]
+          ? certs.find((c) => c.id === cur.authIds[0])
+          : cur.authIds[1]
+            ? certs.find((c) => c.skid === cur.authIds[1])
+            : undefined;
         if (!issuer) break;
-        if (cur.authIds[1] && issuer.skid && cur.authIds[1] !== issuer.skid) return v('EKEYREJECTED', 'a carried certificate\'s AKID does not match its issuer');
+        if (cur.authIds[1] && issuer.skid && cur.authIds[1] !== issuer.skid)
+          return v('EKEYREJECTED', "a carried certificate's AKID does not match its issuer");
         if (!verifyCertSig(cur, issuer)) return v('EKEYREJECTED', 'a carried certificate is not signed by its issuer');
         issuerOf.set(cur, issuer);
         x = issuer;
@@ -288,17 +373,30 @@ export function kernelSignatureVerdict(
       const k = findKey(keys, x.id, x.skid);
       if (k) {
         const ok = last ? verifyCertSig(last, k) : verifySinfo(s, k);
-        return ok ? { r: 'OK', by: k, detail: `signed by a certificate the kernel trusts${last ? ' (through the carried chain)' : ''}` } : { r: 'EKEYREJECTED', detail: 'a trusted key matches but the signature does not verify with it' };
+        return ok
+          ? {
+              r: 'OK',
+              by: k,
+              detail: `signed by a certificate the kernel trusts${last ? ' (through the carried chain)' : ''}`,
+            }
+          : { r: 'EKEYREJECTED', detail: 'a trusted key matches but the signature does not verify with it' };
       }
-      if (x.selfSigned) return { r: 'ENOKEY', detail: 'the carried chain ends in a self-signed certificate the kernel does not trust' };
+      if (x.selfSigned)
+        return { r: 'ENOKEY', detail: 'the carried chain ends in a self-signed certificate the kernel does not trust' };
       last = x;
     }
     if (last && (last.authIds[0] || last.authIds[1])) {
       const k = findKey(keys, last.authIds[0], last.authIds[1]);
-      if (k) return verifyCertSig(last, k) ? { r: 'OK', by: k, detail: 'the carried chain is issued by a certificate the kernel trusts' } : { r: 'EKEYREJECTED', detail: 'the carried chain\'s issuer is trusted but its signature does not verify' };
+      if (k)
+        return verifyCertSig(last, k)
+          ? { r: 'OK', by: k, detail: 'the carried chain is issued by a certificate the kernel trusts' }
+          : { r: 'EKEYREJECTED', detail: "the carried chain's issuer is trusted but its signature does not verify" };
     }
     const k = findKey(keys, s.authId);
-    if (k) return verifySinfo(s, k) ? { r: 'OK', by: k, detail: 'signed by a certificate the kernel trusts' } : { r: 'EKEYREJECTED', detail: 'the trusted key named by the signature does not verify it (content changed?)' };
+    if (k)
+      return verifySinfo(s, k)
+        ? { r: 'OK', by: k, detail: 'signed by a certificate the kernel trusts' }
+        : { r: 'EKEYREJECTED', detail: 'the trusted key named by the signature does not verify it (content changed?)' };
     return { r: 'ENOKEY', detail: 'no trusted key matches the signer' };
   };
   const decide = (keys: readonly KeyCert[]): { r: SigResult; by?: KeyCert; detail: string } => {
@@ -315,5 +413,11 @@ export function kernelSignatureVerdict(
   };
   let t = decide(trusted);
   if (t.r === 'ENOKEY' && options.platform?.length) t = decide(options.platform);
-  return { result: t.r, detail: t.detail, log: [], hash: signers[0]!.hash, ...(t.by ? { trustedBy: t.by.name, trustedKey: t.by } : {}) };
+  return {
+    result: t.r,
+    detail: t.detail,
+    log: [],
+    hash: signers[0]!.hash,
+    ...(t.by ? { trustedBy: t.by.name, trustedKey: t.by } : {}),
+  };
 }

@@ -122,7 +122,12 @@ export function buildTarget(src: KernelSource, overrides: PolicyOverrides = {}):
   const debian = /Debian|deb\d+/.test(banner ?? '') || /\+deb\d+/.test(k.release ?? '');
   const btf = k.btf ? parseBtf(k.btf, { file: src.description }) : undefined;
   const exports = k.exports
-    ? new Map<string, ExportInfo>(k.exports.map((e: ExportedSymbol) => [e.name, { crc: e.crc, gpl: e.gpl, namespace: e.namespace, owner: 'vmlinux' }]))
+    ? new Map<string, ExportInfo>(
+        k.exports.map((e: ExportedSymbol) => [
+          e.name,
+          { crc: e.crc, gpl: e.gpl, namespace: e.namespace, owner: 'vmlinux' },
+        ]),
+      )
     : undefined;
   return {
     description: src.description,

@@ -32,7 +32,10 @@ export function processIo(): Io & { flush(): Promise<void> } {
   return {
     isTTY: Boolean(process.stdout.isTTY),
     stdout(chunk) {
-      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const b =
+        typeof chunk === 'string'
+          ? Buffer.from(chunk, 'latin1')
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       buf.push(b);
       size += b.length;
       if (size >= 1 << 16) flushSync();

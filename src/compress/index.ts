@@ -40,7 +40,12 @@ export function probeCompression(data: Uint8Array): Compression {
 }
 
 /** Extension kmod gives each compression. */
-export const COMPRESSION_EXT: Record<Compression, string> = { none: '.ko', xz: '.ko.xz', zstd: '.ko.zst', gzip: '.ko.gz' };
+export const COMPRESSION_EXT: Record<Compression, string> = {
+  none: '.ko',
+  xz: '.ko.xz',
+  zstd: '.ko.zst',
+  gzip: '.ko.gz',
+};
 
 const require = createRequire(import.meta.url);
 interface NativeXz {
@@ -143,7 +148,12 @@ const WHOLE_XZ_MAX = 2 ** 31;
  * streams (and reports its limit) itself.
  * @throws FormatError E_COMPRESS, E_TRUNCATED, E_LIMIT (offsets into `data`)
  */
-export function xzDecodeWhole(data: Uint8Array, file: string, maxSize: number, threads: number): Uint8Array | undefined {
+export function xzDecodeWhole(
+  data: Uint8Array,
+  file: string,
+  maxSize: number,
+  threads: number,
+): Uint8Array | undefined {
   const native = loadXzDecoder();
   const hint = xzUncompressedSize(data);
   // One buffer holds it all: beyond 2 GiB, the caller's limit, or 16x the input plus 64 MiB
@@ -158,7 +168,14 @@ export function xzDecodeWhole(data: Uint8Array, file: string, maxSize: number, t
   }
 }
 
-function fail(file: string, code: 'E_COMPRESS' | 'E_LIMIT' | 'E_TRUNCATED', offset: number, format: string, detail: string, cause?: unknown): FormatError {
+function fail(
+  file: string,
+  code: 'E_COMPRESS' | 'E_LIMIT' | 'E_TRUNCATED',
+  offset: number,
+  format: string,
+  detail: string,
+  cause?: unknown,
+): FormatError {
   return new FormatError(code, { file, offset, format, detail, cause });
 }
 
@@ -174,7 +191,11 @@ function nativeXzFailure(file: string, e: unknown): FormatError {
  * @returns the ELF bytes (the input itself when uncompressed) and the compression found.
  * @throws FormatError E_COMPRESS (corrupt), E_TRUNCATED, E_LIMIT (bomb)
  */
-export async function decompressModule(data: Uint8Array, file: string, maxSize = MAX_MODULE_SIZE): Promise<{ data: Uint8Array; compression: Compression }> {
+export async function decompressModule(
+  data: Uint8Array,
+  file: string,
+  maxSize = MAX_MODULE_SIZE,
+): Promise<{ data: Uint8Array; compression: Compression }> {
   const compression = probeCompression(data);
   switch (compression) {
     case 'none':
@@ -194,7 +215,11 @@ let xzScratch = new Uint8Array(0);
  * calls on this thread (no allocation or fresh pages per module: bulk `inspect`). The result
  * is valid only until the next call; callers copy what they keep.
  */
-export async function decompressModuleTransient(data: Uint8Array, file: string, maxSize = MAX_MODULE_SIZE): Promise<{ data: Uint8Array; compression: Compression }> {
+export async function decompressModuleTransient(
+  data: Uint8Array,
+  file: string,
+  maxSize = MAX_MODULE_SIZE,
+): Promise<{ data: Uint8Array; compression: Compression }> {
   const native = probeCompression(data) === 'xz' ? loadXzDecoder() : null;
   const hint = native ? xzUncompressedSize(data) : undefined;
   if (!native || hint === undefined || hint > maxSize) return decompressModule(data, file, maxSize);
@@ -204,7 +229,8 @@ export async function decompressModuleTransient(data: Uint8Array, file: string, 
     const n = native.decodeInto(data, xzScratch.subarray(0, hint + 1));
     return { data: xzScratch.subarray(0, n), compression: 'xz' };
   } catch (e) {
-    if ((e as { code?: string }).code === 'E_LIMIT') return decompressModule(data, file, maxSize); // index lied: decode the slow way, bounded
+    // the index lied: decode the slow way, bounded
+    if ((e as { code?: string }).code === 'E_LIMIT') return decompressModule(data, file, maxSize);
     throw nativeXzFailure(file, e);
   }
 }
@@ -214,7 +240,8 @@ function gunzip(data: Uint8Array, file: string, maxSize: number): Uint8Array {
     return zlib.gunzipSync(data, { maxOutputLength: maxSize });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_BUFFER_TOO_LARGE') throw fail(file, 'E_LIMIT', 0, 'gzip', `decompressed size exceeds ${maxSize} bytes`, e);
+    if (err.code === 'ERR_BUFFER_TOO_LARGE')
+      throw fail(file, 'E_LIMIT', 0, 'gzip', `decompressed size exceeds ${maxSize} bytes`, e);
     if (err.code === 'Z_BUF_ERROR') throw fail(file, 'E_TRUNCATED', data.length, 'gzip', 'gzip stream ends early', e);
     throw fail(file, 'E_COMPRESS', 0, 'gzip', `corrupt gzip data: ${err.message}`, e);
   }
@@ -236,7 +263,8 @@ function unzstd(data: Uint8Array, file: string, maxSize: number): Uint8Array {
       let size = 0;
       for (let i = fcsSize - 1; i >= 0; i--) size = size * 256 + data[at + i]!;
       if (fcsSize === 2) size += 256;
-      if (size > maxSize) throw r.error('E_LIMIT', at, `zstd frame declares ${size} bytes, more than the ${maxSize}-byte limit`);
+      if (size > maxSize)
+        throw r.error('E_LIMIT', at, `zstd frame declares ${size} bytes, more than the ${maxSize}-byte limit`);
     }
   }
   try {
@@ -248,7 +276,8 @@ function unzstd(data: Uint8Array, file: string, maxSize: number): Uint8Array {
   } catch (e) {
     if (e instanceof FormatError) throw e;
     const msg = (e as Error).message;
-    if (/incomplete|truncat|src size/i.test(msg)) throw fail(file, 'E_TRUNCATED', data.length, 'zstd', `zstd stream ends early: ${msg}`, e);
+    if (/incomplete|truncat|src size/i.test(msg))
+      throw fail(file, 'E_TRUNCATED', data.length, 'zstd', `zstd stream ends early: ${msg}`, e);
     throw fail(file, 'E_COMPRESS', 0, 'zstd', `corrupt zstd data: ${msg}`, e);
   }
 }
@@ -256,7 +285,13 @@ function unzstd(data: Uint8Array, file: string, maxSize: number): Uint8Array {
 async function unxz(data: Uint8Array, file: string, maxSize: number): Promise<Uint8Array> {
   const hint = xzUncompressedSize(data);
   if (hint !== undefined && hint > maxSize) {
-    throw fail(file, 'E_LIMIT', data.length - 12, 'xz', `xz index declares ${hint} bytes, more than the ${maxSize}-byte limit`);
+    throw fail(
+      file,
+      'E_LIMIT',
+      data.length - 12,
+      'xz',
+      `xz index declares ${hint} bytes, more than the ${maxSize}-byte limit`,
+    );
   }
   const native = loadXzDecoder();
   if (native) {
@@ -266,14 +301,23 @@ async function unxz(data: Uint8Array, file: string, maxSize: number): Promise<Ui
       throw nativeXzFailure(file, e);
     }
   }
-  const lzma = require('lzma-native') as { decompress(b: Uint8Array, o: object, cb: (r: Buffer, e?: Error) => void): void };
+  const lzma = require('lzma-native') as {
+    decompress(b: Uint8Array, o: object, cb: (r: Buffer, e?: Error) => void): void;
+  };
   // lzma-native decodes on another thread while this one goes on: it gets a copy, since callers
   // read the next module into the same scratch buffer (a shared view decoded garbage)
   const input = Buffer.from(data);
   const out = await new Promise<Buffer>((resolve, reject) =>
     lzma.decompress(input, {}, (res, err) => (err ? reject(err) : resolve(res))),
   ).catch((e: Error) => {
-    throw fail(file, /end|truncat/i.test(e.message) ? 'E_TRUNCATED' : 'E_COMPRESS', 0, 'xz', `corrupt xz data: ${e.message}`, e);
+    throw fail(
+      file,
+      /end|truncat/i.test(e.message) ? 'E_TRUNCATED' : 'E_COMPRESS',
+      0,
+      'xz',
+      `corrupt xz data: ${e.message}`,
+      e,
+    );
   });
   if (out.length > maxSize) throw fail(file, 'E_LIMIT', 0, 'xz', `decompressed size exceeds ${maxSize} bytes`);
   return out;

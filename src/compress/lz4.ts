@@ -57,9 +57,14 @@ export interface Lz4LegacyOptions {
 export function decodeLz4Legacy(data: Uint8Array, options: Lz4LegacyOptions): Uint8Array {
   const r = new ByteReader(data, { file: options.file, format: 'lz4', base: options.base ?? 0 });
   const { maxSize, uncompressedSize: expected } = options;
-  if (r.length < 4 || r.u32(0) !== LZ4_LEGACY_MAGIC) throw r.error('E_MAGIC', 0, 'no lz4 legacy frame magic 02 21 4c 18');
+  if (r.length < 4 || r.u32(0) !== LZ4_LEGACY_MAGIC)
+    throw r.error('E_MAGIC', 0, 'no lz4 legacy frame magic 02 21 4c 18');
   if (expected !== undefined && expected > maxSize) {
-    throw r.error('E_LIMIT', r.length, `appended size declares ${expected} uncompressed bytes, more than the ${maxSize}-byte limit`);
+    throw r.error(
+      'E_LIMIT',
+      r.length,
+      `appended size declares ${expected} uncompressed bytes, more than the ${maxSize}-byte limit`,
+    );
   }
   const limit = Math.min(maxSize, expected ?? Infinity);
   let out = new Uint8Array(0);
@@ -103,7 +108,13 @@ export function decodeLz4Legacy(data: Uint8Array, options: Lz4LegacyOptions): Ui
  * `out` has room for min(that, the limit). Returns the new output position.
  */
 function decodeBlock(
-  r: ByteReader, start: number, end: number, out: Uint8Array, op: number, maxSize: number, expected: number | undefined,
+  r: ByteReader,
+  start: number,
+  end: number,
+  out: Uint8Array,
+  op: number,
+  maxSize: number,
+  expected: number | undefined,
 ): number {
   const src = r.data;
   const first = op;
@@ -154,7 +165,11 @@ function decodeBlock(
     if (offset === 0) throw r.error('E_COMPRESS', ip, 'match offset 0');
     if (offset > op - first) {
       const before = offset - (op - first);
-      throw r.error('E_COMPRESS', ip, `match offset ${offset} reaches ${before} bytes before the start of the block's output`);
+      throw r.error(
+        'E_COMPRESS',
+        ip,
+        `match offset ${offset} reaches ${before} bytes before the start of the block's output`,
+      );
     }
     ip += 2;
     let len = token & 15;
@@ -168,12 +183,16 @@ function decodeBlock(
       out.copyWithin(op, from, from + len);
       op += len;
     } else {
-      for (const stop = op + len; op < stop; ) out[op++] = out[from++]!;
+      for (const stop = op + len; op < stop;) out[op++] = out[from++]!;
     }
     lastMatchEnd = op;
   }
   if (lastMatchEnd >= 0 && (lastMatchEnd > op - LAST_LITERALS || lastMatchStart > op - MF_LIMIT)) {
-    throw r.error('E_COMPRESS', lastMatchAt, 'the last match ends within 5 bytes or starts within 12 bytes of the end of the block');
+    throw r.error(
+      'E_COMPRESS',
+      lastMatchAt,
+      'the last match ends within 5 bytes or starts within 12 bytes of the end of the block',
+    );
   }
   return op;
 }

@@ -44,19 +44,27 @@ export function parseAr(data: Uint8Array, file: string): ArMember[] {
     if (data.length - p === 1 && data[p] === 0x0a) break; // final padding byte
     if (members.length >= MAX_AR_MEMBERS) throw r.error('E_LIMIT', p, `more than ${MAX_AR_MEMBERS} members`);
     r.need(p, HEADER_SIZE, 'member header');
-    if (data[p + 58] !== 0x60 || data[p + 59] !== 0x0a) throw r.error('E_FORMAT', p + 58, 'member header does not end with "`\\n"');
+    if (data[p + 58] !== 0x60 || data[p + 59] !== 0x0a)
+      throw r.error('E_FORMAT', p + 58, 'member header does not end with "`\\n"');
     const field = (off: number, len: number): string => latin1(data, p + off, p + off + len).trimEnd();
     const num = (off: number, len: number, radix: number, what: string): number => {
       const s = field(off, len);
       if (s === '') return 0;
-      if (!(radix === 8 ? /^[0-7]+$/ : /^[0-9]+$/).test(s)) throw r.error('E_FORMAT', p + off, `${what} "${s}" is not a number`);
+      if (!(radix === 8 ? /^[0-7]+$/ : /^[0-9]+$/).test(s))
+        throw r.error('E_FORMAT', p + off, `${what} "${s}" is not a number`);
       return parseInt(s, radix);
     };
     let name = field(0, 16);
     if (name.endsWith('/') && name !== '/' && name !== '//') name = name.slice(0, -1);
     const size = num(48, 10, 10, 'ar_size');
     const start = p + HEADER_SIZE;
-    members.push({ name, mtime: num(16, 12, 10, 'ar_date'), mode: num(40, 8, 8, 'ar_mode'), offset: start, data: r.bytes(start, size, `member "${name}" data`) });
+    members.push({
+      name,
+      mtime: num(16, 12, 10, 'ar_date'),
+      mode: num(40, 8, 8, 'ar_mode'),
+      offset: start,
+      data: r.bytes(start, size, `member "${name}" data`),
+    });
     p = start + size + (size & 1);
   }
   return members;

@@ -70,28 +70,42 @@ const DEFAULT_MAX_TAR = 8 * 1024 * 1024 * 1024;
  */
 export function parseDeb(data: Uint8Array, file: string): DebPackage {
   const members = parseAr(data, file);
-  const fail = (code: 'E_FORMAT' | 'E_UNSUPPORTED', offset: number, detail: string): FormatError => new FormatError(code, { file, offset, format: 'deb', detail });
+  const fail = (code: 'E_FORMAT' | 'E_UNSUPPORTED', offset: number, detail: string): FormatError =>
+    new FormatError(code, { file, offset, format: 'deb', detail });
   const [bin, control, payload] = members;
   if (!bin || bin.name !== 'debian-binary') throw fail('E_FORMAT', 8, 'first member is not "debian-binary"');
   const formatVersion = Buffer.from(bin.data).toString('latin1').trim();
-  if (!/^2\.\d+$/.test(formatVersion)) throw fail('E_FORMAT', bin.offset, `unsupported .deb format version "${formatVersion}"`);
-  if (!control || !/^control\.tar(\.|$)/.test(control.name)) throw fail('E_FORMAT', bin.offset + bin.data.length, 'second member is not control.tar*');
+  if (!/^2\.\d+$/.test(formatVersion))
+    throw fail('E_FORMAT', bin.offset, `unsupported .deb format version "${formatVersion}"`);
+  if (!control || !/^control\.tar(\.|$)/.test(control.name))
+    throw fail('E_FORMAT', bin.offset + bin.data.length, 'second member is not control.tar*');
   const dataMember = members.find((m) => /^data\.tar(\.|$)/.test(m.name));
   if (!dataMember || !payload) throw fail('E_FORMAT', control.offset + control.data.length, 'no data.tar* member');
   return {
-    formatVersion, control, data: dataMember,
-    controlCompression: tarCompression(control, fail), dataCompression: tarCompression(dataMember, fail),
+    formatVersion,
+    control,
+    data: dataMember,
+    controlCompression: tarCompression(control, fail),
+    dataCompression: tarCompression(dataMember, fail),
   };
 }
 
-function tarCompression(m: ArMember, fail: (code: 'E_FORMAT' | 'E_UNSUPPORTED', offset: number, detail: string) => FormatError): TarCompression {
+function tarCompression(
+  m: ArMember,
+  fail: (code: 'E_FORMAT' | 'E_UNSUPPORTED', offset: number, detail: string) => FormatError,
+): TarCompression {
   const ext = m.name.replace(/^(control|data)\.tar/, '');
   switch (ext) {
-    case '': return 'none';
-    case '.gz': return 'gzip';
-    case '.xz': return 'xz';
-    case '.zst': return 'zstd';
-    default: throw fail('E_UNSUPPORTED', m.offset, `${m.name}: ${ext.slice(1)} compression is not supported`);
+    case '':
+      return 'none';
+    case '.gz':
+      return 'gzip';
+    case '.xz':
+      return 'xz';
+    case '.zst':
+      return 'zstd';
+    default:
+      throw fail('E_UNSUPPORTED', m.offset, `${m.name}: ${ext.slice(1)} compression is not supported`);
   }
 }
 
@@ -108,9 +122,18 @@ export function readDebData(deb: DebPackage, file: string, options: TarReadOptio
  * @throws FormatError as {@link readDebData}, and E_FORMAT when control.tar has no ./control
  */
 export async function readDebControl(deb: DebPackage, file: string): Promise<Map<string, string>> {
-  const { files } = await readTar(deb.control, deb.controlCompression, file, { select: (e) => e.path === 'control', maxEntrySize: 16 * 1024 * 1024 });
+  const { files } = await readTar(deb.control, deb.controlCompression, file, {
+    select: (e) => e.path === 'control',
+    maxEntrySize: 16 * 1024 * 1024,
+  });
   const text = files.get('control');
-  if (!text) throw new FormatError('E_FORMAT', { file, offset: deb.control.offset, format: 'deb', detail: 'control.tar has no ./control file' });
+  if (!text)
+    throw new FormatError('E_FORMAT', {
+      file,
+      offset: deb.control.offset,
+      format: 'deb',
+      detail: 'control.tar has no ./control file',
+    });
   const fields = new Map<string, string>();
   let last: string | undefined;
   for (const line of Buffer.from(text).toString('utf8').split('\n')) {
@@ -127,10 +150,14 @@ const require = createRequire(import.meta.url);
 
 function decompressor(c: TarCompression): NodeJS.ReadWriteStream {
   switch (c) {
-    case 'none': return new PassThrough();
-    case 'gzip': return zlib.createGunzip();
-    case 'xz': return (require('lzma-native') as { createDecompressor(): NodeJS.ReadWriteStream }).createDecompressor();
-    case 'zstd': return new (require('zstd-napi') as typeof import('zstd-napi')).DecompressStream();
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'xz':
+      return (require('lzma-native') as { createDecompressor(): NodeJS.ReadWriteStream }).createDecompressor();
+    case 'zstd':
+      return new (require('zstd-napi') as typeof import('zstd-napi')).DecompressStream();
   }
 }
 
@@ -139,7 +166,8 @@ class LimitError extends Error {}
 /** The input in 1 MiB pieces: backpressure then stops decompression soon after the reader stops. */
 function* slices(data: Uint8Array): Generator<Buffer> {
   const step = 1 << 20;
-  for (let i = 0; i < data.length; i += step) yield Buffer.from(data.buffer, data.byteOffset + i, Math.min(step, data.length - i));
+  for (let i = 0; i < data.length; i += step)
+    yield Buffer.from(data.buffer, data.byteOffset + i, Math.min(step, data.length - i));
 }
 
 /** Counts bytes through; fails once more than `max` have passed. */
@@ -154,7 +182,12 @@ function byteLimit(max: number): Transform {
   });
 }
 
-async function readTar(member: ArMember, compression: TarCompression, file: string, options: TarReadOptions): Promise<TarContents> {
+async function readTar(
+  member: ArMember,
+  compression: TarCompression,
+  file: string,
+  options: TarReadOptions,
+): Promise<TarContents> {
   const name = `${file}:${member.name}`;
   if (compression === 'xz' && !options.until) {
     // A whole data.tar.xz is decoded in one piece, its blocks on all cores (dpkg-deb writes
@@ -176,22 +209,38 @@ async function readTar(member: ArMember, compression: TarCompression, file: stri
   let stopped = false;
   let failure: FormatError | undefined;
   const fail = (code: 'E_LIMIT' | 'E_FORMAT' | 'E_COMPRESS', detail: string, cause?: unknown): FormatError =>
-    (failure ??= new FormatError(code, { file: name, offset: member.offset, format: compression === 'none' ? 'tar' : compression, detail, cause }));
+    (failure ??= new FormatError(code, {
+      file: name,
+      offset: member.offset,
+      format: compression === 'none' ? 'tar' : compression,
+      detail,
+      cause,
+    }));
   const decoder = decompressor(compression);
   // pipeline() destroys every stream with the first error: the first emitter is the culprit.
   let firstFailure: 'decoder' | 'tar' | undefined;
   decoder.once('error', () => (firstFailure ??= 'decoder'));
   extract.once('error', () => (firstFailure ??= 'tar'));
-  const done = pipeline(Readable.from(slices(member.data)), decoder, byteLimit(options.maxTarSize ?? DEFAULT_MAX_TAR), extract)
-    .catch((e: Error) => {
-      if (e instanceof LimitError) throw fail('E_LIMIT', e.message, e);
-      if (failure) throw failure;
-      throw fail(firstFailure === 'decoder' ? 'E_COMPRESS' : 'E_FORMAT', `${member.name}: ${e.message}`, e);
-    });
+  const done = pipeline(
+    Readable.from(slices(member.data)),
+    decoder,
+    byteLimit(options.maxTarSize ?? DEFAULT_MAX_TAR),
+    extract,
+  ).catch((e: Error) => {
+    if (e instanceof LimitError) throw fail('E_LIMIT', e.message, e);
+    if (failure) throw failure;
+    throw fail(firstFailure === 'decoder' ? 'E_COMPRESS' : 'E_FORMAT', `${member.name}: ${e.message}`, e);
+  });
   try {
     for await (const entry of extract) {
       const h = entry.header;
-      const e: DebEntry = { path: h.name.replace(/^\.\//, '').replace(/^\/+/, '') || '.', type: h.type ?? 'file', size: h.size ?? 0, mode: h.mode ?? 0, linkname: h.linkname ?? undefined };
+      const e: DebEntry = {
+        path: h.name.replace(/^\.\//, '').replace(/^\/+/, '') || '.',
+        type: h.type ?? 'file',
+        size: h.size ?? 0,
+        mode: h.mode ?? 0,
+        linkname: h.linkname ?? undefined,
+      };
       if (options.until?.(e)) {
         stopped = true;
         entry.resume();
@@ -199,7 +248,8 @@ async function readTar(member: ArMember, compression: TarCompression, file: stri
       }
       entries.push(e);
       if (e.type === 'file' && select(e)) {
-        if (e.size > maxEntry) throw fail('E_LIMIT', `${e.path}: ${e.size} bytes, more than the ${maxEntry}-byte limit`);
+        if (e.size > maxEntry)
+          throw fail('E_LIMIT', `${e.path}: ${e.size} bytes, more than the ${maxEntry}-byte limit`);
         const chunks: Buffer[] = [];
         for await (const chunk of entry) chunks.push(chunk as Buffer);
         files.set(e.path, Buffer.concat(chunks));

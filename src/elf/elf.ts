@@ -83,7 +83,12 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46] as const;
 
 /** True when the bytes start with an ELF identification we can read. Never throws. */
 export function probeElf(data: Uint8Array): boolean {
-  return data.length >= 16 && ELF_MAGIC.every((b, i) => data[i] === b) && (data[4] === 1 || data[4] === 2) && (data[5] === 1 || data[5] === 2);
+  return (
+    data.length >= 16 &&
+    ELF_MAGIC.every((b, i) => data[i] === b) &&
+    (data[4] === 1 || data[4] === 2) &&
+    (data[5] === 1 || data[5] === 2)
+  );
 }
 
 /**
@@ -148,7 +153,8 @@ export class Elf {
    */
   static parse(data: Uint8Array, file: string, base = 0, layout: ElfLayout = {}): Elf {
     const probe = new ByteReader(data, { file, format: 'elf', base });
-    if (data.length < 16 || !probe.startsWith(0, ELF_MAGIC)) throw probe.error('E_MAGIC', 0, 'not an ELF file (bad magic)');
+    if (data.length < 16 || !probe.startsWith(0, ELF_MAGIC))
+      throw probe.error('E_MAGIC', 0, 'not an ELF file (bad magic)');
     const cls = layout.class === undefined ? data[4] : layout.class === 64 ? 2 : 1;
     const enc = layout.littleEndian === undefined ? data[5] : layout.littleEndian ? 1 : 2;
     if (cls !== 1 && cls !== 2) throw probe.error('E_FORMAT', 4, `invalid ELF class ${cls}`);
@@ -183,7 +189,12 @@ export class Elf {
       }
       const tableOff = 24 + 2 * o;
       if (header.e_shoff === 0 || header.e_shoff + header.e_shnum * shentsize > data.length) {
-        throw r.error('E_RANGE', tableOff, `section header table (e_shoff 0x${header.e_shoff.toString(16)}, ${header.e_shnum} entries) lies outside the file (${data.length} bytes)`);
+        throw r.error(
+          'E_RANGE',
+          tableOff,
+          `section header table (e_shoff 0x${header.e_shoff.toString(16)}, ${header.e_shnum} entries) lies outside the file ` +
+            `(${data.length} bytes)`,
+        );
       }
       if (header.e_shstrndx >= header.e_shnum) {
         throw r.error('E_RANGE', 24 + 3 * o + 14, `e_shstrndx ${header.e_shstrndx} >= e_shnum ${header.e_shnum}`);
@@ -191,12 +202,45 @@ export class Elf {
       const readHeader = (i: number, name: (off: number) => string): ElfSection => {
         const h = header.e_shoff + i * shentsize;
         const s = is64
-          ? new Section(r, i, base + h, h + 16, r.u32(h), r.u32(h + 4), r.u64n(h + 8, 'sh_flags'), r.u64n(h + 24, 'sh_offset'), r.u64n(h + 32, 'sh_size'),
-              r.u32(h + 40), r.u32(h + 44), r.u64n(h + 48, 'sh_addralign'), r.u64n(h + 56, 'sh_entsize'), name)
-          : new Section(r, i, base + h, -(h + 12), r.u32(h), r.u32(h + 4), r.u32(h + 8), r.u32(h + 16), r.u32(h + 20),
-              r.u32(h + 24), r.u32(h + 28), r.u32(h + 32), r.u32(h + 36), name);
+          ? new Section(
+              r,
+              i,
+              base + h,
+              h + 16,
+              r.u32(h),
+              r.u32(h + 4),
+              r.u64n(h + 8, 'sh_flags'),
+              r.u64n(h + 24, 'sh_offset'),
+              r.u64n(h + 32, 'sh_size'),
+              r.u32(h + 40),
+              r.u32(h + 44),
+              r.u64n(h + 48, 'sh_addralign'),
+              r.u64n(h + 56, 'sh_entsize'),
+              name,
+            )
+          : new Section(
+              r,
+              i,
+              base + h,
+              -(h + 12),
+              r.u32(h),
+              r.u32(h + 4),
+              r.u32(h + 8),
+              r.u32(h + 16),
+              r.u32(h + 20),
+              r.u32(h + 24),
+              r.u32(h + 28),
+              r.u32(h + 32),
+              r.u32(h + 36),
+              name,
+            );
         if (s.sh_type !== SHT_NOBITS && s.sh_type !== SHT_NULL && s.sh_offset + s.sh_size > data.length) {
-          throw r.error('E_RANGE', h + (is64 ? 24 : 16), `section [${i}]: sh_offset 0x${s.sh_offset.toString(16)} + sh_size 0x${s.sh_size.toString(16)} past end of file (${data.length} bytes)`);
+          throw r.error(
+            'E_RANGE',
+            h + (is64 ? 24 : 16),
+            `section [${i}]: sh_offset 0x${s.sh_offset.toString(16)} + sh_size 0x${s.sh_size.toString(16)} past end of file ` +
+              `(${data.length} bytes)`,
+          );
         }
         return s;
       };
@@ -205,7 +249,8 @@ export class Elf {
       if (shstr.sh_size > 0 && data[strEnd - 1] !== 0) {
         throw r.error('E_FORMAT', strEnd - 1, 'section name table does not end with NUL');
       }
-      const name = (off: number): string => (off < shstr.sh_size ? r.cstring(shstr.sh_offset + off, 'section name', strEnd) : '');
+      const name = (off: number): string =>
+        off < shstr.sh_size ? r.cstring(shstr.sh_offset + off, 'section name', strEnd) : '';
       for (let i = 0; i < header.e_shnum; i++) sections.push(readHeader(i, name));
     }
     return new Elf(file, data, header, r, sections);
@@ -247,11 +292,19 @@ export class Elf {
     if (!symtab) return undefined;
     const entsize = this.header.class === 64 ? 24 : 16;
     if (symtab.sh_entsize !== 0 && symtab.sh_entsize !== entsize) {
-      throw this.r.error('E_FORMAT', symtab.headerOffset - this.r.base, `symbol table entry size ${symtab.sh_entsize} is not ${entsize}`);
+      throw this.r.error(
+        'E_FORMAT',
+        symtab.headerOffset - this.r.base,
+        `symbol table entry size ${symtab.sh_entsize} is not ${entsize}`,
+      );
     }
     const strtab = this.sections[symtab.sh_link];
     if (!strtab || strtab.sh_type !== SHT_STRTAB) {
-      throw this.r.error('E_FORMAT', symtab.headerOffset - this.r.base, `symbol table sh_link ${symtab.sh_link} is not a string table`);
+      throw this.r.error(
+        'E_FORMAT',
+        symtab.headerOffset - this.r.base,
+        `symbol table sh_link ${symtab.sh_link} is not a string table`,
+      );
     }
     const sr = this.sectionReader(symtab);
     const strEnd = strtab.sh_offset + strtab.sh_size;
@@ -265,7 +318,12 @@ export class Elf {
       const sym: ElfSymbol = {
         index: i,
         st_name,
-        name: st_name === 0 ? '' : st_name < strtab.sh_size ? this.r.cstring(strtab.sh_offset + st_name, 'symbol name', strEnd) : '',
+        name:
+          st_name === 0
+            ? ''
+            : st_name < strtab.sh_size
+              ? this.r.cstring(strtab.sh_offset + st_name, 'symbol name', strEnd)
+              : '',
         st_info,
         st_other: is64 ? sr.u8(o + 5) : sr.u8(o + 13),
         st_shndx: is64 ? sr.u16(o + 6) : sr.u16(o + 14),

@@ -27,7 +27,9 @@ export function writePartsAtomic(file: string, parts: readonly Uint8Array[], mod
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', mode);
-    let views = parts.filter((p) => p.length > 0).map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    const views = parts
+      .filter((p) => p.length > 0)
+      .map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
     while (views.length) {
       let n = fs.writevSync(fd, views);
       while (views.length && n >= views[0]!.length) n -= views.shift()!.length;

@@ -16,13 +16,26 @@ export function hasModuleExtension(p: string): boolean {
 
 /** What a non-regular file is, for error messages. */
 function fileKind(st: fs.Stats): string {
-  return st.isDirectory() ? 'is a directory' : st.isFIFO() ? 'not a regular file (a FIFO)' : st.isCharacterDevice() ? 'not a regular file (a character device)'
-    : st.isBlockDevice() ? 'not a regular file (a block device)' : st.isSocket() ? 'not a regular file (a socket)' : 'not a regular file';
+  return st.isDirectory()
+    ? 'is a directory'
+    : st.isFIFO()
+      ? 'not a regular file (a FIFO)'
+      : st.isCharacterDevice()
+        ? 'not a regular file (a character device)'
+        : st.isBlockDevice()
+          ? 'not a regular file (a block device)'
+          : st.isSocket()
+            ? 'not a regular file (a socket)'
+            : 'not a regular file';
 }
 
 function ioError(file: string, e: unknown): KmodsealError {
   const err = e as NodeJS.ErrnoException;
-  return new KmodsealError('E_IO', `${file}: cannot read: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`, { cause: e });
+  return new KmodsealError(
+    'E_IO',
+    `${file}: cannot read: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`,
+    { cause: e },
+  );
 }
 
 /**
@@ -65,7 +78,9 @@ export function walkModules(dir: string): string[] {
   if (nativeIo) {
     // path.join's names: the normalised root, then '/'-joined names ('.' joins to nothing)
     const base = path.normalize(dir);
-    const found = nativeIo.walk(dir, base === '.' ? '' : base.endsWith('/') ? base : `${base}/`, [...MODULE_EXTENSIONS]);
+    const found = nativeIo.walk(dir, base === '.' ? '' : base.endsWith('/') ? base : `${base}/`, [
+      ...MODULE_EXTENSIONS,
+    ]);
     // sorted by bytes there; UTF-16 order differs only beyond the BMP, and a sorted list sorts in one pass
     if (typeof found !== 'number') return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     // an error: walked again below, which names it
@@ -164,7 +179,11 @@ export function openRangeFile(file: string): RangeFile | undefined {
       io.close(fd);
       return undefined;
     }
-    return { size, read: (buf, at, len, pos) => io.pread(fd, buf, at, len, pos) === len, close: () => void io.close(fd) };
+    return {
+      size,
+      read: (buf, at, len, pos) => io.pread(fd, buf, at, len, pos) === len,
+      close: () => void io.close(fd),
+    };
   }
   let fd: number, size: number;
   try {

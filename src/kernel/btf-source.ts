@@ -26,7 +26,12 @@ export async function loadKernelBtf(target: string): Promise<KernelBtf> {
     const src = loadRunningKernel();
     const r = src.running!;
     if (!r.btf) throw new KmodsealError('E_NOTFOUND', 'running kernel: /sys/kernel/btf/vmlinux is not readable');
-    return withConfig(parseBtf(r.btf, { file: '/sys/kernel/btf/vmlinux' }), r.release, src.config?.values, 'running kernel');
+    return withConfig(
+      parseBtf(r.btf, { file: '/sys/kernel/btf/vmlinux' }),
+      r.release,
+      src.config?.values,
+      'running kernel',
+    );
   }
   if (fs.existsSync(target) && fs.statSync(target).isFile()) {
     const head = readFileBytes(target);
@@ -35,11 +40,27 @@ export async function loadKernelBtf(target: string): Promise<KernelBtf> {
   const src = await loadKernelSource(target);
   const k = src.inspection!;
   requireKernelPart(src, 'btf', 'no module BTF can be checked against it');
-  if (!k.btf) throw new KmodsealError('E_NOTFOUND', `${src.description}: the kernel has no .BTF (raw image or CONFIG_DEBUG_INFO_BTF off)`);
+  if (!k.btf)
+    throw new KmodsealError(
+      'E_NOTFOUND',
+      `${src.description}: the kernel has no .BTF (raw image or CONFIG_DEBUG_INFO_BTF off)`,
+    );
   return withConfig(parseBtf(k.btf, { file: src.description }), k.release, src.config?.values, src.description);
 }
 
-function withConfig(btf: Btf, release: string | undefined, values: ReadonlyMap<string, string> | undefined, description: string): KernelBtf {
+function withConfig(
+  btf: Btf,
+  release: string | undefined,
+  values: ReadonlyMap<string, string> | undefined,
+  description: string,
+): KernelBtf {
   const on = (k: string): boolean | undefined => (values ? values.get(k) === 'y' : undefined);
-  return { btf, release, series: kernelSeries(release), allowMismatch: on('CONFIG_MODULE_ALLOW_BTF_MISMATCH'), btfModules: on('CONFIG_DEBUG_INFO_BTF_MODULES'), description };
+  return {
+    btf,
+    release,
+    series: kernelSeries(release),
+    allowMismatch: on('CONFIG_MODULE_ALLOW_BTF_MISMATCH'),
+    btfModules: on('CONFIG_DEBUG_INFO_BTF_MODULES'),
+    description,
+  };
 }

@@ -129,7 +129,11 @@ export function parseKernelCertificate(der: Uint8Array, file: string, offset: nu
  * back, each `30 82 LL LL`, stopping at the first blob that does not look like one.
  * @throws FormatError E_LIMIT (more than MAX_CERTIFICATES), E_TRUNCATED/E_RANGE (size past data)
  */
-export function readCertificateBlob(r: ByteReader, off: number, size: number): Pick<CertificateList, 'certificates' | 'unparsed' | 'unreachable'> {
+export function readCertificateBlob(
+  r: ByteReader,
+  off: number,
+  size: number,
+): Pick<CertificateList, 'certificates' | 'unparsed' | 'unreachable'> {
   r.need(off, size, 'system_certificate_list');
   const certificates: KernelCertificate[] = [];
   const unparsed: UnparsedCertificate[] = [];
@@ -139,7 +143,8 @@ export function readCertificateBlob(r: ByteReader, off: number, size: number): P
     if (r.data[p] !== 0x30 || r.data[p + 1] !== 0x82) break;
     const len = ((r.data[p + 2]! << 8) | r.data[p + 3]!) + 4;
     if (len > end - p) break;
-    if (certificates.length + unparsed.length >= MAX_CERTIFICATES) throw r.error('E_LIMIT', p, `more than ${MAX_CERTIFICATES} certificates`);
+    if (certificates.length + unparsed.length >= MAX_CERTIFICATES)
+      throw r.error('E_LIMIT', p, `more than ${MAX_CERTIFICATES} certificates`);
     try {
       certificates.push(parseKernelCertificate(r.data.subarray(p, p + len), r.file, r.base + p));
     } catch (e) {
@@ -155,7 +160,12 @@ export function readCertificateBlob(r: ByteReader, off: number, size: number): P
  * Reads the list at exact offsets (from the ELF .symtab or System.map).
  * @throws FormatError E_RANGE/E_TRUNCATED (offsets or size outside the data), E_LIMIT
  */
-export function readCertificateListAt(data: Uint8Array, file: string, syms: CertificateSymbols, layout: WordLayout): CertificateList {
+export function readCertificateListAt(
+  data: Uint8Array,
+  file: string,
+  syms: CertificateSymbols,
+  layout: WordLayout,
+): CertificateList {
   const r = new ByteReader(data, { file, format: 'certs', littleEndian: layout.littleEndian });
   const listSize = r.word(syms.listSize, layout.wordSize, 'system_certificate_list_size');
   let extra: ExtraCertificateArea | undefined;
@@ -163,12 +173,19 @@ export function readCertificateListAt(data: Uint8Array, file: string, syms: Cert
     const used = r.i32(syms.extraCertUsed, 'system_extra_cert_used');
     const size = syms.extraCertSize ?? syms.extraCertUsed - syms.extraCert;
     r.need(syms.extraCert, size, 'system_extra_cert');
-    if (used < 0 || used > size) throw r.error('E_RANGE', syms.extraCertUsed, `system_extra_cert_used ${used} is outside the ${size}-byte area`);
+    if (used < 0 || used > size)
+      throw r.error('E_RANGE', syms.extraCertUsed, `system_extra_cert_used ${used} is outside the ${size}-byte area`);
     extra = { offset: syms.extraCert, size, used, usedOffset: syms.extraCertUsed };
   }
-  const moduleCertSize = syms.moduleCertSize !== undefined ? r.word(syms.moduleCertSize, layout.wordSize, 'module_cert_size') : undefined;
+  const moduleCertSize =
+    syms.moduleCertSize !== undefined ? r.word(syms.moduleCertSize, layout.wordSize, 'module_cert_size') : undefined;
   return {
-    method: 'symbols', offset: syms.list, listSize, listSizeOffset: syms.listSize, moduleCertSize, extra,
+    method: 'symbols',
+    offset: syms.list,
+    listSize,
+    listSizeOffset: syms.listSize,
+    moduleCertSize,
+    extra,
     ...readCertificateBlob(r, syms.list, listSize),
   };
 }
@@ -183,7 +200,11 @@ export function readCertificateListAt(data: Uint8Array, file: string, syms: Cert
  * @returns undefined when no run qualifies (also when the kernel has no built-in certificate).
  * @throws FormatError E_LIMIT
  */
-export function scanCertificateList(data: Uint8Array, file: string, layouts: readonly WordLayout[]): CertificateList | undefined {
+export function scanCertificateList(
+  data: Uint8Array,
+  file: string,
+  layouts: readonly WordLayout[],
+): CertificateList | undefined {
   const hay = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const needle = Buffer.from([0x30, 0x82]);
   const hits: { s: number; e: number; sizeAt: number; layout: WordLayout; moduleCertSize: boolean }[] = [];
@@ -198,9 +219,22 @@ export function scanCertificateList(data: Uint8Array, file: string, layouts: rea
       if (sizeAt === undefined) continue;
       const next = sizeAt + layout.wordSize;
       const nr = new ByteReader(data, { file, format: 'certs', littleEndian: layout.littleEndian });
-      const m = next + layout.wordSize > data.length ? -1n : layout.wordSize === 8 ? nr.u64(next) : BigInt(nr.u32(next));
-      hits.push({ s, e, sizeAt, layout, moduleCertSize: m === 0n || m === BigInt(((data[s + 2]! << 8) | data[s + 3]!) + 4) });
-      if (hits.length > MAX_CERTIFICATES) throw new FormatError('E_LIMIT', { file, offset: s, format: 'certs', detail: `more than ${MAX_CERTIFICATES} candidate certificate lists` });
+      const m =
+        next + layout.wordSize > data.length ? -1n : layout.wordSize === 8 ? nr.u64(next) : BigInt(nr.u32(next));
+      hits.push({
+        s,
+        e,
+        sizeAt,
+        layout,
+        moduleCertSize: m === 0n || m === BigInt(((data[s + 2]! << 8) | data[s + 3]!) + 4),
+      });
+      if (hits.length > MAX_CERTIFICATES)
+        throw new FormatError('E_LIMIT', {
+          file,
+          offset: s,
+          format: 'certs',
+          detail: `more than ${MAX_CERTIFICATES} candidate certificate lists`,
+        });
       break;
     }
   }
@@ -208,7 +242,12 @@ export function scanCertificateList(data: Uint8Array, file: string, layouts: rea
   if (!best) return undefined;
   const r = new ByteReader(data, { file, format: 'certs', littleEndian: best.layout.littleEndian });
   return {
-    method: 'scan', offset: best.s, listSize: best.e - best.s, listSizeOffset: best.sizeAt, moduleCertSize: undefined, extra: undefined,
+    method: 'scan',
+    offset: best.s,
+    listSize: best.e - best.s,
+    listSizeOffset: best.sizeAt,
+    moduleCertSize: undefined,
+    extra: undefined,
     ...readCertificateBlob(r, best.s, best.e - best.s),
   };
 }
@@ -216,7 +255,8 @@ export function scanCertificateList(data: Uint8Array, file: string, layouts: rea
 /** End of the run of certificate-shaped DER blobs starting at `s` (s itself when none). */
 function runEnd(data: Uint8Array, s: number): number {
   let p = s;
-  for (let n = 0; n < MAX_CERTIFICATES && looksLikeCertificate(data, p); n++) p += ((data[p + 2]! << 8) | data[p + 3]!) + 4;
+  for (let n = 0; n < MAX_CERTIFICATES && looksLikeCertificate(data, p); n++)
+    p += ((data[p + 2]! << 8) | data[p + 3]!) + 4;
   return p;
 }
 
@@ -238,7 +278,8 @@ function looksLikeCertificate(data: Uint8Array, p: number): boolean {
     q = p + 7;
   } else return false;
   if (q + tbsLen > p + len) return false;
-  const v3 = data[q] === 0xa0 && data[q + 1] === 0x03 && data[q + 2] === 0x02 && data[q + 3] === 0x01 && data[q + 4]! <= 2;
+  const v3 =
+    data[q] === 0xa0 && data[q + 1] === 0x03 && data[q + 2] === 0x02 && data[q + 3] === 0x01 && data[q + 4]! <= 2;
   return v3 || data[q] === 0x02;
 }
 

@@ -46,7 +46,13 @@ export function parseKernelConfig(text: string): KernelConfig {
 
 function kernelPolicy(values: ReadonlyMap<string, string>): KernelPolicy {
   const on = (name: string): boolean => values.get(`CONFIG_${name}`) === 'y';
-  const compress = on('MODULE_COMPRESS_ZSTD') ? 'zstd' : on('MODULE_COMPRESS_XZ') ? 'xz' : on('MODULE_COMPRESS_GZIP') ? 'gzip' : 'none';
+  const compress = on('MODULE_COMPRESS_ZSTD')
+    ? 'zstd'
+    : on('MODULE_COMPRESS_XZ')
+      ? 'xz'
+      : on('MODULE_COMPRESS_GZIP')
+        ? 'gzip'
+        : 'none';
   return {
     moduleSig: on('MODULE_SIG'),
     moduleSigForce: on('MODULE_SIG_FORCE'),

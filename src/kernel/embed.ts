@@ -19,15 +19,32 @@ export interface EmbedLayout {
  *         or the image has no symbols to find it), E_LIMIT (certificate larger than the area),
  *         E_FORMAT (not a DER certificate the kernel's list parser accepts)
  */
-export function embedExtraCertificate(vmlinux: Uint8Array, file: string, list: CertificateList | undefined, der: Uint8Array, layout: EmbedLayout): Uint8Array {
+export function embedExtraCertificate(
+  vmlinux: Uint8Array,
+  file: string,
+  list: CertificateList | undefined,
+  der: Uint8Array,
+  layout: EmbedLayout,
+): Uint8Array {
   const extra = list?.extra;
   if (!list || !extra) {
-    throw new KmodsealError('E_UNSUPPORTED', `${file}: no reserved extra-certificate area found (needs CONFIG_SYSTEM_EXTRA_CERTIFICATE and a vmlinux with symbols or --system-map)`);
+    throw new KmodsealError(
+      'E_UNSUPPORTED',
+      `${file}: no reserved extra-certificate area found (needs CONFIG_SYSTEM_EXTRA_CERTIFICATE and a vmlinux with symbols ` +
+        `or --system-map)`,
+    );
   }
   if (der.length < 4 || der[0] !== 0x30 || der[1] !== 0x82 || ((der[2]! << 8) | der[3]!) + 4 !== der.length) {
-    throw new KmodsealError('E_FORMAT', `certificate: not a single DER certificate of 256..65535 content bytes (the kernel's list parser needs 30 82 LL LL)`);
+    throw new KmodsealError(
+      'E_FORMAT',
+      `certificate: not a single DER certificate of 256..65535 content bytes (the kernel's list parser needs 30 82 LL LL)`,
+    );
   }
-  if (der.length > extra.size) throw new KmodsealError('E_LIMIT', `certificate: ${der.length} bytes do not fit the ${extra.size}-byte reserved area of ${file}`);
+  if (der.length > extra.size)
+    throw new KmodsealError(
+      'E_LIMIT',
+      `certificate: ${der.length} bytes do not fit the ${extra.size}-byte reserved area of ${file}`,
+    );
   const out = copyBytes(vmlinux);
   const r = new ByteReader(out, { file, format: 'vmlinux', littleEndian: layout.littleEndian });
   r.need(extra.offset, extra.size, 'system_extra_cert');

@@ -17,7 +17,13 @@ import { ByteReader } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
 import { probeElf } from '../elf/elf.js';
 import {
-  MAX_KERNEL_SIZE, decompressPayload, findCodecMagics, probeCodec, xzStreamEnd, zstdFrameEnd, type KernelCodec,
+  MAX_KERNEL_SIZE,
+  decompressPayload,
+  findCodecMagics,
+  probeCodec,
+  xzStreamEnd,
+  zstdFrameEnd,
+  type KernelCodec,
 } from './payload.js';
 import { findBanner } from './banner.js';
 
@@ -81,9 +87,19 @@ export function parseBzImageHeader(data: Uint8Array, file: string): BzImageHeade
   r.need(0, 0x250, 'setup header');
   if (!r.startsWith(0x202, HDRS)) throw r.error('E_MAGIC', 0x202, 'no "HdrS" setup header signature');
   const version = r.u16(0x206, 'version');
-  if (version < 0x208) throw r.error('E_UNSUPPORTED', 0x206, `boot protocol ${version >> 8}.${(version & 0xff).toString().padStart(2, '0')} has no payload fields (needs 2.08)`);
+  if (version < 0x208)
+    throw r.error(
+      'E_UNSUPPORTED',
+      0x206,
+      `boot protocol ${version >> 8}.${(version & 0xff).toString().padStart(2, '0')} has no payload fields (needs 2.08)`,
+    );
   const sects = r.u8(0x1f1, 'setup_sects');
-  return { setup_sects: sects === 0 ? 4 : sects, version, payload_offset: r.u32(0x248, 'payload_offset'), payload_length: r.u32(0x24c, 'payload_length') };
+  return {
+    setup_sects: sects === 0 ? 4 : sects,
+    version,
+    payload_offset: r.u32(0x248, 'payload_offset'),
+    payload_length: r.u32(0x24c, 'payload_length'),
+  };
 }
 
 /**
@@ -124,8 +140,24 @@ async function unwrapZboot(data: Uint8Array, file: string, maxSize: number, pe: 
   // zboot streams carry the uncompressed size after them (Makefile.zboot *_with_size), except gzip
   const sized = codec !== 'gzip' && payload.length >= 8;
   const stream = sized ? payload.subarray(0, payload.length - 4) : payload;
-  const out = await decompressPayload(stream, codec, file, offset, maxSize, sized ? r.u32(offset + payload.length - 4, 'appended uncompressed size') : undefined);
-  return { kind: 'efi-zboot', pe, compression: codec, payloadOffset: offset, payloadLength: size, bzImage: undefined, data: out, isElf: probeElf(out) };
+  const out = await decompressPayload(
+    stream,
+    codec,
+    file,
+    offset,
+    maxSize,
+    sized ? r.u32(offset + payload.length - 4, 'appended uncompressed size') : undefined,
+  );
+  return {
+    kind: 'efi-zboot',
+    pe,
+    compression: codec,
+    payloadOffset: offset,
+    payloadLength: size,
+    bzImage: undefined,
+    data: out,
+    isElf: probeElf(out),
+  };
 }
 
 async function unwrapBzImage(data: Uint8Array, file: string, maxSize: number, pe: boolean): Promise<UnwrappedKernel> {
@@ -141,12 +173,26 @@ async function unwrapBzImage(data: Uint8Array, file: string, maxSize: number, pe
     // scripts/Makefile.lib *_with_size: the uncompressed size follows the stream (LE u32).
     if (payload.length < 8) throw r.error('E_TRUNCATED', start, `payload of ${payload.length} bytes is too short`);
     const size = r.u32(start + payload.length - 4, 'appended uncompressed size');
-    if (size > maxSize) throw r.error('E_LIMIT', start + payload.length - 4, `payload declares ${size} uncompressed bytes, more than the ${maxSize}-byte limit`);
+    if (size > maxSize)
+      throw r.error(
+        'E_LIMIT',
+        start + payload.length - 4,
+        `payload declares ${size} uncompressed bytes, more than the ${maxSize}-byte limit`,
+      );
     stream = payload.subarray(0, payload.length - 4);
     declared = size;
   }
   const out = await decompressPayload(stream, codec, file, start, maxSize, declared);
-  return { kind: 'bzimage', pe, compression: codec, payloadOffset: start, payloadLength: h.payload_length, bzImage: h, data: out, isElf: probeElf(out) };
+  return {
+    kind: 'bzimage',
+    pe,
+    compression: codec,
+    payloadOffset: start,
+    payloadLength: h.payload_length,
+    bzImage: h,
+    data: out,
+    isElf: probeElf(out),
+  };
 }
 
 /**
@@ -169,12 +215,26 @@ async function scanForPayload(data: Uint8Array, file: string, maxSize: number, p
       }
       const isElf = probeElf(out);
       if (isElf || findBanner(out) !== undefined) {
-        return { kind: 'scanned', pe, compression: codec, payloadOffset: at, payloadLength: end - at, bzImage: undefined, data: out, isElf };
+        return {
+          kind: 'scanned',
+          pe,
+          compression: codec,
+          payloadOffset: at,
+          payloadLength: end - at,
+          bzImage: undefined,
+          data: out,
+          isElf,
+        };
       }
     }
   }
   if (limitError) throw limitError;
-  throw new FormatError('E_MAGIC', { file, offset: 0, format: 'kernel', detail: 'not a kernel image: no ELF header, bzImage header or decodable gzip/xz/zstd kernel payload' });
+  throw new FormatError('E_MAGIC', {
+    file,
+    offset: 0,
+    format: 'kernel',
+    detail: 'not a kernel image: no ELF header, bzImage header or decodable gzip/xz/zstd kernel payload',
+  });
 }
 
 function isBzImage(data: Uint8Array): boolean {

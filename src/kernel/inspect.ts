@@ -7,7 +7,10 @@ import { inspectVmlinux, type VmlinuxInfo } from './vmlinux.js';
 import type { KernelCodec } from './payload.js';
 import type { SystemMap } from './system-map.js';
 
-/** Everything kmodseal reads from a kernel image: release, banner, vermagic, exported symbols, certificates, configuration, BTF, and how the image was packed. */
+/**
+ * Everything kmodseal reads from a kernel image: release, banner, vermagic, exported symbols,
+ * certificates, configuration, BTF, and how the image was packed.
+ */
 export interface KernelInspection extends VmlinuxInfo {
   readonly image: {
     readonly kind: KernelImageKind;
@@ -36,10 +39,21 @@ export interface KernelInspectOptions extends UnwrapOptions {
  */
 export async function inspectKernelImage(data: Uint8Array, options: KernelInspectOptions): Promise<KernelInspection> {
   const u = await unwrapKernelImage(data, options);
-  const info = await inspectVmlinux(u.data, { file: options.file, ...(options.systemMap ? { systemMap: options.systemMap } : {}) });
+  const info = await inspectVmlinux(u.data, {
+    file: options.file,
+    ...(options.systemMap ? { systemMap: options.systemMap } : {}),
+  });
   return {
     ...info,
-    image: { kind: u.kind, pe: u.pe, compression: u.compression, payloadOffset: u.payloadOffset, payloadLength: u.payloadLength, fileSize: data.length, kernelSize: u.data.length },
+    image: {
+      kind: u.kind,
+      pe: u.pe,
+      compression: u.compression,
+      payloadOffset: u.payloadOffset,
+      payloadLength: u.payloadLength,
+      fileSize: data.length,
+      kernelSize: u.data.length,
+    },
     kernel: u.data,
   };
 }

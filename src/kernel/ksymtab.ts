@@ -53,10 +53,14 @@ export function readExports(elf: Elf): ExportedSymbol[] | undefined {
   const ksymtab = elf.findSection('__ksymtab');
   if (!ksymtab) return undefined;
   const strings = elf.findSection('__ksymtab_strings');
-  if (!strings || strings.sh_type === SHT_NOBITS) throw sectionError(elf, ksymtab, 'E_FORMAT', '__ksymtab without __ksymtab_strings');
+  if (!strings || strings.sh_type === SHT_NOBITS)
+    throw sectionError(elf, ksymtab, 'E_FORMAT', '__ksymtab without __ksymtab_strings');
   const layout = ksymtabLayout(elf);
   const out: ExportedSymbol[] = [];
-  for (const [tab, crcs, gpl] of [['__ksymtab', '__kcrctab', false], ['__ksymtab_gpl', '__kcrctab_gpl', true]] as const) {
+  for (const [tab, crcs, gpl] of [
+    ['__ksymtab', '__kcrctab', false],
+    ['__ksymtab_gpl', '__kcrctab_gpl', true],
+  ] as const) {
     const s = elf.findSection(tab);
     if (!s) continue;
     readTable(elf, s, elf.findSection(crcs), strings, layout, gpl, out);
@@ -78,15 +82,35 @@ export function ksymtabLayout(elf: Elf): KsymtabLayout {
   return 'absolute';
 }
 
-function readTable(elf: Elf, tab: ElfSection, crcTab: ElfSection | undefined, strings: ElfSection, layout: KsymtabLayout, gpl: boolean, out: ExportedSymbol[]): void {
+function readTable(
+  elf: Elf,
+  tab: ElfSection,
+  crcTab: ElfSection | undefined,
+  strings: ElfSection,
+  layout: KsymtabLayout,
+  gpl: boolean,
+  out: ExportedSymbol[],
+): void {
   const entSize = layout === 'prel32' ? 12 : 3 * elf.wordSize;
-  if (tab.sh_size % entSize !== 0) throw sectionError(elf, tab, 'E_FORMAT', `size ${tab.sh_size} is not a multiple of the ${entSize}-byte struct kernel_symbol`);
+  if (tab.sh_size % entSize !== 0)
+    throw sectionError(
+      elf,
+      tab,
+      'E_FORMAT',
+      `size ${tab.sh_size} is not a multiple of the ${entSize}-byte struct kernel_symbol`,
+    );
   const n = tab.sh_size / entSize;
-  if (out.length + n > MAX_EXPORTS) throw sectionError(elf, tab, 'E_LIMIT', `more than ${MAX_EXPORTS} exported symbols`);
+  if (out.length + n > MAX_EXPORTS)
+    throw sectionError(elf, tab, 'E_LIMIT', `more than ${MAX_EXPORTS} exported symbols`);
   const r = elf.sectionReader(tab);
   const crcReader = crcTab ? elf.sectionReader(crcTab) : undefined;
   if (crcTab && crcTab.sh_size !== n * 4) {
-    throw sectionError(elf, crcTab, 'E_FORMAT', `${crcTab.name} has ${crcTab.sh_size / 4} CRCs for ${n} symbols in ${tab.name}`);
+    throw sectionError(
+      elf,
+      crcTab,
+      'E_FORMAT',
+      `${crcTab.name} has ${crcTab.sh_size / 4} CRCs for ${n} symbols in ${tab.name}`,
+    );
   }
   const strEnd = strings.sh_offset + strings.sh_size;
   const stringAt = (addr: bigint, fieldOff: number, what: string): string => {
@@ -146,7 +170,12 @@ export function parseModuleSymvers(text: string, owner = 'vmlinux'): ExportedSym
   for (const line of text.split('\n')) {
     const f = line.split('\t');
     if (f.length < 4 || f[2] !== owner || !/^0x[0-9a-fA-F]{1,8}$/.test(f[0]!)) continue;
-    out.push({ name: f[1]!, crc: Number.parseInt(f[0]!, 16), gpl: f[3] === 'EXPORT_SYMBOL_GPL', namespace: f[4] ?? '' });
+    out.push({
+      name: f[1]!,
+      crc: Number.parseInt(f[0]!, 16),
+      gpl: f[3] === 'EXPORT_SYMBOL_GPL',
+      namespace: f[4] ?? '',
+    });
   }
   return out;
 }

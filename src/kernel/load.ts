@@ -19,7 +19,9 @@ export interface LoadKernelOptions {
  */
 export async function loadKernelImage(path: string, options: LoadKernelOptions = {}): Promise<KernelInspection> {
   const data = await readOrFail(path);
-  const systemMap = options.systemMapPath ? parseSystemMap((await readOrFail(options.systemMapPath)).toString('latin1')) : undefined;
+  const systemMap = options.systemMapPath
+    ? parseSystemMap((await readOrFail(options.systemMapPath)).toString('latin1'))
+    : undefined;
   return inspectKernelImage(data, {
     file: path,
     ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),

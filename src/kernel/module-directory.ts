@@ -6,7 +6,15 @@ import path from 'node:path';
 import { KmodsealError } from '../bytes/errors.js';
 import { absolutePath, isDirectory, readTextOptional } from '../io/files.js';
 import type { ModinfoEntry } from '../modinfo/modinfo.js';
-import { fnmatch, normalizeAlias, normalizeModname, parseBuiltinModinfo, parseModulesAlias, parseModulesBuiltin, parseModulesDep } from '../modinfo/depmod.js';
+import {
+  fnmatch,
+  normalizeAlias,
+  normalizeModname,
+  parseBuiltinModinfo,
+  parseModulesAlias,
+  parseModulesBuiltin,
+  parseModulesDep,
+} from '../modinfo/depmod.js';
 
 export type ModuleLookup =
   | { readonly kind: 'file'; readonly path: string }
@@ -40,7 +48,10 @@ export class ModuleDirectory {
     const text = this.readText('modules.dep');
     if (text === undefined) {
       this.dep = new Map(); // as before: a later lookup finds nothing rather than failing again
-      throw new KmodsealError('E_NOTFOUND', `${this.dir}/modules.dep: missing; run depmod for this module directory first`);
+      throw new KmodsealError(
+        'E_NOTFOUND',
+        `${this.dir}/modules.dep: missing; run depmod for this module directory first`,
+      );
     }
     this.dep = parseModulesDep(text, this.dir);
     return this.dep;
@@ -77,7 +88,8 @@ export class ModuleDirectory {
       seen.add(a.module);
       const p = dep.get(normalizeModname(a.module));
       if (p) out.push({ kind: 'file', path: p });
-      else if (this.builtinIndex().has(normalizeModname(a.module))) out.push({ kind: 'builtin', name: a.module, modinfo: this.builtinModinfo(a.module) });
+      else if (this.builtinIndex().has(normalizeModname(a.module)))
+        out.push({ kind: 'builtin', name: a.module, modinfo: this.builtinModinfo(a.module) });
     }
     if (out.length) return out;
     if (this.builtinIndex().has(name)) return [{ kind: 'builtin', name, modinfo: this.builtinModinfo(name) }];

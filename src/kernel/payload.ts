@@ -69,7 +69,8 @@ export function xzStreamEnd(data: Uint8Array, start: number): number | undefined
   for (let y = data.indexOf(0x59, start + 22); y >= 0 && y + 1 < data.length; y = data.indexOf(0x59, y + 1)) {
     if (data[y + 1] !== 0x5a || data[y - 2] !== f0 || data[y - 1] !== f1) continue;
     const footer = y - 10; // CRC32(4) Backward Size(4) Stream Flags(2) "YZ"
-    const crc = (data[footer]! | (data[footer + 1]! << 8) | (data[footer + 2]! << 16) | (data[footer + 3]! << 24)) >>> 0;
+    const crc =
+      (data[footer]! | (data[footer + 1]! << 8) | (data[footer + 2]! << 16) | (data[footer + 3]! << 24)) >>> 0;
     if (zlib.crc32(data.subarray(footer + 4, footer + 10)) === crc) return y + 2;
   }
   return undefined;
@@ -113,7 +114,12 @@ export function zstdFrameEnd(data: Uint8Array, start: number): number | undefine
  * @throws FormatError E_UNSUPPORTED (bzip2, lzma, lzo), E_COMPRESS, E_TRUNCATED, E_LIMIT, E_MAGIC (lz4 without its magic)
  */
 export async function decompressPayload(
-  stream: Uint8Array, codec: KernelCodec, file: string, base: number, maxSize = MAX_KERNEL_SIZE, uncompressedSize?: number,
+  stream: Uint8Array,
+  codec: KernelCodec,
+  file: string,
+  base: number,
+  maxSize = MAX_KERNEL_SIZE,
+  uncompressedSize?: number,
 ): Promise<Uint8Array> {
   const r = new ByteReader(stream, { file, format: codec, base });
   if (codec === 'gzip') return gunzipMember(r, maxSize);

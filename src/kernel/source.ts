@@ -19,7 +19,10 @@ import { probePe } from '../pe/pe.js';
 import { gnuBuildIdFromNotes } from './notes.js';
 import { readPeSignatures, type PeSignatures } from '../pe/authenticode.js';
 
-/** A kernel as {@link loadKernelSource} or {@link loadRunningKernel} found it: the inspected image, its configuration and what else the source provides. */
+/**
+ * A kernel as {@link loadKernelSource} or {@link loadRunningKernel} found it: the inspected image, its
+ * configuration and what else the source provides.
+ */
 export interface KernelSource {
   /** What was read, for messages ("linux-image-….deb: boot/vmlinuz-…"). */
   readonly description: string;
@@ -66,7 +69,14 @@ function pickBootFile(names: readonly string[], prefix: string, release?: string
  * `configText` is a config found beside the image (used when the image embeds none) or, with
  * `explicit`, one the user named (it wins over the embedded one).
  */
-async function fromImage(bytes: Uint8Array, description: string, configText: string | undefined, systemMap: SystemMap | undefined, modulesDir?: string, explicit = false): Promise<KernelSource> {
+async function fromImage(
+  bytes: Uint8Array,
+  description: string,
+  configText: string | undefined,
+  systemMap: SystemMap | undefined,
+  modulesDir?: string,
+  explicit = false,
+): Promise<KernelSource> {
   const inspection = await inspectKernelImage(bytes, { file: description, ...(systemMap ? { systemMap } : {}) });
   const fromFile = configText !== undefined && (explicit || !inspection.config);
   const config = fromFile ? parseKernelConfig(configText) : inspection.config;
@@ -86,8 +96,13 @@ async function fromImage(bytes: Uint8Array, description: string, configText: str
  * unpacked package or a root file system) or `vmlinux`.
  * @throws KmodsealError E_IO/E_NOTFOUND, FormatError from the image readers.
  */
-export async function loadKernelSource(p: string, options: { systemMap?: string; config?: string } = {}): Promise<KernelSource> {
-  const systemMap = options.systemMap ? parseSystemMap(Buffer.from(readFileBytes(options.systemMap)).toString('latin1')) : undefined;
+export async function loadKernelSource(
+  p: string,
+  options: { systemMap?: string; config?: string } = {},
+): Promise<KernelSource> {
+  const systemMap = options.systemMap
+    ? parseSystemMap(Buffer.from(readFileBytes(options.systemMap)).toString('latin1'))
+    : undefined;
   const configOverride = options.config ? Buffer.from(readFileBytes(options.config)).toString('latin1') : undefined;
   const st = statOrNotFound(p);
   if (st.isDirectory()) {
@@ -99,16 +114,32 @@ export async function loadKernelSource(p: string, options: { systemMap?: string;
       const cfg = configOverride ?? readText(path.join(boot, `config-${release}`));
       const map = systemMap ?? optionalMap(path.join(boot, `System.map-${release}`));
       const mdir = path.join(p, 'lib/modules', release);
-      return fromImage(readFileBytes(path.join(boot, image)), path.join(boot, image), cfg, map, fs.existsSync(mdir) ? mdir : undefined, configOverride !== undefined);
+      return fromImage(
+        readFileBytes(path.join(boot, image)),
+        path.join(boot, image),
+        cfg,
+        map,
+        fs.existsSync(mdir) ? mdir : undefined,
+        configOverride !== undefined,
+      );
     }
     const vmlinux = path.join(p, 'vmlinux');
     if (fs.existsSync(vmlinux)) {
-      return fromImage(readFileBytes(vmlinux), vmlinux, configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config')), systemMap ?? optionalMap(path.join(p, 'System.map')), undefined, configOverride !== undefined);
+      return fromImage(
+        readFileBytes(vmlinux),
+        vmlinux,
+        configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config')),
+        systemMap ?? optionalMap(path.join(p, 'System.map')),
+        undefined,
+        configOverride !== undefined,
+      );
     }
     const symvers = readText(path.join(p, 'Module.symvers'));
     if (symvers !== undefined) {
       // a build tree (or linux-headers) without the image: what Module.symvers and the config say
-      const release = (readText(path.join(p, 'kernel.release')) ?? readText(path.join(p, 'include/config/kernel.release')))?.trim();
+      const release = (
+        readText(path.join(p, 'kernel.release')) ?? readText(path.join(p, 'include/config/kernel.release'))
+      )?.trim();
       const cfg = configOverride ?? readText(path.join(p, '.config')) ?? readText(path.join(p, 'config'));
       return {
         description: path.join(p, 'Module.symvers'),
@@ -138,7 +169,8 @@ export async function loadKernelSource(p: string, options: { systemMap?: string;
     });
     const names = [...data.files.keys()];
     const image = names.find((n) => /^boot\/vmlinu[zx]-/.test(n));
-    if (!image) throw new KmodsealError('E_NOTFOUND', `${p}: the package has no boot/vmlinuz-* (not a linux-image package?)`);
+    if (!image)
+      throw new KmodsealError('E_NOTFOUND', `${p}: the package has no boot/vmlinuz-* (not a linux-image package?)`);
     const release = path.basename(image).replace(/^vmlinu[zx]-/, '');
     const cfg = data.files.get(`boot/config-${release}`);
     const map = data.files.get(`boot/System.map-${release}`);
@@ -175,7 +207,13 @@ function optionalMap(p: string): SystemMap | undefined {
  */
 export function requireKernelPart(src: KernelSource, part: KernelPart, purpose: string): void {
   const w = src.inspection?.warnings.find((x) => x.part === part);
-  if (w) throw new FormatError(w.code, { file: src.description, offset: w.offset, format: part, detail: `unreadable, so ${purpose}: ${w.message}` });
+  if (w)
+    throw new FormatError(w.code, {
+      file: src.description,
+      offset: w.offset,
+      format: part,
+      detail: `unreadable, so ${purpose}: ${w.message}`,
+    });
 }
 
 /**
@@ -185,7 +223,7 @@ export function requireKernelPart(src: KernelSource, part: KernelPart, purpose: 
 export function loadRunningKernel(root = ''): KernelSource {
   const release = root ? (readText(`${root}/proc/sys/kernel/osrelease`) ?? '').trim() : runningRelease();
   const version = readText(`${root}/proc/version`);
-  const banner = version ? findBanner(Buffer.from(version, 'latin1'))?.banner ?? version.trim() : undefined;
+  const banner = version ? (findBanner(Buffer.from(version, 'latin1'))?.banner ?? version.trim()) : undefined;
   const notes = readOptional(`${root}/sys/kernel/notes`);
   const cfgGz = readOptional(`${root}/proc/config.gz`);
   let config: KernelConfig | undefined;
@@ -199,13 +237,24 @@ export function loadRunningKernel(root = ''): KernelSource {
   const keys = (readText(`${root}/proc/keys`) ?? '')
     .split('\n')
     .filter((l) => /\basymmetric\b/.test(l))
-    .map((l) => l.replace(/^.*?\basymmetric\s+/, '').replace(/: X509\..*$/, '').trim());
+    .map((l) =>
+      l
+        .replace(/^.*?\basymmetric\s+/, '')
+        .replace(/: X509\..*$/, '')
+        .trim(),
+    );
   return {
     description: 'running kernel',
     inspection: undefined,
     config,
     configSource: config ? 'proc' : undefined,
-    running: { release, banner, buildId: notes ? gnuBuildIdFromNotes(notes) : undefined, btf: readOptional(`${root}/sys/kernel/btf/vmlinux`), builtinKeys: keys },
+    running: {
+      release,
+      banner,
+      buildId: notes ? gnuBuildIdFromNotes(notes) : undefined,
+      btf: readOptional(`${root}/sys/kernel/btf/vmlinux`),
+      builtinKeys: keys,
+    },
     modulesDir: fs.existsSync(`${root}/lib/modules/${release}`) ? `${root}/lib/modules/${release}` : undefined,
     pe: undefined,
   };

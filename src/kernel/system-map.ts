@@ -37,6 +37,7 @@ export function nextSymbolAddress(map: SystemMap, name: string): bigint | undefi
   const sym = map.byName.get(name);
   if (!sym) return undefined;
   let best: bigint | undefined;
-  for (const s of map.symbols) if (s.address > sym.address && (best === undefined || s.address < best)) best = s.address;
+  for (const s of map.symbols)
+    if (s.address > sym.address && (best === undefined || s.address < best)) best = s.address;
   return best;
 }

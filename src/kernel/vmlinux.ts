@@ -16,7 +16,13 @@ import { toHex } from '../bytes/reader.js';
 import { FormatError, type ErrorCode } from '../bytes/errors.js';
 import { parseBtf } from '../btf/btf.js';
 import { findBanner } from './banner.js';
-import { readCertificateListAt, scanCertificateList, type CertificateList, type CertificateSymbols, type WordLayout } from './certs.js';
+import {
+  readCertificateListAt,
+  scanCertificateList,
+  type CertificateList,
+  type CertificateSymbols,
+  type WordLayout,
+} from './certs.js';
 import { findEmbeddedConfig, type KernelConfig } from './config.js';
 import { readExports, ksymtabLayout, type ExportedSymbol, type KsymtabLayout } from './ksymtab.js';
 import { nextSymbolAddress, type SystemMap } from './system-map.js';
@@ -42,7 +48,9 @@ export interface KernelWarning {
 export interface VmlinuxInfo {
   readonly isElf: boolean;
   /** ELF class, byte order and e_machine (undefined for a raw image). */
-  readonly elf: { readonly class: 32 | 64; readonly littleEndian: boolean; readonly machine: number; readonly hasSymtab: boolean } | undefined;
+  readonly elf:
+    | { readonly class: 32 | 64; readonly littleEndian: boolean; readonly machine: number; readonly hasSymtab: boolean }
+    | undefined;
   readonly banner: string | undefined;
   readonly release: string | undefined;
   /** GNU build id, lowercase hex. */
@@ -77,14 +85,23 @@ export async function inspectVmlinux(data: Uint8Array, options: VmlinuxOptions):
   if (!probeElf(data)) {
     const banner = findBanner(data);
     return {
-      isElf: false, elf: undefined, banner: banner?.banner, release: banner?.release, buildId: undefined,
+      isElf: false,
+      elf: undefined,
+      banner: banner?.banner,
+      release: banner?.release,
+      buildId: undefined,
       certificates: await readPart(warnings, 'certificates', () => scanCertificateList(data, file, RAW_LAYOUTS)),
-      btf: undefined, config, exports: undefined, ksymtabLayout: undefined, warnings,
+      btf: undefined,
+      config,
+      exports: undefined,
+      ksymtabLayout: undefined,
+      warnings,
     };
   }
   const elf = Elf.parse(data, file);
   const rodata = elf.findSection('.rodata');
-  const banner = (rodata ? findBanner(data, rodata.sh_offset, rodata.sh_offset + rodata.sh_size) : undefined) ?? findBanner(data);
+  const banner =
+    (rodata ? findBanner(data, rodata.sh_offset, rodata.sh_offset + rodata.sh_size) : undefined) ?? findBanner(data);
   const buildId = await readPart(warnings, 'build-id', () => findBuildId(elf));
   if (options.systemMap && !elf.symbols()) checkSystemMap(elf, options.systemMap);
   const certificates = await readPart(warnings, 'certificates', () => findCertificates(elf, options.systemMap));
@@ -93,7 +110,12 @@ export async function inspectVmlinux(data: Uint8Array, options: VmlinuxOptions):
   const exports = await readPart(warnings, 'exports', () => readExports(elf));
   return {
     isElf: true,
-    elf: { class: elf.header.class, littleEndian: elf.header.littleEndian, machine: elf.header.e_machine, hasSymtab: elf.symbols() !== undefined },
+    elf: {
+      class: elf.header.class,
+      littleEndian: elf.header.littleEndian,
+      machine: elf.header.e_machine,
+      hasSymtab: elf.symbols() !== undefined,
+    },
     banner: banner?.banner,
     release: banner?.release,
     buildId,
@@ -107,7 +129,11 @@ export async function inspectVmlinux(data: Uint8Array, options: VmlinuxOptions):
 }
 
 /** One part, read on its own: a FormatError becomes a warning and the part is undefined. */
-async function readPart<T>(warnings: KernelWarning[], part: KernelPart, read: () => T | Promise<T>): Promise<T | undefined> {
+async function readPart<T>(
+  warnings: KernelWarning[],
+  part: KernelPart,
+  read: () => T | Promise<T>,
+): Promise<T | undefined> {
   try {
     return await read();
   } catch (e) {
@@ -149,7 +175,8 @@ export function findBuildId(elf: Elf): string | undefined {
       const nameAt = p + 12;
       const descAt = nameAt + align4(namesz);
       r.need(descAt, descsz, 'note desc');
-      if (type === NT_GNU_BUILD_ID && namesz === 4 && r.startsWith(nameAt, [0x47, 0x4e, 0x55, 0])) return toHex(r.bytes(descAt, descsz));
+      if (type === NT_GNU_BUILD_ID && namesz === 4 && r.startsWith(nameAt, [0x47, 0x4e, 0x55, 0]))
+        return toHex(r.bytes(descAt, descsz));
       p = descAt + align4(descsz);
     }
   }
@@ -173,7 +200,8 @@ function certificateSymbolsFromSymtab(elf: Elf): CertificateSymbols | undefined 
   if (!symbols) return undefined;
   const wanted = new Map<string, { value: bigint; size: bigint }>();
   for (const s of symbols) {
-    if (CERT_SYMBOLS.includes(s.name) && !wanted.has(s.name)) wanted.set(s.name, { value: s.st_value, size: s.st_size });
+    if (CERT_SYMBOLS.includes(s.name) && !wanted.has(s.name))
+      wanted.set(s.name, { value: s.st_value, size: s.st_size });
   }
   const off = (name: string): number | undefined => {
     const s = wanted.get(name);
@@ -184,12 +212,22 @@ function certificateSymbolsFromSymtab(elf: Elf): CertificateSymbols | undefined 
   if (list === undefined || listSize === undefined) return undefined;
   const extra = wanted.get('system_extra_cert');
   return {
-    list, listSize, moduleCertSize: off('module_cert_size'), extraCert: off('system_extra_cert'),
-    extraCertSize: extra ? Number(extra.size) : undefined, extraCertUsed: off('system_extra_cert_used'),
+    list,
+    listSize,
+    moduleCertSize: off('module_cert_size'),
+    extraCert: off('system_extra_cert'),
+    extraCertSize: extra ? Number(extra.size) : undefined,
+    extraCertUsed: off('system_extra_cert_used'),
   };
 }
 
-const CERT_SYMBOLS = ['system_certificate_list', 'system_certificate_list_size', 'module_cert_size', 'system_extra_cert', 'system_extra_cert_used'];
+const CERT_SYMBOLS = [
+  'system_certificate_list',
+  'system_certificate_list_size',
+  'module_cert_size',
+  'system_extra_cert',
+  'system_extra_cert_used',
+];
 
 /**
  * A System.map of another build would point at unrelated bytes: its linux_banner must be the banner.
@@ -216,8 +254,12 @@ function certificateSymbolsFromMap(elf: Elf, map: SystemMap): CertificateSymbols
   const extraAddr = addr('system_extra_cert');
   const next = extraAddr !== undefined ? nextSymbolAddress(map, 'system_extra_cert') : undefined;
   return {
-    list, listSize, moduleCertSize: off('module_cert_size'), extraCert: off('system_extra_cert'),
-    extraCertSize: extraAddr !== undefined && next !== undefined ? Number(next - extraAddr) : undefined, extraCertUsed: off('system_extra_cert_used'),
+    list,
+    listSize,
+    moduleCertSize: off('module_cert_size'),
+    extraCert: off('system_extra_cert'),
+    extraCertSize: extraAddr !== undefined && next !== undefined ? Number(next - extraAddr) : undefined,
+    extraCertUsed: off('system_extra_cert_used'),
   };
 }
 
@@ -226,8 +268,19 @@ function certificateSymbolsFromMap(elf: Elf, map: SystemMap): CertificateSymbols
  * @throws FormatError E_RANGE when no section contains it.
  */
 export function addressToOffset(elf: Elf, address: bigint, what: string): number {
-  const s = elf.sections.find((x: ElfSection) => (x.sh_flags & SHF_ALLOC) !== 0 && x.sh_type !== SHT_NOBITS && address >= x.sh_addr && address < x.sh_addr + BigInt(x.sh_size));
-  if (!s) throw new FormatError('E_RANGE', { file: elf.file, offset: 0, format: 'elf', detail: `${what}: address 0x${address.toString(16)} is in no allocated section` });
+  const s = elf.sections.find(
+    (x: ElfSection) =>
+      (x.sh_flags & SHF_ALLOC) !== 0 &&
+      x.sh_type !== SHT_NOBITS &&
+      address >= x.sh_addr &&
+      address < x.sh_addr + BigInt(x.sh_size),
+  );
+  if (!s)
+    throw new FormatError('E_RANGE', {
+      file: elf.file,
+      offset: 0,
+      format: 'elf',
+      detail: `${what}: address 0x${address.toString(16)} is in no allocated section`,
+    });
   return s.sh_offset + Number(address - s.sh_addr);
 }
-

@@ -11,10 +11,19 @@ export { bytesEqual } from '../pki/certificate.js';
 
 /** PEM ("-----BEGIN CERTIFICATE-----") or DER to DER. */
 export function certificateToDer(cert: Uint8Array | string): Uint8Array {
-  if (typeof cert === 'string' || (cert.length > 10 && Buffer.from(cert.subarray(0, 10)).toString('latin1').startsWith('-----'))) {
+  if (
+    typeof cert === 'string' ||
+    (cert.length > 10 && Buffer.from(cert.subarray(0, 10)).toString('latin1').startsWith('-----'))
+  ) {
     const text = typeof cert === 'string' ? cert : Buffer.from(cert).toString('latin1');
     const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(text);
-    if (!m) throw new FormatError('E_MAGIC', { file: '<certificate>', offset: 0, format: 'pem', detail: 'no CERTIFICATE block' });
+    if (!m)
+      throw new FormatError('E_MAGIC', {
+        file: '<certificate>',
+        offset: 0,
+        format: 'pem',
+        detail: 'no CERTIFICATE block',
+      });
     return new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
   }
   return cert;
@@ -35,7 +44,8 @@ export function subjectKeyIdFromSpki(spkiDer: Uint8Array): Uint8Array {
   const spki = expectTlv(r, 0, TAG_SEQUENCE, 'SubjectPublicKeyInfo');
   const kids = readChildren(r, spki);
   const bits = kids[1];
-  if (!bits || bits.tag !== TAG_BIT_STRING) throw r.error('E_ASN1', spki.contentStart, 'subjectPublicKey BIT STRING expected');
+  if (!bits || bits.tag !== TAG_BIT_STRING)
+    throw r.error('E_ASN1', spki.contentStart, 'subjectPublicKey BIT STRING expected');
   const key = r.data.subarray(bits.contentStart + 1, bits.contentEnd);
   return new Uint8Array(crypto.createHash('sha1').update(key).digest());
 }

@@ -20,7 +20,8 @@ export const PRIVATE_KEY_MODE = 0o600;
  * @throws KmodsealError E_IO
  */
 export function writePrivateKeyFile(file: string, pem: string, options: { overwrite?: boolean } = {}): void {
-  if (!options.overwrite && fs.existsSync(file)) throw new KmodsealError('E_IO', `${file}: already exists (refusing to overwrite a key)`);
+  if (!options.overwrite && fs.existsSync(file))
+    throw new KmodsealError('E_IO', `${file}: already exists (refusing to overwrite a key)`);
   writeFileAtomic(file, pem, PRIVATE_KEY_MODE);
 }
 
@@ -39,7 +40,9 @@ export function readPrivateKeyFile(file: string, passphrase = signPinFromEnv()):
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     const pem = data.subarray(0, 11).toString('latin1') === '-----BEGIN ';
-    return crypto.createPrivateKey(pem ? { key: data, format: 'pem', passphrase } : { key: data, format: 'der', type: 'pkcs8', passphrase });
+    return crypto.createPrivateKey(
+      pem ? { key: data, format: 'pem', passphrase } : { key: data, format: 'der', type: 'pkcs8', passphrase },
+    );
   } catch (e) {
     throw new KmodsealError('E_FORMAT', `${file}: not a usable private key: ${(e as Error).message}`, { cause: e });
   }

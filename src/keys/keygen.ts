@@ -68,7 +68,11 @@ function generateKeyPair(type: KeyType): { privateKey: KeyObject; publicKey: Key
 export async function generateSigningKey(options: KeygenOptions = {}): Promise<GeneratedKey> {
   const type = options.type ?? 'rsa4096';
   const { privateKey, publicKey } = generateKeyPair(type);
-  const issuerKey = options.issuer ? (typeof options.issuer.privateKey === 'string' ? crypto.createPrivateKey(options.issuer.privateKey) : options.issuer.privateKey) : privateKey;
+  const issuerKey = options.issuer
+    ? typeof options.issuer.privateKey === 'string'
+      ? crypto.createPrivateKey(options.issuer.privateKey)
+      : options.issuer.privateKey
+    : privateKey;
   const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
   const certificate = await createCertificate({
     subject: options.subject ?? DEFAULT_SUBJECT,

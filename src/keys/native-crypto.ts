@@ -61,14 +61,25 @@ export function loadNativeCrypto(keyType: 'rsa' | 'ec' = 'rsa'): NativeCrypto | 
 }
 
 /** Digests every libcrypto the addons open has (the newer one is built without MD4 and SM3). */
-const NATIVE_VERIFY_HASHES = new Set(['sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'sha3-256', 'sha3-384', 'sha3-512']);
+const NATIVE_VERIFY_HASHES = new Set([
+  'sha1',
+  'sha224',
+  'sha256',
+  'sha384',
+  'sha512',
+  'sha3-256',
+  'sha3-384',
+  'sha3-512',
+]);
 
 /**
  * A verifier for an EC public key (DER SubjectPublicKeyInfo) through the addon that signs EC
  * keys, or undefined (no addon, disabled, or one built before verification existed). The
  * verifier answers undefined for a digest it leaves to node:crypto. Belongs to this thread.
  */
-export function nativeEcVerifier(spki: Uint8Array): ((hash: string, content: Uint8Array, signature: Uint8Array) => boolean | undefined) | undefined {
+export function nativeEcVerifier(
+  spki: Uint8Array,
+): ((hash: string, content: Uint8Array, signature: Uint8Array) => boolean | undefined) | undefined {
   const n = loadNativeCrypto('ec');
   if (!n?.loadPublicKey || !n.verifyContent) return undefined;
   let handle: NativeKeyHandle;
@@ -101,6 +112,7 @@ export function nativeSignerLibrary(keyType: 'rsa' | 'ec' = 'rsa'): { version: s
 /** Rewraps an addon failure ({code, message} with OpenSSL's reason) as a typed error. */
 export function nativeError(e: unknown, what: string): KmodsealError {
   const err = e as Error & { code?: string };
-  const code = err.code === 'E_FORMAT' || err.code === 'E_UNSUPPORTED' || err.code === 'E_USAGE' ? err.code : 'E_UNSUPPORTED';
+  const code =
+    err.code === 'E_FORMAT' || err.code === 'E_UNSUPPORTED' || err.code === 'E_USAGE' ? err.code : 'E_UNSUPPORTED';
   return new KmodsealError(code, `${what}: ${err.message}`, { cause: e });
 }

@@ -22,16 +22,24 @@ function toPrivateKey(k: KeyObject | string | Uint8Array): KeyObject {
   if (typeof k === 'string') return crypto.createPrivateKey(k);
   if (k instanceof Uint8Array) {
     const isDer = k[0] === 0x30;
-    return crypto.createPrivateKey(isDer ? { key: Buffer.from(k), format: 'der', type: 'pkcs8' } : { key: Buffer.from(k), format: 'pem' });
+    return crypto.createPrivateKey(
+      isDer ? { key: Buffer.from(k), format: 'der', type: 'pkcs8' } : { key: Buffer.from(k), format: 'pem' },
+    );
   }
   return k;
 }
 
-const ECDSA_DIGEST_ERROR = (): KmodsealError => new KmodsealError('E_UNSUPPORTED', 'an in-memory ECDSA key signs content (signContent), not a precomputed digest');
+const ECDSA_DIGEST_ERROR = (): KmodsealError =>
+  new KmodsealError('E_UNSUPPORTED', 'an in-memory ECDSA key signs content (signContent), not a precomputed digest');
 const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 /** A signer whose signatures the system libcrypto makes (the key is loaded there once). */
-function createLibcryptoSigner(n: NativeCrypto, key: KeyObject, algorithm: 'rsa' | 'ecdsa', certificate: Uint8Array): Signer {
+function createLibcryptoSigner(
+  n: NativeCrypto,
+  key: KeyObject,
+  algorithm: 'rsa' | 'ecdsa',
+  certificate: Uint8Array,
+): Signer {
   let handle: NativeKeyHandle;
   try {
     handle = n.loadKey(key.export({ format: 'der', type: 'pkcs8' }));
@@ -70,7 +78,11 @@ function createLibcryptoSigner(n: NativeCrypto, key: KeyObject, algorithm: 'rsa'
  * @param certificate the matching X.509 certificate, DER or PEM
  * @throws KmodsealError E_UNSUPPORTED (key type other than RSA/EC), E_FORMAT (certificate does not match the key)
  */
-export function createNodeSigner(privateKey: KeyObject | string | Uint8Array, certificate: Uint8Array | string, options: { native?: boolean } = {}): Signer {
+export function createNodeSigner(
+  privateKey: KeyObject | string | Uint8Array,
+  certificate: Uint8Array | string,
+  options: { native?: boolean } = {},
+): Signer {
   const key = toPrivateKey(privateKey);
   if (key.type !== 'private') throw new KmodsealError('E_UNSUPPORTED', 'a private key is required');
   const der = certificateToDer(certificate);
@@ -81,7 +93,8 @@ export function createNodeSigner(privateKey: KeyObject | string | Uint8Array, ce
   }
   const type = key.asymmetricKeyType;
   const n = options.native === false ? null : loadNativeCrypto(type === 'ec' ? 'ec' : 'rsa');
-  if (n && (type === 'rsa' || type === 'ec')) return createLibcryptoSigner(n, key, type === 'rsa' ? 'rsa' : 'ecdsa', der);
+  if (n && (type === 'rsa' || type === 'ec'))
+    return createLibcryptoSigner(n, key, type === 'rsa' ? 'rsa' : 'ecdsa', der);
   if (type === 'rsa') {
     const modulusBits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     return {

@@ -136,14 +136,17 @@ function trimPadded(s: string): string {
  */
 export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions = {}): Pkcs11Signer {
   const uri = parsePkcs11Uri(uriText);
-  if (uri.type !== undefined && uri.type !== 'private') throw new KmodsealError('E_USAGE', `PKCS#11 URI names type=${uri.type}; a private key is needed`);
+  if (uri.type !== undefined && uri.type !== 'private')
+    throw new KmodsealError('E_USAGE', `PKCS#11 URI names type=${uri.type}; a private key is needed`);
   const modulePath = options.modulePath ?? uri.modulePath ?? pkcs11ModuleFromEnv() ?? DEFAULT_PKCS11_MODULE;
   const p11: Pkcs11Module = require('pkcs11js') as Pkcs11Module;
   const lib = new p11.PKCS11();
   try {
     lib.load(modulePath);
   } catch (e) {
-    throw new KmodsealError('E_IO', `${modulePath}: cannot load the PKCS#11 module: ${(e as Error).message}`, { cause: e });
+    throw new KmodsealError('E_IO', `${modulePath}: cannot load the PKCS#11 module: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   let session: Handle | undefined;
   const cleanup = (): void => {
@@ -178,14 +181,19 @@ export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions =
       if (uri.model !== undefined && trimPadded(info.model) !== uri.model) return false;
       return true;
     });
-    if (!slot) throw new KmodsealError('E_NOTFOUND', `no PKCS#11 token matches ${uriText.replace(/pin-value=[^;&]*/, 'pin-value=***')}`);
+    if (!slot)
+      throw new KmodsealError(
+        'E_NOTFOUND',
+        `no PKCS#11 token matches ${uriText.replace(/pin-value=[^;&]*/, 'pin-value=***')}`,
+      );
     session = lib.C_OpenSession(slot, p11.CKF_SERIAL_SESSION);
     const pin = readPin(uri, options);
     if (pin !== undefined) {
       try {
         lib.C_Login(session, p11.CKU_USER, pin);
       } catch (e) {
-        if ((e as { code?: number }).code !== p11.CKR_USER_ALREADY_LOGGED_IN) throw new KmodsealError('E_USAGE', `PKCS#11 login failed: ${(e as Error).message}`, { cause: e });
+        if ((e as { code?: number }).code !== p11.CKR_USER_ALREADY_LOGGED_IN)
+          throw new KmodsealError('E_USAGE', `PKCS#11 login failed: ${(e as Error).message}`, { cause: e });
       }
     }
     const find = (cls: number, id: Uint8Array | undefined, label: string | undefined): Handle[] => {
@@ -200,24 +208,42 @@ export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions =
       }
     };
     const keys = find(p11.CKO_PRIVATE_KEY, uri.id, uri.object);
-    if (keys.length === 0) throw new KmodsealError('E_NOTFOUND', `no private key matches the PKCS#11 URI (object=${uri.object ?? '*'}, id=${uri.id ? Buffer.from(uri.id).toString('hex') : '*'}); is the PIN right?`);
-    if (keys.length > 1) throw new KmodsealError('E_USAGE', `${keys.length} private keys match the PKCS#11 URI; add object= or id=`);
+    if (keys.length === 0)
+      throw new KmodsealError(
+        'E_NOTFOUND',
+        `no private key matches the PKCS#11 URI (object=${uri.object ?? '*'}, ` +
+          `id=${uri.id ? Buffer.from(uri.id).toString('hex') : '*'}); is the PIN right?`,
+      );
+    if (keys.length > 1)
+      throw new KmodsealError('E_USAGE', `${keys.length} private keys match the PKCS#11 URI; add object= or id=`);
     const key = keys[0]!;
-    const [typeAttr, idAttr, labelAttr] = lib.C_GetAttributeValue(session, key, [{ type: p11.CKA_KEY_TYPE }, { type: p11.CKA_ID }, { type: p11.CKA_LABEL }]);
+    const [typeAttr, idAttr, labelAttr] = lib.C_GetAttributeValue(session, key, [
+      { type: p11.CKA_KEY_TYPE },
+      { type: p11.CKA_ID },
+      { type: p11.CKA_LABEL },
+    ]);
     const keyType = typeAttr!.value.readUIntLE(0, Math.min(typeAttr!.value.length, 6));
     let certificate: Uint8Array;
     if (options.certificate !== undefined) certificate = certificateToDer(options.certificate);
     else {
       const keyId = idAttr?.value.length ? new Uint8Array(idAttr.value) : undefined;
       const keyLabel = labelAttr?.value.length ? labelAttr.value.toString('utf8') : undefined;
-      const certs = keyId ? find(p11.CKO_CERTIFICATE, keyId, undefined) : find(p11.CKO_CERTIFICATE, undefined, keyLabel);
-      if (certs.length === 0) throw new KmodsealError('E_NOTFOUND', 'the token holds no certificate for the key; pass one');
+      const certs = keyId
+        ? find(p11.CKO_CERTIFICATE, keyId, undefined)
+        : find(p11.CKO_CERTIFICATE, undefined, keyLabel);
+      if (certs.length === 0)
+        throw new KmodsealError('E_NOTFOUND', 'the token holds no certificate for the key; pass one');
       certificate = new Uint8Array(lib.C_GetAttributeValue(session, certs[0]!, [{ type: p11.CKA_VALUE }])[0]!.value);
     }
-    const certKey = crypto.createPublicKey({ key: Buffer.from(parseCertificate(certificate).spki), format: 'der', type: 'spki' });
+    const certKey = crypto.createPublicKey({
+      key: Buffer.from(parseCertificate(certificate).spki),
+      format: 'der',
+      type: 'spki',
+    });
     const s = session;
     if (keyType === p11.CKK_RSA) {
-      if (certKey.asymmetricKeyType !== 'rsa') throw new KmodsealError('E_FORMAT', 'the certificate does not hold an RSA key');
+      if (certKey.asymmetricKeyType !== 'rsa')
+        throw new KmodsealError('E_FORMAT', 'the certificate does not hold an RSA key');
       const size = Math.ceil((certKey.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
       return {
         algorithm: 'rsa',
@@ -232,21 +258,26 @@ export function openPkcs11Signer(uriText: string, options: Pkcs11SignerOptions =
       };
     }
     if (keyType === p11.CKK_EC) {
-      if (certKey.asymmetricKeyType !== 'ec') throw new KmodsealError('E_FORMAT', 'the certificate does not hold an EC key');
+      if (certKey.asymmetricKeyType !== 'ec')
+        throw new KmodsealError('E_FORMAT', 'the certificate does not hold an EC key');
       return {
         algorithm: 'ecdsa',
         certificate,
         signatureLength: undefined,
         backend: 'pkcs11',
         sign(hash: HashAlgorithm, digest: Uint8Array): Uint8Array {
-          if (digest.length !== HASH_LENGTH[hash]) throw new RangeError(`${hash} digest must be ${HASH_LENGTH[hash]} bytes`);
+          if (digest.length !== HASH_LENGTH[hash])
+            throw new RangeError(`${hash} digest must be ${HASH_LENGTH[hash]} bytes`);
           lib.C_SignInit(s, { mechanism: p11.CKM_ECDSA }, key);
           return ecdsaRawToDer(new Uint8Array(lib.C_Sign(s, Buffer.from(digest), Buffer.alloc(256))));
         },
         close: cleanup,
       };
     }
-    throw new KmodsealError('E_UNSUPPORTED', `PKCS#11 key type 0x${keyType.toString(16)} cannot sign modules (RSA or EC only)`);
+    throw new KmodsealError(
+      'E_UNSUPPORTED',
+      `PKCS#11 key type 0x${keyType.toString(16)} cannot sign modules (RSA or EC only)`,
+    );
   } catch (e) {
     cleanup();
     throw e;

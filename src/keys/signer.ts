@@ -43,7 +43,8 @@ const DIGEST_INFO_PREFIX: Record<HashAlgorithm, string> = {
 
 /** The DER DigestInfo an RSA PKCS#1 v1.5 signature wraps. New array. */
 export function encodeDigestInfo(hash: HashAlgorithm, digest: Uint8Array): Uint8Array {
-  if (digest.length !== HASH_LENGTH[hash]) throw new RangeError(`${hash} digest must be ${HASH_LENGTH[hash]} bytes, got ${digest.length}`);
+  if (digest.length !== HASH_LENGTH[hash])
+    throw new RangeError(`${hash} digest must be ${HASH_LENGTH[hash]} bytes, got ${digest.length}`);
   return concatBytes([Buffer.from(DIGEST_INFO_PREFIX[hash], 'hex'), digest]);
 }
 
@@ -85,7 +86,12 @@ export interface Signer {
  * (IEEE P1363) to the DER SEQUENCE { r, s } CMS needs.
  */
 export function ecdsaRawToDer(raw: Uint8Array): Uint8Array {
-  if (raw.length === 0 || raw.length % 2 !== 0) throw new RangeError(`raw ECDSA signature has odd length ${raw.length}`);
+  if (raw.length === 0 || raw.length % 2 !== 0)
+    throw new RangeError(`raw ECDSA signature has odd length ${raw.length}`);
   const half = raw.length / 2;
-  return encodeTlv(TAG_SEQUENCE, encodeUnsignedInteger(raw.subarray(0, half)), encodeUnsignedInteger(raw.subarray(half)));
+  return encodeTlv(
+    TAG_SEQUENCE,
+    encodeUnsignedInteger(raw.subarray(0, half)),
+    encodeUnsignedInteger(raw.subarray(half)),
+  );
 }

@@ -28,11 +28,18 @@ const WEB_HASH: Record<CertificateHash, string> = { sha256: 'SHA-256', sha384: '
 const WEB_CURVE: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
 
 /** The WebCrypto algorithm that signs with `key` (RSA PKCS#1 v1.5 or ECDSA). */
-export function webSigningAlgorithm(key: KeyObject, hash: CertificateHash): WebCrypto.RsaHashedImportParams | WebCrypto.EcKeyImportParams {
+export function webSigningAlgorithm(
+  key: KeyObject,
+  hash: CertificateHash,
+): WebCrypto.RsaHashedImportParams | WebCrypto.EcKeyImportParams {
   if (key.asymmetricKeyType === 'rsa') return { name: 'RSASSA-PKCS1-v1_5', hash: WEB_HASH[hash] };
   if (key.asymmetricKeyType === 'ec') {
     const curve = WEB_CURVE[key.asymmetricKeyDetails?.namedCurve ?? ''];
-    if (!curve) throw new KmodsealError('E_UNSUPPORTED', `EC curve ${key.asymmetricKeyDetails?.namedCurve ?? '?'} is not supported`);
+    if (!curve)
+      throw new KmodsealError(
+        'E_UNSUPPORTED',
+        `EC curve ${key.asymmetricKeyDetails?.namedCurve ?? '?'} is not supported`,
+      );
     return { name: 'ECDSA', namedCurve: curve };
   }
   throw new KmodsealError('E_UNSUPPORTED', `key type ${key.asymmetricKeyType ?? '?'} cannot sign certificates`);
@@ -41,7 +48,8 @@ export function webSigningAlgorithm(key: KeyObject, hash: CertificateHash): WebC
 /** A node KeyObject as a WebCrypto CryptoKey (Node 20 has no KeyObject.toCryptoKey). */
 export async function toCryptoKey(key: KeyObject, hash: CertificateHash): Promise<WebCrypto.CryptoKey> {
   const alg = webSigningAlgorithm(key, hash);
-  if (key.type === 'private') return webcrypto.subtle.importKey('pkcs8', key.export({ format: 'der', type: 'pkcs8' }), alg, true, ['sign']);
+  if (key.type === 'private')
+    return webcrypto.subtle.importKey('pkcs8', key.export({ format: 'der', type: 'pkcs8' }), alg, true, ['sign']);
   return webcrypto.subtle.importKey('spki', key.export({ format: 'der', type: 'spki' }), alg, true, ['verify']);
 }
 
@@ -91,11 +99,19 @@ export async function createCertificate(req: CertificateRequest): Promise<Uint8A
   const hash = req.hash ?? 'sha256';
   const spki = new Uint8Array(req.publicKey.export({ format: 'der', type: 'spki' }));
   const skid = subjectKeyIdFromSpki(spki);
-  const issuerIds = req.issuerCertificate ? parseCertificate(req.issuerCertificate, { file: '<issuer certificate>' }) : undefined;
-  const akid = issuerIds ? issuerIds.subjectKeyId ?? subjectKeyIdFromSpki(issuerIds.spki) : skid;
+  const issuerIds = req.issuerCertificate
+    ? parseCertificate(req.issuerCertificate, { file: '<issuer certificate>' })
+    : undefined;
+  const akid = issuerIds ? (issuerIds.subjectKeyId ?? subjectKeyIdFromSpki(issuerIds.spki)) : skid;
   const extensions: x509.Extension[] = req.ca
-    ? [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)]
-    : [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, false)];
+    ? [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      ]
+    : [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, false),
+      ];
   extensions.push(new x509.SubjectKeyIdentifierExtension(Buffer.from(skid).toString('hex')));
   extensions.push(new x509.AuthorityKeyIdentifierExtension(Buffer.from(akid).toString('hex')));
   const eku = req.extendedKeyUsage ?? (req.ca ? [] : ['codeSigning']);
@@ -113,7 +129,9 @@ export async function createCertificate(req: CertificateRequest): Promise<Uint8A
     notAfter,
     publicKey: publicKey as never,
     signingKey: signingKey as never,
-    signingAlgorithm: (req.signingKey.asymmetricKeyType === 'ec' ? { name: 'ECDSA', hash: WEB_HASH[hash] } : { name: 'RSASSA-PKCS1-v1_5', hash: WEB_HASH[hash] }) as never,
+    signingAlgorithm: (req.signingKey.asymmetricKeyType === 'ec'
+      ? { name: 'ECDSA', hash: WEB_HASH[hash] }
+      : { name: 'RSASSA-PKCS1-v1_5', hash: WEB_HASH[hash] }) as never,
     extensions,
   });
   return new Uint8Array(cert.rawData);

@@ -5,7 +5,12 @@
 import { Elf } from '../elf/elf.js';
 import { FormatError, KmodsealError } from '../bytes/errors.js';
 import { decompressModule, type Compression } from '../compress/index.js';
-import { findModuleSignature, modinfoSignatureFields, pkeyAlgoName, type ModuleSignature } from '../modsig/signature.js';
+import {
+  findModuleSignature,
+  modinfoSignatureFields,
+  pkeyAlgoName,
+  type ModuleSignature,
+} from '../modsig/signature.js';
 import { kmodHex, readModinfo, type ModinfoEntry } from './modinfo.js';
 import { toHex } from '../bytes/reader.js';
 
@@ -32,7 +37,14 @@ export interface SignatureSummary {
   readonly offset: number;
   readonly certificates: number;
   readonly signers: number;
-  readonly trailer: { readonly algo: number; readonly hash: number; readonly id_type: number; readonly signer_len: number; readonly key_id_len: number; readonly sig_len: number };
+  readonly trailer: {
+    readonly algo: number;
+    readonly hash: number;
+    readonly id_type: number;
+    readonly signer_len: number;
+    readonly key_id_len: number;
+    readonly sig_len: number;
+  };
 }
 
 /** What {@link inspectModuleBytes} reads from a module: modinfo's fields in order, the structured signature, sizes and compression. */
@@ -61,7 +73,11 @@ export interface InspectOptions {
  * signature. The ELF must parse; a broken signature is reported in `signatureError`.
  * @throws FormatError for compression or ELF errors.
  */
-export async function inspectModuleBytes(data: Uint8Array, file: string, options: InspectOptions = {}): Promise<ModuleInspection> {
+export async function inspectModuleBytes(
+  data: Uint8Array,
+  file: string,
+  options: InspectOptions = {},
+): Promise<ModuleInspection> {
   const { data: elfData, compression } = await decompressModule(data, file, options.maxSize);
   return inspectDecompressed(elfData, file, compression, data.length);
 }
@@ -71,7 +87,13 @@ export async function inspectModuleBytes(data: Uint8Array, file: string, options
  * `signature` null (modinfo's text needs only `modinfo`; the summary's hex costs a tenth of a
  * tree's inspection); a broken signature is still reported in `signatureError`.
  */
-export function inspectDecompressed(elfData: Uint8Array, file: string, compression: Compression, fileSize = elfData.length, summary = true): ModuleInspection {
+export function inspectDecompressed(
+  elfData: Uint8Array,
+  file: string,
+  compression: Compression,
+  fileSize = elfData.length,
+  summary = true,
+): ModuleInspection {
   const where = compression === 'none' ? file : `${file} (decompressed ${compression})`;
   const elf = Elf.parse(elfData, where);
   const entries: ModinfoEntry[] = readModinfo(elf);
@@ -96,27 +118,30 @@ export function inspectDecompressed(elfData: Uint8Array, file: string, compressi
       );
     } else if (!signatureError) {
       signatureError = new FormatError('E_SIG', {
-        file: where, offset: sig.trailerOffset, format: 'modsig',
+        file: where,
+        offset: sig.trailerOffset,
+        format: 'modsig',
         detail: `struct module_signature has out-of-range fields (algo ${sig.raw.algo}, hash ${sig.raw.hash}, id_type ${sig.raw.id_type})`,
       });
     }
     const p = sig.pkcs7;
-    if (summary) signature = {
-      idType: ['PGP', 'X509', 'PKCS#7'][sig.raw.id_type] ?? `unknown(${sig.raw.id_type})`,
-      signer: f?.signer ?? '',
-      issuer: p?.issuer ?? null,
-      keyId: toHex(f?.sig_key ?? sig.keyId),
-      subjectKeyId: p?.subjectKeyId ? toHex(p.subjectKeyId) : null,
-      hashAlgorithm: f?.sig_hashalgo ?? 'unknown',
-      signatureAlgorithm: p ? p.signatureAlgorithmName : (pkeyAlgoName(sig.raw.algo) ?? null),
-      signature: toHex(f?.signature ?? sig.sigData),
-      signatureLength: (f?.signature ?? sig.sigData).length,
-      signedLength: sig.moduleLength,
-      offset: sig.sigOffset,
-      certificates: p?.certificateCount ?? 0,
-      signers: p?.signerCount ?? 0,
-      trailer: { ...sig.raw },
-    };
+    if (summary)
+      signature = {
+        idType: ['PGP', 'X509', 'PKCS#7'][sig.raw.id_type] ?? `unknown(${sig.raw.id_type})`,
+        signer: f?.signer ?? '',
+        issuer: p?.issuer ?? null,
+        keyId: toHex(f?.sig_key ?? sig.keyId),
+        subjectKeyId: p?.subjectKeyId ? toHex(p.subjectKeyId) : null,
+        hashAlgorithm: f?.sig_hashalgo ?? 'unknown',
+        signatureAlgorithm: p ? p.signatureAlgorithmName : (pkeyAlgoName(sig.raw.algo) ?? null),
+        signature: toHex(f?.signature ?? sig.sigData),
+        signatureLength: (f?.signature ?? sig.sigData).length,
+        signedLength: sig.moduleLength,
+        offset: sig.sigOffset,
+        certificates: p?.certificateCount ?? 0,
+        signers: p?.signerCount ?? 0,
+        trailer: { ...sig.raw },
+      };
   }
   return { file, compression, fileSize, size: elfData.length, modinfo: entries, signature, signatureError };
 }

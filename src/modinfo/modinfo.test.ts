@@ -29,7 +29,8 @@ test('rendering: alignment, long keys, parm merging in reverse first-appearance 
   ];
   assert.equal(
     renderModinfo('/m.ko', entries),
-    'filename:       /m.ko\nlicense:        GPL\na_key_longer_than_15:     x\nparm:           b:int\nparm:           a:first param (bool)\n',
+    'filename:       /m.ko\nlicense:        GPL\na_key_longer_than_15:     x\n' +
+      'parm:           b:int\nparm:           a:first param (bool)\n',
   );
   assert.equal(renderModinfo('/m.ko', entries, { field: 'parm' }), 'b: (int)\na:first param (bool)\n');
   assert.equal(renderModinfo('/m.ko', entries, { field: 'license', nul: true }), 'GPL\0');

@@ -38,7 +38,10 @@ export function readModuleSparse(f: RangeSource, buffer: (size: number) => Buffe
     const le = buf[5] === 1;
     if ((buf[4] !== 1 && buf[4] !== 2) || (buf[5] !== 1 && buf[5] !== 2)) return undefined;
     const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const w = (off: number): number => (is64 ? dv.getUint32(off + (le ? 4 : 0), le) * 0x100000000 + dv.getUint32(off + (le ? 0 : 4), le) : dv.getUint32(off, le));
+    const w = (off: number): number =>
+      is64
+        ? dv.getUint32(off + (le ? 4 : 0), le) * 0x100000000 + dv.getUint32(off + (le ? 0 : 4), le)
+        : dv.getUint32(off, le);
     const shoff = w(is64 ? 40 : 32);
     const shentsize = dv.getUint16(is64 ? 58 : 46, le);
     const shnum = dv.getUint16(is64 ? 60 : 48, le);
@@ -50,7 +53,12 @@ export function readModuleSparse(f: RangeSource, buffer: (size: number) => Buffe
     if (!load(tailFrom, size - tailFrom)) return undefined;
     const sec = (i: number): { name: number; type: number; off: number; size: number } => {
       const h = shoff + i * shentsize;
-      return { name: dv.getUint32(h, le), type: dv.getUint32(h + 4, le), off: w(h + (is64 ? 24 : 16)), size: w(h + (is64 ? 32 : 20)) };
+      return {
+        name: dv.getUint32(h, le),
+        type: dv.getUint32(h + 4, le),
+        off: w(h + (is64 ? 24 : 16)),
+        size: w(h + (is64 ? 32 : 20)),
+      };
     };
     const str = sec(shstrndx);
     if (!load(str.off, str.size)) return undefined;

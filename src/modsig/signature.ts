@@ -138,7 +138,8 @@ export function findModuleSignature(data: Uint8Array, file: string): ModuleSigna
   if (!probeModuleSignature(data)) return undefined;
   const r = new ByteReader(data, { file, format: 'modsig', littleEndian: false });
   const magicAt = data.length - MODULE_SIG_MAGIC.length;
-  if (magicAt < MODULE_SIGNATURE_SIZE) throw r.error('E_SIG', 0, 'signature magic present but no room for struct module_signature');
+  if (magicAt < MODULE_SIGNATURE_SIZE)
+    throw r.error('E_SIG', 0, 'signature magic present but no room for struct module_signature');
   const t = magicAt - MODULE_SIGNATURE_SIZE;
   const raw: ModuleSignatureRaw = {
     algo: r.u8(t),
@@ -150,7 +151,12 @@ export function findModuleSignature(data: Uint8Array, file: string): ModuleSigna
   };
   if (raw.sig_len === 0) throw r.error('E_SIG', t + 8, 'sig_len is 0');
   const total = raw.sig_len + raw.signer_len + raw.key_id_len;
-  if (total > t) throw r.error('E_SIG', t + 8, `sig_len ${raw.sig_len} (+ signer ${raw.signer_len} + key id ${raw.key_id_len}) exceeds the ${t} bytes before the trailer`);
+  if (total > t)
+    throw r.error(
+      'E_SIG',
+      t + 8,
+      `sig_len ${raw.sig_len} (+ signer ${raw.signer_len} + key id ${raw.key_id_len}) exceeds the ${t} bytes before the trailer`,
+    );
   const sigOffset = t - raw.sig_len;
   const keyIdOffset = sigOffset - raw.key_id_len;
   const moduleLength = keyIdOffset - raw.signer_len;
@@ -195,10 +201,15 @@ function firstCommonName(nameDer: Uint8Array, file: string, base: number): strin
   return latin1(cn.value, 0, end);
 }
 
-
 const SHORT_NAMES: Record<string, string> = {
-  '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU',
-  '1.2.840.113549.1.9.1': 'emailAddress', '2.5.4.5': 'serialNumber',
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+  '2.5.4.5': 'serialNumber',
 };
 
 /** A distinguished name as "CN=..., O=..." in certificate order. */
@@ -207,7 +218,14 @@ export function formatName(name: Name): string {
   for (const rdn of name) {
     for (const atv of rdn) {
       const v = atv.value;
-      const s = v.utf8String ?? v.printableString ?? v.ia5String ?? v.teletexString ?? v.universalString ?? v.bmpString ?? (v.anyValue ? Buffer.from(v.anyValue).toString('hex') : '');
+      const s =
+        v.utf8String ??
+        v.printableString ??
+        v.ia5String ??
+        v.teletexString ??
+        v.universalString ??
+        v.bmpString ??
+        (v.anyValue ? Buffer.from(v.anyValue).toString('hex') : '');
       parts.push(`${SHORT_NAMES[atv.type] ?? atv.type}=${s}`);
     }
   }
@@ -224,7 +242,8 @@ const described = new WeakMap<SignerInfo, Omit<Pkcs7Info, 'signature'>>();
 export function parsePkcs7(der: Uint8Array, file: string, base: number): Pkcs7Info {
   const msg = decodePkcs7(der, file, base);
   const signer = msg.signers[0];
-  if (!signer) throw new FormatError('E_ASN1', { file, offset: base, format: 'pkcs7', detail: 'SignedData has no SignerInfo' });
+  if (!signer)
+    throw new FormatError('E_ASN1', { file, offset: base, format: 'pkcs7', detail: 'SignedData has no SignerInfo' });
   const si = signer.info;
   let info = described.get(si);
   if (!info) {
@@ -236,7 +255,9 @@ export function parsePkcs7(der: Uint8Array, file: string, base: number): Pkcs7In
       issuerCN: ias && signer.issuerDer ? firstCommonName(signer.issuerDer, file, base) : undefined,
       issuer: ias ? formatName(ias.issuer) : undefined,
       serial: ias ? serialMagnitude(ias.serialNumber) : undefined,
-      subjectKeyId: si.sid.subjectKeyIdentifier ? copyBytes(new Uint8Array(si.sid.subjectKeyIdentifier.buffer)) : undefined,
+      subjectKeyId: si.sid.subjectKeyIdentifier
+        ? copyBytes(new Uint8Array(si.sid.subjectKeyIdentifier.buffer))
+        : undefined,
       digestAlgorithm,
       digestAlgorithmName: digestName(digestAlgorithm),
       signatureAlgorithm,
@@ -251,7 +272,15 @@ export function parsePkcs7(der: Uint8Array, file: string, base: number): Pkcs7In
   }
   // The key order of a full decode (Pkcs7Info is printed as JSON).
   const { signerCount, certificateCount, signedAttributes, detached, version, ...head } = info;
-  return { ...head, signature: copyBytes(signer.signature), signerCount, certificateCount, signedAttributes, detached, version };
+  return {
+    ...head,
+    signature: copyBytes(signer.signature),
+    signerCount,
+    certificateCount,
+    signedAttributes,
+    detached,
+    version,
+  };
 }
 
 /** The five signature fields modinfo prints, computed exactly as kmod 30 does. */
@@ -269,7 +298,8 @@ export interface ModinfoSignatureFields {
  */
 export function modinfoSignatureFields(sig: ModuleSignature): ModinfoSignatureFields | undefined {
   const { raw } = sig;
-  if (raw.algo >= PKEY_ALGO.length || raw.hash >= PKEY_HASH_ALGO.length || raw.id_type >= PKEY_ID_TYPE.length) return undefined;
+  if (raw.algo >= PKEY_ALGO.length || raw.hash >= PKEY_HASH_ALGO.length || raw.id_type >= PKEY_ID_TYPE.length)
+    return undefined;
   if (raw.id_type === PKEY_ID_PKCS7) {
     const p = sig.pkcs7;
     if (!p || !p.serial) return undefined;

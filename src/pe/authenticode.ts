@@ -7,7 +7,15 @@ import { createHash } from 'node:crypto';
 import { ByteReader, toHex } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
 import { bytesEqual, type ParsedCertificate } from '../pki/certificate.js';
-import { decodeOid, expectTlv, readChildren, tlvContents, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE } from '../pki/der.js';
+import {
+  decodeOid,
+  expectTlv,
+  readChildren,
+  tlvContents,
+  TAG_OCTET_STRING,
+  TAG_OID,
+  TAG_SEQUENCE,
+} from '../pki/der.js';
 import { decodePkcs7, Pkcs7DecodeError, type Pkcs7Message } from '../pki/pkcs7.js';
 import { digestName, formatName } from '../modsig/signature.js';
 import { authenticodeRanges, findSbat, parsePe, type PeImage } from './pe.js';
@@ -56,7 +64,13 @@ function indirectDigest(r: ByteReader): { algorithm: string; digest: Uint8Array 
   if (!digestInfo || digestInfo.tag !== TAG_SEQUENCE) {
     throw r.error('E_ASN1', seq.contentStart, 'SpcIndirectDataContent is not SEQUENCE { data, DigestInfo }');
   }
-  const algId = expectTlv(r, digestInfo.contentStart, TAG_SEQUENCE, 'DigestInfo.digestAlgorithm', digestInfo.contentEnd);
+  const algId = expectTlv(
+    r,
+    digestInfo.contentStart,
+    TAG_SEQUENCE,
+    'DigestInfo.digestAlgorithm',
+    digestInfo.contentEnd,
+  );
   const oid = expectTlv(r, algId.contentStart, TAG_OID, 'digestAlgorithm OID', algId.contentEnd);
   const octets = expectTlv(r, algId.end, TAG_OCTET_STRING, 'DigestInfo.digest', digestInfo.contentEnd);
   return { algorithm: decodeOid(tlvContents(r, oid)), digest: tlvContents(r, octets) };
@@ -81,20 +95,26 @@ export function readPeSignatures(data: Uint8Array, file: string, pe: PeImage = p
   const signatures: AuthenticodeSignature[] = [];
   for (const entry of pe.certificates) {
     if (entry.type !== 2) continue;
-    const bad = (detail: string, cause?: unknown): FormatError => new FormatError('E_ASN1', { file, offset: entry.offset + 8, format: 'authenticode', detail, cause });
+    const bad = (detail: string, cause?: unknown): FormatError =>
+      new FormatError('E_ASN1', { file, offset: entry.offset + 8, format: 'authenticode', detail, cause });
     let msg: Pkcs7Message;
     try {
       msg = decodePkcs7(entry.data, file, entry.offset + 8);
     } catch (e) {
       if (!(e instanceof Pkcs7DecodeError)) throw e;
-      throw e.stage === 'content-type' ? bad(`content type ${e.reason} is not signedData`) : bad(`PKCS#7 does not decode: ${e.reason}`, e);
+      throw e.stage === 'content-type'
+        ? bad(`content type ${e.reason} is not signedData`)
+        : bad(`PKCS#7 does not decode: ${e.reason}`, e);
     }
     const sd = msg.signedData;
-    if (sd.encapContentInfo.eContentType !== OID_SPC_INDIRECT_DATA) throw bad(`content is ${sd.encapContentInfo.eContentType}, not SpcIndirectDataContent`);
+    if (sd.encapContentInfo.eContentType !== OID_SPC_INDIRECT_DATA)
+      throw bad(`content is ${sd.encapContentInfo.eContentType}, not SpcIndirectDataContent`);
     const e = sd.encapContentInfo.eContent;
     const raw = e?.single ? new Uint8Array(e.single.buffer) : e?.any ? new Uint8Array(e.any) : undefined;
     if (!raw) throw bad('SpcIndirectDataContent is missing');
-    const { algorithm, digest } = indirectDigest(new ByteReader(raw, { file, format: 'authenticode', base: entry.offset + 8 }));
+    const { algorithm, digest } = indirectDigest(
+      new ByteReader(raw, { file, format: 'authenticode', base: entry.offset + 8 }),
+    );
     const certs = msg.certificates.flatMap((c): ParsedCertificate[] => (c.ok ? [c.certificate] : []));
     const signers: AuthenticodeSigner[] = msg.signers.map(({ info: si, issuerSerialId }) => {
       const ias = si.sid.issuerAndSerialNumber;

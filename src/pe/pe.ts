@@ -50,7 +50,14 @@ const MAX_CERTIFICATES = 64;
 export function probePe(data: Uint8Array): boolean {
   if (data.length < 0x40 || data[0] !== 0x4d || data[1] !== 0x5a) return false;
   const lfanew = data[0x3c]! | (data[0x3d]! << 8) | (data[0x3e]! << 16) | (data[0x3f]! << 24);
-  return lfanew > 0 && lfanew + 4 <= data.length && data[lfanew] === 0x50 && data[lfanew + 1] === 0x45 && data[lfanew + 2] === 0 && data[lfanew + 3] === 0;
+  return (
+    lfanew > 0 &&
+    lfanew + 4 <= data.length &&
+    data[lfanew] === 0x50 &&
+    data[lfanew + 1] === 0x45 &&
+    data[lfanew + 2] === 0 &&
+    data[lfanew + 3] === 0
+  );
 }
 
 /**
@@ -67,7 +74,8 @@ export function parsePe(data: Uint8Array, file: string): PeImage {
   const optSize = r.u16(coff + 16, 'SizeOfOptionalHeader');
   const opt = coff + 20;
   const magic = r.u16(opt, 'optional header magic');
-  if (magic !== 0x10b && magic !== 0x20b) throw r.error('E_FORMAT', opt, `optional header magic 0x${magic.toString(16)} is neither PE32 nor PE32+`);
+  if (magic !== 0x10b && magic !== 0x20b)
+    throw r.error('E_FORMAT', opt, `optional header magic 0x${magic.toString(16)} is neither PE32 nor PE32+`);
   const plus = magic === 0x20b;
   const sizeOfHeaders = r.u32(opt + 60, 'SizeOfHeaders');
   const checksumOffset = opt + 64;
@@ -79,11 +87,17 @@ export function parsePe(data: Uint8Array, file: string): PeImage {
     const off = r.u32(certDirOffset, 'certificate table offset');
     const size = r.u32(certDirOffset + 4, 'certificate table size');
     if (size > 0) {
-      if (off + size > data.length) throw r.error('E_RANGE', certDirOffset, `certificate table (0x${off.toString(16)}, ${size} bytes) lies outside the file`);
+      if (off + size > data.length)
+        throw r.error(
+          'E_RANGE',
+          certDirOffset,
+          `certificate table (0x${off.toString(16)}, ${size} bytes) lies outside the file`,
+        );
       certTable = { offset: off, size };
     }
   }
-  if (nsections > MAX_SECTIONS) throw r.error('E_LIMIT', coff + 2, `${nsections} sections (the PE loader allows ${MAX_SECTIONS})`);
+  if (nsections > MAX_SECTIONS)
+    throw r.error('E_LIMIT', coff + 2, `${nsections} sections (the PE loader allows ${MAX_SECTIONS})`);
   const sections: PeSection[] = [];
   const table = opt + optSize;
   for (let i = 0; i < nsections; i++) {
@@ -99,7 +113,11 @@ export function parsePe(data: Uint8Array, file: string): PeImage {
       pointerToRawData: r.u32(h + 20),
     };
     if (s.sizeOfRawData > 0 && s.pointerToRawData + s.sizeOfRawData > data.length) {
-      throw r.error('E_RANGE', h + 16, `section ${s.name}: raw data (0x${s.pointerToRawData.toString(16)}, ${s.sizeOfRawData} bytes) lies outside the file`);
+      throw r.error(
+        'E_RANGE',
+        h + 16,
+        `section ${s.name}: raw data (0x${s.pointerToRawData.toString(16)}, ${s.sizeOfRawData} bytes) lies outside the file`,
+      );
     }
     sections.push(s);
   }
@@ -108,14 +126,32 @@ export function parsePe(data: Uint8Array, file: string): PeImage {
     let p = certTable.offset;
     const end = certTable.offset + certTable.size;
     while (p + 8 <= end) {
-      if (certificates.length >= MAX_CERTIFICATES) throw r.error('E_LIMIT', p, `more than ${MAX_CERTIFICATES} certificate entries`);
+      if (certificates.length >= MAX_CERTIFICATES)
+        throw r.error('E_LIMIT', p, `more than ${MAX_CERTIFICATES} certificate entries`);
       const length = r.u32(p, 'dwLength');
-      if (length < 8 || p + length > end) throw r.error('E_RANGE', p, `WIN_CERTIFICATE length ${length} does not fit the certificate table`);
-      certificates.push({ offset: p, length, revision: r.u16(p + 4), type: r.u16(p + 6), data: r.bytes(p + 8, length - 8) });
+      if (length < 8 || p + length > end)
+        throw r.error('E_RANGE', p, `WIN_CERTIFICATE length ${length} does not fit the certificate table`);
+      certificates.push({
+        offset: p,
+        length,
+        revision: r.u16(p + 4),
+        type: r.u16(p + 6),
+        data: r.bytes(p + 8, length - 8),
+      });
       p += (length + 7) & ~7;
     }
   }
-  return { pe32plus: plus, machine, sizeOfHeaders, checksumOffset, checksum: r.u32(checksumOffset), certDirOffset, certTable, sections, certificates };
+  return {
+    pe32plus: plus,
+    machine,
+    sizeOfHeaders,
+    checksumOffset,
+    checksum: r.u32(checksumOffset),
+    certDirOffset,
+    certTable,
+    sections,
+    certificates,
+  };
 }
 
 /** The `.sbat` section's text (CSV), or undefined. */

@@ -137,7 +137,9 @@ export function parseCertificate(der: Uint8Array, origin: CertificateOrigin = {}
   const tbs = expectTlv(r, cert.contentStart, TAG_SEQUENCE, 'TBSCertificate', cert.contentEnd);
   const sigAlg = expectTlv(r, tbs.end, TAG_SEQUENCE, 'signatureAlgorithm', cert.contentEnd);
   const sigBits = expectTlv(r, sigAlg.end, TAG_BIT_STRING, 'signatureValue', cert.contentEnd);
-  const sigAlgOid = decodeOid(tlvContents(r, expectTlv(r, sigAlg.contentStart, TAG_OID, 'algorithm', sigAlg.contentEnd)));
+  const sigAlgOid = decodeOid(
+    tlvContents(r, expectTlv(r, sigAlg.contentStart, TAG_OID, 'algorithm', sigAlg.contentEnd)),
+  );
   const f = readChildren(r, tbs);
   let i = 0;
   if (f[i]?.tag === 0xa0) i++; // version
@@ -147,9 +149,14 @@ export function parseCertificate(der: Uint8Array, origin: CertificateOrigin = {}
   const validity = f[i++];
   const subject = f[i++];
   const spki = f[i++];
-  if (!serial || serial.tag !== TAG_INTEGER) throw r.error('E_ASN1', serial?.start ?? tbs.contentStart, 'serialNumber INTEGER expected');
+  if (!serial || serial.tag !== TAG_INTEGER)
+    throw r.error('E_ASN1', serial?.start ?? tbs.contentStart, 'serialNumber INTEGER expected');
   const seqs = [
-    [tbsSigAlg, 'signature'], [issuer, 'issuer'], [validity, 'validity'], [subject, 'subject'], [spki, 'subjectPublicKeyInfo'],
+    [tbsSigAlg, 'signature'],
+    [issuer, 'issuer'],
+    [validity, 'validity'],
+    [subject, 'subject'],
+    [spki, 'subjectPublicKeyInfo'],
   ] as const;
   for (const [t, what] of seqs) {
     if (!t || t.tag !== TAG_SEQUENCE) throw r.error('E_ASN1', t?.start ?? tbs.contentEnd, `${what} SEQUENCE expected`);
@@ -253,7 +260,8 @@ export function nameAttributes(nameDer: Uint8Array, file = '<name>', base = 0): 
   for (const rdn of readChildren(r, name)) {
     for (const atv of readChildren(r, rdn)) {
       const [oidT, valueT] = readChildren(r, atv);
-      if (!oidT || oidT.tag !== TAG_OID || !valueT) throw r.error('E_ASN1', atv.start, 'malformed AttributeTypeAndValue');
+      if (!oidT || oidT.tag !== TAG_OID || !valueT)
+        throw r.error('E_ASN1', atv.start, 'malformed AttributeTypeAndValue');
       out.push({ oid: decodeOid(tlvContents(r, oidT)), tag: valueT.tag, value: tlvContents(r, valueT) });
     }
   }
@@ -262,10 +270,16 @@ export function nameAttributes(nameDer: Uint8Array, file = '<name>', base = 0): 
 
 /** Hash names node:crypto knows for the certificate signature algorithms the kernel takes (x509_note_sig_algo). */
 export const CERT_SIGNATURE_ALGORITHMS: Readonly<Record<string, readonly [string, 'rsa' | 'ecdsa']>> = {
-  '1.2.840.113549.1.1.5': ['sha1', 'rsa'], '1.2.840.113549.1.1.14': ['sha224', 'rsa'], '1.2.840.113549.1.1.11': ['sha256', 'rsa'],
-  '1.2.840.113549.1.1.12': ['sha384', 'rsa'], '1.2.840.113549.1.1.13': ['sha512', 'rsa'],
-  '1.2.840.10045.4.1': ['sha1', 'ecdsa'], '1.2.840.10045.4.3.1': ['sha224', 'ecdsa'], '1.2.840.10045.4.3.2': ['sha256', 'ecdsa'],
-  '1.2.840.10045.4.3.3': ['sha384', 'ecdsa'], '1.2.840.10045.4.3.4': ['sha512', 'ecdsa'],
+  '1.2.840.113549.1.1.5': ['sha1', 'rsa'],
+  '1.2.840.113549.1.1.14': ['sha224', 'rsa'],
+  '1.2.840.113549.1.1.11': ['sha256', 'rsa'],
+  '1.2.840.113549.1.1.12': ['sha384', 'rsa'],
+  '1.2.840.113549.1.1.13': ['sha512', 'rsa'],
+  '1.2.840.10045.4.1': ['sha1', 'ecdsa'],
+  '1.2.840.10045.4.3.1': ['sha224', 'ecdsa'],
+  '1.2.840.10045.4.3.2': ['sha256', 'ecdsa'],
+  '1.2.840.10045.4.3.3': ['sha384', 'ecdsa'],
+  '1.2.840.10045.4.3.4': ['sha512', 'ecdsa'],
 };
 
 /**
@@ -275,7 +289,8 @@ export const CERT_SIGNATURE_ALGORITHMS: Readonly<Record<string, readonly [string
  */
 export function verifyCertificateSignature(cert: ParsedCertificate, issuerKey: crypto.KeyObject): boolean {
   const alg = CERT_SIGNATURE_ALGORITHMS[cert.signatureAlgorithm];
-  const type = issuerKey.asymmetricKeyType === 'rsa' ? 'rsa' : issuerKey.asymmetricKeyType === 'ec' ? 'ecdsa' : undefined;
+  const type =
+    issuerKey.asymmetricKeyType === 'rsa' ? 'rsa' : issuerKey.asymmetricKeyType === 'ec' ? 'ecdsa' : undefined;
   if (!alg || alg[1] !== type) return false;
   try {
     return crypto.verify(alg[0], cert.tbs, issuerKey, cert.signature);

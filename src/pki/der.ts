@@ -183,7 +183,7 @@ export function readTlv(r: ByteReader, off: number, limit = r.length, depth = 0)
 /** The children of a constructed TLV. */
 export function readChildren(r: ByteReader, parent: Tlv, depth = 0): Tlv[] {
   const out: Tlv[] = [];
-  for (let p = parent.contentStart; p < parent.contentEnd; ) {
+  for (let p = parent.contentStart; p < parent.contentEnd;) {
     const t = readTlv(r, p, parent.contentEnd, depth + 1);
     out.push(t);
     p = t.end;
@@ -194,7 +194,8 @@ export function readChildren(r: ByteReader, parent: Tlv, depth = 0): Tlv[] {
 /** Reads the TLV at `off` and checks its tag. */
 export function expectTlv(r: ByteReader, off: number, tag: number, what: string, limit = r.length): Tlv {
   const t = readTlv(r, off, limit);
-  if (t.tag !== tag) throw r.error('E_ASN1', off, `${what}: expected tag 0x${tag.toString(16)}, found 0x${t.tag.toString(16)}`);
+  if (t.tag !== tag)
+    throw r.error('E_ASN1', off, `${what}: expected tag 0x${tag.toString(16)}, found 0x${t.tag.toString(16)}`);
   return t;
 }
 
@@ -207,4 +208,3 @@ export function tlvContents(r: ByteReader, t: Tlv): Uint8Array {
 export function tlvBytes(r: ByteReader, t: Tlv): Uint8Array {
   return r.data.subarray(t.start, t.end);
 }
-

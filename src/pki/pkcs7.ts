@@ -40,8 +40,7 @@ export const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 
 /** A certificate carried in SignedData.certificates: parsed, or why not (the kernel refuses the message). */
 export type CarriedCertificate =
-  | { readonly ok: true; readonly certificate: ParsedCertificate }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly certificate: ParsedCertificate } | { readonly ok: false; readonly reason: string };
 
 /** One SignerInfo with its raw spans. */
 export interface Pkcs7Signer {
@@ -74,7 +73,11 @@ export type Pkcs7Stage = 'content-info' | 'content-type' | 'signed-data';
 export class Pkcs7DecodeError extends FormatError {
   readonly stage: Pkcs7Stage;
   readonly reason: string;
-  constructor(stage: Pkcs7Stage, reason: string, init: { file: string; offset: number; detail: string; cause?: unknown }) {
+  constructor(
+    stage: Pkcs7Stage,
+    reason: string,
+    init: { file: string; offset: number; detail: string; cause?: unknown },
+  ) {
     super('E_ASN1', { ...init, format: 'pkcs7' });
     this.name = 'Pkcs7DecodeError';
     this.stage = stage;
@@ -101,12 +104,14 @@ function walk(r: ByteReader): Layout {
   const ci = expectTlv(r, 0, TAG_SEQUENCE, 'ContentInfo');
   const top = readChildren(r, ci);
   const explicit = top[1];
-  if (!explicit || explicit.tag !== 0xa0) throw r.error('E_ASN1', explicit?.start ?? ci.contentEnd, 'ContentInfo content [0] expected');
+  if (!explicit || explicit.tag !== 0xa0)
+    throw r.error('E_ASN1', explicit?.start ?? ci.contentEnd, 'ContentInfo content [0] expected');
   const sd = expectTlv(r, explicit.contentStart, TAG_SEQUENCE, 'SignedData', explicit.contentEnd);
   const fields = readChildren(r, sd);
   const certSet = fields.find((f, i) => i >= 3 && f.tag === 0xa0);
   const infos = fields[fields.length - 1];
-  if (!infos || infos.tag !== TAG_SET) throw r.error('E_ASN1', infos?.start ?? sd.contentEnd, 'signerInfos SET expected');
+  if (!infos || infos.tag !== TAG_SET)
+    throw r.error('E_ASN1', infos?.start ?? sd.contentEnd, 'signerInfos SET expected');
   const signers = readChildren(r, infos).map((si) => {
     if (si.tag !== TAG_SEQUENCE) throw r.error('E_ASN1', si.start, 'SignerInfo SEQUENCE expected');
     const parts = readChildren(r, si);
@@ -148,7 +153,10 @@ function carried(p7: Uint8Array, layout: Layout, sd: SignedData, file: string, b
     const decoded = sd.certificates?.[i]?.certificate;
     if (t.tag !== TAG_SEQUENCE || !decoded) return { ok: false, reason: 'not an X.509 certificate' };
     try {
-      return { ok: true, certificate: parseCertificate(p7.subarray(t.start, t.end), { file, offset: base + t.start, decoded }) };
+      return {
+        ok: true,
+        certificate: parseCertificate(p7.subarray(t.start, t.end), { file, offset: base + t.start, decoded }),
+      };
     } catch (e) {
       return { ok: false, reason: e instanceof FormatError ? e.detail : (e as Error).message };
     }
@@ -178,9 +186,15 @@ export function decodePkcs7(p7: Uint8Array, file = '<pkcs7>', base = 0): Pkcs7Me
     try {
       ci = AsnConvert.parse(p7, ContentInfo);
     } catch (e) {
-      throw fail('content-info', (e as Error).message, `PKCS#7 ContentInfo does not decode: ${(e as Error).message}`, e);
+      throw fail(
+        'content-info',
+        (e as Error).message,
+        `PKCS#7 ContentInfo does not decode: ${(e as Error).message}`,
+        e,
+      );
     }
-    if (ci.contentType !== OID_SIGNED_DATA) throw fail('content-type', ci.contentType, `content type ${ci.contentType} is not signedData`);
+    if (ci.contentType !== OID_SIGNED_DATA)
+      throw fail('content-type', ci.contentType, `content type ${ci.contentType} is not signedData`);
     let sd: SignedData;
     try {
       sd = AsnConvert.parse(ci.content, SignedData);
@@ -188,7 +202,7 @@ export function decodePkcs7(p7: Uint8Array, file = '<pkcs7>', base = 0): Pkcs7Me
       throw fail('signed-data', (e as Error).message, `PKCS#7 SignedData does not decode: ${(e as Error).message}`, e);
     }
     if (!layout) {
-      let why = 'layout is not SignedData\'s';
+      let why = "layout is not SignedData's";
       try {
         walk(r);
       } catch (e) {
@@ -199,7 +213,11 @@ export function decodePkcs7(p7: Uint8Array, file = '<pkcs7>', base = 0): Pkcs7Me
     if (layout.signers.length !== sd.signerInfos.length) {
       throw fail('signed-data', 'signer count', 'PKCS#7 SignedData layout: signerInfos do not match the decode');
     }
-    entry = { signedData: sd, certificates: carried(p7, layout, sd, file, base), rawSignatures: mapsSignatures(p7, layout, sd) };
+    entry = {
+      signedData: sd,
+      certificates: carried(p7, layout, sd, file, base),
+      rawSignatures: mapsSignatures(p7, layout, sd),
+    };
     if (key !== undefined && entry.rawSignatures) {
       if (decodeCache.size >= MAX_CACHE_ENTRIES) decodeCache.clear();
       decodeCache.set(key, entry);
@@ -215,12 +233,18 @@ export function decodePkcs7(p7: Uint8Array, file = '<pkcs7>', base = 0): Pkcs7Me
       const s = lay.signers[i]!;
       return {
         info,
-        signature: raw ? p7.subarray(s.signature.contentStart, s.signature.contentEnd) : new Uint8Array(info.signature.buffer),
+        signature: raw
+          ? p7.subarray(s.signature.contentStart, s.signature.contentEnd)
+          : new Uint8Array(info.signature.buffer),
         signedAttrs: s.signedAttrs ? p7.subarray(s.signedAttrs.start, s.signedAttrs.end) : undefined,
         issuerDer: s.issuer ? p7.subarray(s.issuer.start, s.issuer.end) : undefined,
-        issuerSerialId: s.issuer && s.serial
-          ? concatBytes([p7.subarray(s.serial.contentStart, s.serial.contentEnd), p7.subarray(s.issuer.contentStart, s.issuer.contentEnd)])
-          : undefined,
+        issuerSerialId:
+          s.issuer && s.serial
+            ? concatBytes([
+                p7.subarray(s.serial.contentStart, s.serial.contentEnd),
+                p7.subarray(s.issuer.contentStart, s.issuer.contentEnd),
+              ])
+            : undefined,
       };
     }),
   };

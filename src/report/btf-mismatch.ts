@@ -15,7 +15,11 @@ const MAX_REFS = 4;
 /** `a -> b -> c -> ... (N more) ... -> x -> y -> z` for paths longer than 2 × PATH_ENDS + 1 steps. */
 export function elidePath(steps: readonly string[]): string {
   if (steps.length <= 2 * PATH_ENDS + 1) return steps.join(' -> ');
-  return [...steps.slice(0, PATH_ENDS), `... (${steps.length - 2 * PATH_ENDS} more) ...`, ...steps.slice(-PATH_ENDS)].join(' -> ');
+  return [
+    ...steps.slice(0, PATH_ENDS),
+    `... (${steps.length - 2 * PATH_ENDS} more) ...`,
+    ...steps.slice(-PATH_ENDS),
+  ].join(' -> ');
 }
 
 /** Lines (without indentation) describing `mismatches`, one group per differing pair of types, in order of first appearance. */
@@ -35,7 +39,10 @@ export function renderBaseMismatches(mismatches: readonly BaseTypeMismatch[]): s
     const via = g.filter((m) => m.id !== at.buildId || m.id !== at.targetId || m.path.includes(' -> '));
     if (!via.length) continue;
     const refs = via.map((m) => `[${m.id}] ${m.build}`);
-    lines.push(`  reached from ${refs.length === 1 ? "the referenced type" : `${refs.length} referenced types:`} ${refs.slice(0, MAX_REFS).join(', ')}${refs.length > MAX_REFS ? `, and ${refs.length - MAX_REFS} more` : ''}`);
+    lines.push(
+      `  reached from ${refs.length === 1 ? 'the referenced type' : `${refs.length} referenced types:`} ` +
+        `${refs.slice(0, MAX_REFS).join(', ')}${refs.length > MAX_REFS ? `, and ${refs.length - MAX_REFS} more` : ''}`,
+    );
     const shortest = via.reduce((a, b) => (b.path.split(' -> ').length < a.path.split(' -> ').length ? b : a));
     const steps = shortest.path.split(' -> ');
     lines.push(`  by ${elidePath(steps)}${steps.length > 2 * PATH_ENDS + 1 ? ` (${steps.length} steps)` : ''}`);

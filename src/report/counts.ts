@@ -32,18 +32,25 @@ export function diffSummary(c: DiffCounts): string {
   if (c.equalModuloSignatures) {
     const sigs = count(s, 'signature');
     const areas = count(k, 'certificate area');
-    const what = !k ? `${sigs} ${agree(s, 'differs', 'differ')}`
-      : !s ? `${areas} ${agree(k, 'differs', 'differ')}`
+    const what = !k
+      ? `${sigs} ${agree(s, 'differs', 'differ')}`
+      : !s
+        ? `${areas} ${agree(k, 'differs', 'differ')}`
         : `${sigs} and ${areas} differ`;
     return `equal modulo signatures and embedded certificates (${entries(c.compared)}; ${what})`;
   }
   const certs = k ? `, ${k} only in ${agree(k, 'its certificate area', 'their certificate areas')}` : '';
-  return `${count(c.differences, 'difference')} besides signatures (${entries(c.compared)} compared; ` +
-    `${s} more ${agree(s, 'differs only in its signature', 'differ only in their signatures')}${certs})`;
+  return (
+    `${count(c.differences, 'difference')} besides signatures (${entries(c.compared)} compared; ` +
+    `${s} more ${agree(s, 'differs only in its signature', 'differ only in their signatures')}${certs})`
+  );
 }
 
 /** `detach`'s one line. */
-export function detachSummary(r: { signed: number; bundle: string; rewritten: number; unsigned: number }, keep: boolean): string {
+export function detachSummary(
+  r: { signed: number; bundle: string; rewritten: number; unsigned: number },
+  keep: boolean,
+): string {
   const tree = keep ? ' (tree left signed)' : `; ${count(r.rewritten, 'module')} left unsigned`;
   const unsigned = r.unsigned ? `; ${count(r.unsigned, 'module')} had no signature` : '';
   return `detached ${count(r.signed, 'signature')} into ${r.bundle}${tree}${unsigned}`;
@@ -70,7 +77,8 @@ export function checkSummary(total: number, loads: number, tainted: number, reje
 export const btfText = {
   relocatable: (types: number): string =>
     `BTF valid, relocatable: all ${count(types, 'type')} of its .BTF.base ${agree(types, 'maps', 'map')} onto the kernel's vmlinux BTF`,
-  mapped: (mapped: number, types: number): string => `.BTF.base: ${mapped} of ${count(types, 'type')} mapped before the failure`,
+  mapped: (mapped: number, types: number): string =>
+    `.BTF.base: ${mapped} of ${count(types, 'type')} mapped before the failure`,
   noEvidence: (names: number, refs: number): string =>
     `no evidence of another base (${count(names, 'name')}, ${count(refs, 'reference')} checked)`,
   evidence: (names: number, refs: number): string =>

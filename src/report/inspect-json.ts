@@ -15,7 +15,6 @@ export interface InspectJson {
 
 /** Values are byte strings (latin1); JSON carries them decoded as UTF-8, as they were written. */
 export function utf8(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return /[\x80-\xff]/.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
 }
 

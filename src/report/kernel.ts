@@ -13,16 +13,46 @@ export interface KernelJson {
   readonly buildId: string | null;
   /** Payload compression of the boot image (null for a plain vmlinux). */
   readonly compression: string | null;
-  readonly image: { kind: string; pe: boolean; payloadOffset: number; payloadLength: number; fileSize: number; kernelSize: number; elf: boolean } | null;
-  readonly certificates: readonly { subject: string; issuer: string; serial: string; subjectKeyId: string | null; sha256: string; der: string; offset: number; kernelName: string }[];
-  readonly certificateList: { method: string; offset: number; listSize: number; unparsed: number; extra: { offset: number; size: number; used: number } | null } | null;
+  readonly image: {
+    kind: string;
+    pe: boolean;
+    payloadOffset: number;
+    payloadLength: number;
+    fileSize: number;
+    kernelSize: number;
+    elf: boolean;
+  } | null;
+  readonly certificates: readonly {
+    subject: string;
+    issuer: string;
+    serial: string;
+    subjectKeyId: string | null;
+    sha256: string;
+    der: string;
+    offset: number;
+    kernelName: string;
+  }[];
+  readonly certificateList: {
+    method: string;
+    offset: number;
+    listSize: number;
+    unparsed: number;
+    extra: { offset: number; size: number; used: number } | null;
+  } | null;
   readonly btf: { size: number; types: number } | null;
   readonly config: ({ source: string } & Record<string, boolean | string>) | null;
   readonly exports: { count: number; gpl: number; withCrc: number; layout: string | null } | null;
   readonly builtinKeys?: readonly string[];
   /** Secure Boot (Authenticode) signatures of a PE/EFI image and its .sbat; null when not PE. */
   readonly secureBoot: {
-    readonly signatures: readonly { signers: readonly { subject: string | null; issuer: string; serial: string }[]; certificates: readonly string[]; digestAlgorithm: string; signedDigest: string; imageDigest: string; digestMatches: boolean }[];
+    readonly signatures: readonly {
+      signers: readonly { subject: string | null; issuer: string; serial: string }[];
+      certificates: readonly string[];
+      digestAlgorithm: string;
+      signedDigest: string;
+      imageDigest: string;
+      digestMatches: boolean;
+    }[];
     readonly sbat: string | null;
   } | null;
   /** The parts of the image that could not be read (their fields are null); absent when every part was read. */
@@ -54,9 +84,18 @@ export function kernelToJson(src: KernelSource): KernelJson {
   if (!k && src.symvers) {
     const e = src.symvers.exports;
     return {
-      source: src.description, release: src.symvers.release ?? null, banner: null, buildId: null, compression: null, image: null,
-      certificates: [], certificateList: null, btf: null, config: configSummary(src.config, src.configSource),
-      exports: { count: e.length, gpl: e.filter((x) => x.gpl).length, withCrc: e.length, layout: null }, secureBoot: null,
+      source: src.description,
+      release: src.symvers.release ?? null,
+      banner: null,
+      buildId: null,
+      compression: null,
+      image: null,
+      certificates: [],
+      certificateList: null,
+      btf: null,
+      config: configSummary(src.config, src.configSource),
+      exports: { count: e.length, gpl: e.filter((x) => x.gpl).length, withCrc: e.length, layout: null },
+      secureBoot: null,
     };
   }
   if (!k) {
@@ -84,17 +123,43 @@ export function kernelToJson(src: KernelSource): KernelJson {
     banner: k.banner ?? null,
     buildId: k.buildId ?? null,
     compression: k.image.compression ?? null,
-    image: { kind: k.image.kind, pe: k.image.pe, payloadOffset: k.image.payloadOffset, payloadLength: k.image.payloadLength, fileSize: k.image.fileSize, kernelSize: k.image.kernelSize, elf: k.isElf },
+    image: {
+      kind: k.image.kind,
+      pe: k.image.pe,
+      payloadOffset: k.image.payloadOffset,
+      payloadLength: k.image.payloadLength,
+      fileSize: k.image.fileSize,
+      kernelSize: k.image.kernelSize,
+      elf: k.isElf,
+    },
     certificates: (list?.certificates ?? []).map((c) => ({
-      subject: c.subject, issuer: c.issuer, serial: c.serial, subjectKeyId: c.subjectKeyId ?? null, sha256: c.sha256, der: c.der, offset: c.offset, kernelName: c.kernelName,
+      subject: c.subject,
+      issuer: c.issuer,
+      serial: c.serial,
+      subjectKeyId: c.subjectKeyId ?? null,
+      sha256: c.sha256,
+      der: c.der,
+      offset: c.offset,
+      kernelName: c.kernelName,
     })),
     certificateList: list
-      ? { method: list.method, offset: list.offset, listSize: list.listSize, unparsed: list.unparsed.length, extra: list.extra ? { offset: list.extra.offset, size: list.extra.size, used: list.extra.used } : null }
+      ? {
+          method: list.method,
+          offset: list.offset,
+          listSize: list.listSize,
+          unparsed: list.unparsed.length,
+          extra: list.extra ? { offset: list.extra.offset, size: list.extra.size, used: list.extra.used } : null,
+        }
       : null,
     btf: btfSummary(k.btf, src.description),
     config: configSummary(src.config, src.configSource),
     exports: k.exports
-      ? { count: k.exports.length, gpl: k.exports.filter((e) => e.gpl).length, withCrc: k.exports.filter((e) => e.crc !== undefined).length, layout: k.ksymtabLayout ?? null }
+      ? {
+          count: k.exports.length,
+          gpl: k.exports.filter((e) => e.gpl).length,
+          withCrc: k.exports.filter((e) => e.crc !== undefined).length,
+          layout: k.ksymtabLayout ?? null,
+        }
       : null,
     secureBoot: src.pe
       ? {
@@ -109,7 +174,9 @@ export function kernelToJson(src: KernelSource): KernelJson {
           sbat: src.pe.sbat ?? null,
         }
       : null,
-    ...(k.warnings.length ? { warnings: k.warnings.map(({ part, offset, message, code }) => ({ part, offset, message, code })) } : {}),
+    ...(k.warnings.length
+      ? { warnings: k.warnings.map(({ part, offset, message, code }) => ({ part, offset, message, code })) }
+      : {}),
   };
 }
 
@@ -119,8 +186,13 @@ export function formatKernelWarning(w: KernelWarning, compressed: boolean): stri
 }
 
 const POLICY_KEYS = [
-  'MODULE_SIG', 'MODULE_SIG_FORCE', 'MODVERSIONS', 'MODULE_ALLOW_BTF_MISMATCH', 'SECURITY_LOCKDOWN_LSM',
-  'MODULE_COMPRESS', 'MODULE_DECOMPRESS',
+  'MODULE_SIG',
+  'MODULE_SIG_FORCE',
+  'MODVERSIONS',
+  'MODULE_ALLOW_BTF_MISMATCH',
+  'SECURITY_LOCKDOWN_LSM',
+  'MODULE_COMPRESS',
+  'MODULE_DECOMPRESS',
 ];
 const yn = (b: boolean | string): string => (typeof b === 'string' ? b : b ? 'y' : 'n');
 
@@ -137,19 +209,37 @@ export function renderKernel(j: KernelJson): string {
   row('build id', j.buildId ?? unreadable('build-id') ?? '(none)');
   if (j.image) {
     const kind = `${j.image.kind}${j.image.pe ? ' (PE/EFI)' : ''}`;
-    row('image', j.compression ? `${kind}, ${j.compression} payload at 0x${j.image.payloadOffset.toString(16)}: ${j.image.payloadLength} -> ${j.image.kernelSize} bytes${j.image.elf ? ' (ELF vmlinux)' : ' (raw image, not ELF)'}` : `${kind}, ${j.image.kernelSize} bytes`);
+    row(
+      'image',
+      j.compression
+        ? `${kind}, ${j.compression} payload at 0x${j.image.payloadOffset.toString(16)}: ${j.image.payloadLength} -> ` +
+            `${j.image.kernelSize} bytes${j.image.elf ? ' (ELF vmlinux)' : ' (raw image, not ELF)'}`
+        : `${kind}, ${j.image.kernelSize} bytes`,
+    );
   }
   if (j.secureBoot) {
     if (j.secureBoot.signatures.length === 0) row('secure boot', 'PE/EFI image, not signed');
     for (const sig of j.secureBoot.signatures) {
-      for (const x of sig.signers) row('secure boot', `signed by ${x.subject ?? '(certificate not included)'}, issuer ${x.issuer}, serial ${x.serial}`);
-      row('  digest', `${sig.digestAlgorithm} ${sig.imageDigest} ${sig.digestMatches ? 'matches the signature' : `DOES NOT match the signed ${sig.signedDigest}`}`);
+      for (const x of sig.signers)
+        row(
+          'secure boot',
+          `signed by ${x.subject ?? '(certificate not included)'}, issuer ${x.issuer}, serial ${x.serial}`,
+        );
+      row(
+        '  digest',
+        `${sig.digestAlgorithm} ${sig.imageDigest} ` +
+          `${sig.digestMatches ? 'matches the signature' : `DOES NOT match the signed ${sig.signedDigest}`}`,
+      );
     }
     if (j.secureBoot.sbat) for (const l of j.secureBoot.sbat.trimEnd().split('\n')) row('sbat', l);
   }
   if (j.certificateList) {
     const l = j.certificateList;
-    row('certificates', `${j.certificates.length} in the system list at 0x${l.offset.toString(16)} (${l.listSize} bytes, found by ${l.method === 'symbols' ? 'symbols' : 'scanning'})${l.unparsed ? `, ${l.unparsed} unparsable` : ''}`);
+    row(
+      'certificates',
+      `${j.certificates.length} in the system list at 0x${l.offset.toString(16)} (${l.listSize} bytes, found by ` +
+        `${l.method === 'symbols' ? 'symbols' : 'scanning'})${l.unparsed ? `, ${l.unparsed} unparsable` : ''}`,
+    );
   } else if (j.image) row('certificates', unreadable('certificates') ?? '(no system certificate list found)');
   j.certificates.forEach((c, i) => {
     lines.push(`  [${i}] ${c.kernelName}`);
@@ -163,14 +253,22 @@ export function renderKernel(j: KernelJson): string {
     const e = j.certificateList.extra;
     row('extra area', `${count(e.size, 'byte')} reserved at 0x${e.offset.toString(16)}, ${e.used} used`);
   }
-  if (j.builtinKeys) row('builtin keys', j.builtinKeys.length ? j.builtinKeys.join('; ') : '(none visible in /proc/keys)');
-  row('btf', j.btf ? `${count(j.btf.size, 'byte')}, ${count(j.btf.types, 'type')}` : unreadable('btf') ?? '(none)');
+  if (j.builtinKeys)
+    row('builtin keys', j.builtinKeys.length ? j.builtinKeys.join('; ') : '(none visible in /proc/keys)');
+  row('btf', j.btf ? `${count(j.btf.size, 'byte')}, ${count(j.btf.types, 'type')}` : (unreadable('btf') ?? '(none)'));
   const c = j.config;
   const policy = c && POLICY_KEYS.map((k) => `${k}=${yn(c[k]!)}`).join(' ');
   row('config', c ? `${c.source}: ${policy}` : (unreadable('config') ?? '(not found: pass --config FILE)'));
-  if (j.exports) row('exports', `${j.exports.count} (${j.exports.gpl} GPL-only, ${j.exports.withCrc} with CRC, ${j.exports.layout ?? '?'} ksymtab)`);
+  if (j.exports)
+    row(
+      'exports',
+      `${j.exports.count} (${j.exports.gpl} GPL-only, ${j.exports.withCrc} with CRC, ${j.exports.layout ?? '?'} ksymtab)`,
+    );
   else if (j.image) {
-    row('exports', unreadable('exports') ?? (j.image.elf ? '(no __ksymtab)' : '(raw image: no section table to read exports from)'));
+    row(
+      'exports',
+      unreadable('exports') ?? (j.image.elf ? '(no __ksymtab)' : '(raw image: no section table to read exports from)'),
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -50,7 +50,11 @@ function collectParams(entries: readonly ModinfoEntry[]): Param[] {
 }
 
 /** The text modinfo prints for one module file. */
-export function renderModinfo(filename: string, entries: readonly ModinfoEntry[], options: ModinfoTextOptions = {}): string {
+export function renderModinfo(
+  filename: string,
+  entries: readonly ModinfoEntry[],
+  options: ModinfoTextOptions = {},
+): string {
   const sep = options.nul ? '\0' : '\n';
   const field = options.field;
   if (field === 'filename') return filename + sep;
@@ -90,7 +94,11 @@ export function renderModinfo(filename: string, entries: readonly ModinfoEntry[]
 }
 
 /** modinfo's lines for a built-in module (modules.builtin.modinfo). */
-export function renderBuiltin(name: string, entries: readonly ModinfoEntry[], options: ModinfoTextOptions = {}): string {
+export function renderBuiltin(
+  name: string,
+  entries: readonly ModinfoEntry[],
+  options: ModinfoTextOptions = {},
+): string {
   const sep = options.nul ? '\0' : '\n';
   let out = '';
   if (options.field === undefined) out += 'name:'.padEnd(16) + name + sep;

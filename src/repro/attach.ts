@@ -105,7 +105,10 @@ function listSigFiles(bundleDir: string): string[] {
  * of compression (`x.ko.xz` recorded, `x.ko` built) when exactly one file and one record share
  * the name without suffix; more than one on either side is refused as ambiguous.
  */
-function pairModules(modules: readonly TreeModule[], records: readonly ModuleRecord[]): { pairs: Pair[]; problems: AttachProblem[] } {
+function pairModules(
+  modules: readonly TreeModule[],
+  records: readonly ModuleRecord[],
+): { pairs: Pair[]; problems: AttachProblem[] } {
   const byPath = new Map(records.map((r) => [r.path, r]));
   const pairs: Pair[] = [];
   const problems: AttachProblem[] = [];
@@ -126,15 +129,18 @@ function pairModules(modules: readonly TreeModule[], records: readonly ModuleRec
   for (const r of records) if (!paired.has(r.path)) group(moduleKey(r.path)).records.push(r);
   for (const g of loose.values()) {
     const [m, r] = [g.modules[0], g.records[0]];
-    if (g.modules.length === 1 && g.records.length === 1) pairs.push({ file: m!.file, relPath: m!.relPath, record: r! });
+    if (g.modules.length === 1 && g.records.length === 1)
+      pairs.push({ file: m!.file, relPath: m!.relPath, record: r! });
     else if (m && r) {
-      const detail = `ambiguous: ${g.modules.map((x) => x.relPath).join(', ')} against the bundle's ` +
+      const detail =
+        `ambiguous: ${g.modules.map((x) => x.relPath).join(', ')} against the bundle's ` +
         g.records.map((x) => x.path).join(', ');
       for (const x of g.modules) problems.push({ path: x.relPath, reason: 'duplicate-module', detail });
     } else {
       const none = 'no record in the bundle manifest';
       for (const x of g.modules) problems.push({ path: x.relPath, reason: 'module-without-signature', detail: none });
-      for (const x of g.records) problems.push({ path: x.path, reason: 'signature-without-module', detail: 'no such module in the tree' });
+      for (const x of g.records)
+        problems.push({ path: x.path, reason: 'signature-without-module', detail: 'no such module in the tree' });
     }
   }
   return { pairs, problems };
@@ -152,7 +158,12 @@ export async function attach(bundleDir: string, tree: string, options: AttachOpt
 
   const listed = new Set(manifest.modules.flatMap((r) => (r.signature ? [r.signature] : [])));
   for (const s of listSigFiles(bundleDir)) {
-    if (!listed.has(s)) problems.push({ path: s, reason: 'signature-file-unlisted', detail: 'this .sig file is not named by manifest.json' });
+    if (!listed.has(s))
+      problems.push({
+        path: s,
+        reason: 'signature-file-unlisted',
+        detail: 'this .sig file is not named by manifest.json',
+      });
   }
 
   const { modules } = listTreeModules(tree);
@@ -177,7 +188,13 @@ export async function attach(bundleDir: string, tree: string, options: AttachOpt
     }
     const hash = sha256Hex(content);
     if (hash !== record.sha256 || content.length !== record.size) {
-      problems.push({ path: p.relPath, reason: 'content-mismatch', detail: `unsigned content has sha256 ${hash} (${content.length} bytes), the bundle's signature covers ${record.sha256} (${record.size} bytes)` });
+      problems.push({
+        path: p.relPath,
+        reason: 'content-mismatch',
+        detail:
+          `unsigned content has sha256 ${hash} (${content.length} bytes), the bundle's signature covers ` +
+          `${record.sha256} (${record.size} bytes)`,
+      });
       return undefined;
     }
     let signed: Uint8Array;
@@ -185,14 +202,22 @@ export async function attach(bundleDir: string, tree: string, options: AttachOpt
     else {
       const sigFile = path.join(bundleDir, ...record.signature.split('/'));
       if (!fs.existsSync(sigFile)) {
-        problems.push({ path: record.signature, reason: 'signature-file-missing', detail: `named by manifest.json for ${record.path}` });
+        problems.push({
+          path: record.signature,
+          reason: 'signature-file-missing',
+          detail: `named by manifest.json for ${record.path}`,
+        });
         return undefined;
       }
       const pkcs7 = readFileBytes(sigFile);
       try {
         const id = signerId(parsePkcs7(pkcs7, sigFile, 0));
         if (record.keyId !== null && (id.keyId !== record.keyId || id.keyIdType !== record.keyIdType)) {
-          problems.push({ path: record.signature, reason: 'bad-signature', detail: `signer ${id.keyIdType} ${id.keyId} is not the manifest's ${record.keyIdType ?? '?'} ${record.keyId}` });
+          problems.push({
+            path: record.signature,
+            reason: 'bad-signature',
+            detail: `signer ${id.keyIdType} ${id.keyId} is not the manifest's ${record.keyIdType ?? '?'} ${record.keyId}`,
+          });
           return undefined;
         }
       } catch (e) {

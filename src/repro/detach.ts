@@ -10,7 +10,14 @@ import { KmodsealError, isKmodsealError } from '../bytes/errors.js';
 import { readFileBytes } from '../io/files.js';
 import { compressModule } from '../sign/compressed.js';
 import { copyBytes } from '../bytes/reader.js';
-import { encodeManifest, MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, SIGNATURE_SUFFIX, type ModuleRecord } from './manifest.js';
+import {
+  encodeManifest,
+  MANIFEST_FORMAT,
+  MANIFEST_NAME,
+  MANIFEST_VERSION,
+  SIGNATURE_SUFFIX,
+  type ModuleRecord,
+} from './manifest.js';
 import { sha256Hex, splitModule } from './module-parts.js';
 import { defaultJobs, mapLimit } from '../run/pool.js';
 import { fileMode, listTreeModules, writeAllOrNothing, type PlannedWrite } from './tree-io.js';
@@ -73,7 +80,10 @@ export async function detach(tree: string, bundleDir: string, options: DetachOpt
     let rewrite: PlannedWrite | undefined;
     if (!keep && parts.pkcs7) {
       // compressModule('none') returns its input: copy so the write does not alias the read buffer
-      const data = parts.compression === 'none' ? copyBytes(parts.content) : await compressModule(parts.content, parts.compression);
+      const data =
+        parts.compression === 'none'
+          ? copyBytes(parts.content)
+          : await compressModule(parts.content, parts.compression);
       rewrite = { file: m.file, data, original, mode: fileMode(m.file) };
     }
     return { record, pkcs7: parts.pkcs7, rewrite };
@@ -81,7 +91,13 @@ export async function detach(tree: string, bundleDir: string, options: DetachOpt
 
   const bundleWrites: PlannedWrite[] = [];
   for (const p of planned) {
-    if (p.pkcs7 && p.record.signature) bundleWrites.push({ file: path.join(bundleDir, ...p.record.signature.split('/')), data: p.pkcs7, original: undefined, mode: 0o644 });
+    if (p.pkcs7 && p.record.signature)
+      bundleWrites.push({
+        file: path.join(bundleDir, ...p.record.signature.split('/')),
+        data: p.pkcs7,
+        original: undefined,
+        mode: 0o644,
+      });
   }
   const records = planned.map((p) => p.record);
   bundleWrites.push({

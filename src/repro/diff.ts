@@ -52,7 +52,13 @@ export type DiffEntry =
       /** For ELF files: the differing sections. */
       readonly sections: readonly SectionDifference[] | undefined;
     }
-  | { readonly path: string; readonly kind: 'compression'; readonly a: Compression; readonly b: Compression; readonly detail: string }
+  | {
+      readonly path: string;
+      readonly kind: 'compression';
+      readonly a: Compression;
+      readonly b: Compression;
+      readonly detail: string;
+    }
   | { readonly path: string; readonly kind: 'kernel'; readonly kernel: KernelDiff }
   | { readonly path: string; readonly kind: 'error'; readonly detail: string };
 
@@ -130,8 +136,20 @@ function readTree(root: string, filter: (p: string) => boolean): Map<string, Ent
       const abs = path.join(dir, ent.name);
       const r = rel ? `${rel}/${ent.name}` : ent.name;
       const st = fs.lstatSync(abs);
-      const type: EntryType = st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
-      if (filter(r)) out.set(r, { type, mode: st.mode & 0o7777, linkname: type === 'symlink' ? fs.readlinkSync(abs) : undefined, read: () => readFileBytes(abs) });
+      const type: EntryType = st.isDirectory()
+        ? 'directory'
+        : st.isSymbolicLink()
+          ? 'symlink'
+          : st.isFile()
+            ? 'file'
+            : 'other';
+      if (filter(r))
+        out.set(r, {
+          type,
+          mode: st.mode & 0o7777,
+          linkname: type === 'symlink' ? fs.readlinkSync(abs) : undefined,
+          read: () => readFileBytes(abs),
+        });
       if (type === 'directory') visit(abs, r);
     }
   };
@@ -147,7 +165,16 @@ async function readDebEntries(file: string, filter: (p: string) => boolean): Pro
   for (const e of entries) {
     const p = norm(e.path);
     if (p === '.' || p === '' || !filter(p)) continue;
-    const type: EntryType = e.type === 'file' ? 'file' : e.type === 'directory' ? 'directory' : e.type === 'symlink' ? 'symlink' : e.type === 'link' ? 'hardlink' : 'other';
+    const type: EntryType =
+      e.type === 'file'
+        ? 'file'
+        : e.type === 'directory'
+          ? 'directory'
+          : e.type === 'symlink'
+            ? 'symlink'
+            : e.type === 'link'
+              ? 'hardlink'
+              : 'other';
     const data = files.get(e.path);
     out.set(p, { type, mode: e.mode & 0o7777, linkname: e.linkname, read: () => data ?? new Uint8Array(0) });
   }
@@ -157,7 +184,9 @@ async function readDebEntries(file: string, filter: (p: string) => boolean): Pro
 async function readEntries(p: string, kind: InputKind, filter: (p: string) => boolean): Promise<Map<string, Entry>> {
   if (kind === 'tree') return readTree(p, filter);
   if (kind === 'deb') return readDebEntries(p, filter);
-  return new Map([[path.basename(p), { type: 'file', mode: undefined, linkname: undefined, read: () => readFileBytes(p) }]]);
+  return new Map([
+    [path.basename(p), { type: 'file', mode: undefined, linkname: undefined, read: () => readFileBytes(p) }],
+  ]);
 }
 
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
@@ -172,7 +201,15 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
 
 function contentDiff(relPath: string, a: Uint8Array, b: Uint8Array, compared: 'bytes' | 'module-content'): DiffEntry {
   const sections = probeElf(a) && probeElf(b) ? diffElfSections(a, b, `a/${relPath}`, `b/${relPath}`) : undefined;
-  return { path: relPath, kind: 'content', compared, sizeA: a.length, sizeB: b.length, firstDifference: firstDifference(a, b), sections };
+  return {
+    path: relPath,
+    kind: 'content',
+    compared,
+    sizeA: a.length,
+    sizeB: b.length,
+    firstDifference: firstDifference(a, b),
+    sections,
+  };
 }
 
 function signerName(data: Uint8Array, file: string): string | undefined {
@@ -190,7 +227,13 @@ function signerName(data: Uint8Array, file: string): string | undefined {
 const KERNEL_PATH = /(^|\/)(vmlinuz|vmlinux|bzImage|Image)([-.]|$)/;
 
 /** Compares the contents of one path present (as regular files) on both sides. */
-async function compareFile(relPath: string, a: Uint8Array, b: Uint8Array, differences: DiffEntry[], ignored: IgnoredEntry[]): Promise<void> {
+async function compareFile(
+  relPath: string,
+  a: Uint8Array,
+  b: Uint8Array,
+  differences: DiffEntry[],
+  ignored: IgnoredEntry[],
+): Promise<void> {
   if (bytesEqual(a, b)) return;
   const isModule = hasModuleExtension(relPath) || (probeElf(a) && probeModuleSignature(a));
   if (isModule) {
@@ -222,17 +265,38 @@ async function compareFile(relPath: string, a: Uint8Array, b: Uint8Array, differ
     if (!bytesEqual(da.data, db.data)) {
       const signerA = signerName(da.data, `a/${relPath}`);
       const signerB = signerName(db.data, `b/${relPath}`);
-      const change = (signerA === undefined) !== (signerB === undefined) ? 'presence' : signerA !== signerB ? 'signer' : 'value';
+      const change =
+        (signerA === undefined) !== (signerB === undefined) ? 'presence' : signerA !== signerB ? 'signer' : 'value';
       ignored.push({ path: relPath, kind: 'signature', change, signerA, signerB });
     }
     if (da.compression !== db.compression) {
-      differences.push({ path: relPath, kind: 'compression', a: da.compression, b: db.compression, detail: `${da.compression} vs ${db.compression}` });
+      differences.push({
+        path: relPath,
+        kind: 'compression',
+        a: da.compression,
+        b: db.compression,
+        detail: `${da.compression} vs ${db.compression}`,
+      });
     } else if (da.compression !== 'none') {
       const sa = compressionSettings(a, da.compression);
       const sb = compressionSettings(b, db.compression);
-      if (sa !== sb) differences.push({ path: relPath, kind: 'compression', a: da.compression, b: db.compression, detail: `settings differ: ${sa ?? '?'} vs ${sb ?? '?'}` });
+      if (sa !== sb)
+        differences.push({
+          path: relPath,
+          kind: 'compression',
+          a: da.compression,
+          b: db.compression,
+          detail: `settings differ: ${sa ?? '?'} vs ${sb ?? '?'}`,
+        });
       else if (bytesEqual(da.data, db.data)) {
-        differences.push({ path: relPath, kind: 'compression', a: da.compression, b: db.compression, detail: 'same decompressed bytes, different compressed bytes (encoder version or settings not visible in the headers)' });
+        differences.push({
+          path: relPath,
+          kind: 'compression',
+          a: da.compression,
+          b: db.compression,
+          detail:
+            'same decompressed bytes, different compressed bytes (encoder version or settings not visible in the headers)',
+        });
       }
     }
     return;
@@ -269,7 +333,8 @@ export async function diff(a: string, b: string, options: DiffOptions = {}): Pro
     // two single files: kernel images or anything else
     const da = readFileBytes(a);
     const db = readFileBytes(b);
-    const name = path.basename(a) === path.basename(b) ? path.basename(a) : `${path.basename(a)} vs ${path.basename(b)}`;
+    const name =
+      path.basename(a) === path.basename(b) ? path.basename(a) : `${path.basename(a)} vs ${path.basename(b)}`;
     if (kindA === 'kernel' && kindB === 'kernel') {
       if (!bytesEqual(da, db)) {
         const kernel = await diffKernelImages(da, db, a, b);
@@ -300,7 +365,8 @@ export async function diff(a: string, b: string, options: DiffOptions = {}): Pro
       differences.push({ path: p, kind: 'mode', a: x.mode.toString(8), b: y.mode.toString(8) });
     }
     if (x.type === 'symlink' || x.type === 'hardlink') {
-      if (x.linkname !== y.linkname) differences.push({ path: p, kind: 'link-target', a: x.linkname ?? '', b: y.linkname ?? '' });
+      if (x.linkname !== y.linkname)
+        differences.push({ path: p, kind: 'link-target', a: x.linkname ?? '', b: y.linkname ?? '' });
       continue;
     }
     if (x.type === 'file') await compareFile(p, x.read(), y.read(), differences, ignored);
@@ -308,6 +374,24 @@ export async function diff(a: string, b: string, options: DiffOptions = {}): Pro
   return finish(a, b, kindA, kindB, compared, differences, ignored);
 }
 
-function finish(a: string, b: string, kindA: InputKind, kindB: InputKind, compared: number, differences: DiffEntry[], ignored: IgnoredEntry[]): DiffResult {
-  return { a, b, kindA, kindB, identical: differences.length === 0 && ignored.length === 0, equalModuloSignatures: differences.length === 0, compared, differences, ignored };
+function finish(
+  a: string,
+  b: string,
+  kindA: InputKind,
+  kindB: InputKind,
+  compared: number,
+  differences: DiffEntry[],
+  ignored: IgnoredEntry[],
+): DiffResult {
+  return {
+    a,
+    b,
+    kindA,
+    kindB,
+    identical: differences.length === 0 && ignored.length === 0,
+    equalModuloSignatures: differences.length === 0,
+    compared,
+    differences,
+    ignored,
+  };
 }

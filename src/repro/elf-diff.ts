@@ -31,7 +31,12 @@ function keyed(elf: Elf): Map<string, ElfSection> {
  * Section-level differences of two ELF images (both must differ somewhere, or the result is empty).
  * @returns undefined when either side is not a parseable ELF.
  */
-export function diffElfSections(a: Uint8Array, b: Uint8Array, fileA: string, fileB: string): SectionDifference[] | undefined {
+export function diffElfSections(
+  a: Uint8Array,
+  b: Uint8Array,
+  fileA: string,
+  fileB: string,
+): SectionDifference[] | undefined {
   let ea: Elf;
   let eb: Elf;
   try {
@@ -51,12 +56,19 @@ export function diffElfSections(a: Uint8Array, b: Uint8Array, fileA: string, fil
     }
     if (x.sh_type !== y.sh_type) out.push({ name, change: 'type', sizeA: x.sh_size, sizeB: y.sh_size });
     else if (x.sh_size !== y.sh_size) out.push({ name, change: 'size', sizeA: x.sh_size, sizeB: y.sh_size });
-    else if (x.sh_type !== SHT_NOBITS && !bytesEqual(ea.sectionData(x), eb.sectionData(y))) out.push({ name, change: 'content', sizeA: x.sh_size, sizeB: y.sh_size });
+    else if (x.sh_type !== SHT_NOBITS && !bytesEqual(ea.sectionData(x), eb.sectionData(y)))
+      out.push({ name, change: 'content', sizeA: x.sh_size, sizeB: y.sh_size });
   }
   for (const [name, y] of sb) if (!sa.has(name)) out.push({ name, change: 'only-in-b', sizeB: y.sh_size });
   const ehsize = Math.min(64, a.length, b.length);
   if (!bytesEqual(a.subarray(0, ehsize), b.subarray(0, ehsize))) out.push({ name: '<elf header>', change: 'content' });
-  if (out.length === 0 && !bytesEqual(a, b)) out.push({ name: '<layout>', change: a.length === b.length ? 'content' : 'size', sizeA: a.length, sizeB: b.length });
+  if (out.length === 0 && !bytesEqual(a, b))
+    out.push({
+      name: '<layout>',
+      change: a.length === b.length ? 'content' : 'size',
+      sizeA: a.length,
+      sizeB: b.length,
+    });
   return out;
 }
 

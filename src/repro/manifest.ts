@@ -52,7 +52,13 @@ const COMPRESSIONS = new Set(['none', 'xz', 'zstd', 'gzip']);
 
 /** A relative '/'-path that cannot leave its root. */
 export function isSafeRelativePath(p: string): boolean {
-  return p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+  return (
+    p.length > 0 &&
+    !p.startsWith('/') &&
+    !p.includes('\\') &&
+    !p.includes('\0') &&
+    p.split('/').every((s) => s !== '' && s !== '.' && s !== '..')
+  );
 }
 
 /**
@@ -60,19 +66,32 @@ export function isSafeRelativePath(p: string): boolean {
  * @throws FormatError E_FORMAT (not JSON, wrong format/version, bad or unsafe field, duplicate path), E_LIMIT
  */
 export function parseManifest(text: string, file: string): Manifest {
-  const bad = (detail: string): FormatError => new FormatError('E_FORMAT', { file, offset: 0, format: 'manifest', detail });
+  const bad = (detail: string): FormatError =>
+    new FormatError('E_FORMAT', { file, offset: 0, format: 'manifest', detail });
   let j: unknown;
   try {
     j = JSON.parse(text);
   } catch (e) {
-    throw new FormatError('E_FORMAT', { file, offset: 0, format: 'manifest', detail: `not JSON: ${(e as Error).message}`, cause: e });
+    throw new FormatError('E_FORMAT', {
+      file,
+      offset: 0,
+      format: 'manifest',
+      detail: `not JSON: ${(e as Error).message}`,
+      cause: e,
+    });
   }
   const o = j as Record<string, unknown> | null;
   if (!o || typeof o !== 'object') throw bad('not a JSON object');
   if (o.format !== MANIFEST_FORMAT) throw bad(`"format" is not "${MANIFEST_FORMAT}"`);
   if (o.version !== MANIFEST_VERSION) throw bad(`unsupported version ${String(o.version)}`);
   if (!Array.isArray(o.modules)) throw bad('"modules" is not an array');
-  if (o.modules.length > MAX_MANIFEST_MODULES) throw new FormatError('E_LIMIT', { file, offset: 0, format: 'manifest', detail: `more than ${MAX_MANIFEST_MODULES} modules` });
+  if (o.modules.length > MAX_MANIFEST_MODULES)
+    throw new FormatError('E_LIMIT', {
+      file,
+      offset: 0,
+      format: 'manifest',
+      detail: `more than ${MAX_MANIFEST_MODULES} modules`,
+    });
   const seen = new Set<string>();
   const modules = o.modules.map((x: unknown, i: number): ModuleRecord => {
     const r = x as Record<string, unknown> | null;
@@ -89,18 +108,28 @@ export function parseManifest(text: string, file: string): Manifest {
     if (seen.has(path)) throw bad(`${where}.path "${path}" is listed twice`);
     seen.add(path);
     const signature = strOrNull('signature');
-    if (signature !== null && !isSafeRelativePath(signature)) throw bad(`${where}.signature "${signature}" is not a safe relative path`);
+    if (signature !== null && !isSafeRelativePath(signature))
+      throw bad(`${where}.signature "${signature}" is not a safe relative path`);
     const sha256 = str('sha256');
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw bad(`${where}.sha256 is not 64 lowercase hex digits`);
     const size = r.size;
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad(`${where}.size is not a byte count`);
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+      throw bad(`${where}.size is not a byte count`);
     const compression = str('compression');
     if (!COMPRESSIONS.has(compression)) throw bad(`${where}.compression "${compression}" is unknown`);
     const keyIdType = strOrNull('keyIdType');
-    if (keyIdType !== null && keyIdType !== 'issuer-serial' && keyIdType !== 'skid') throw bad(`${where}.keyIdType "${keyIdType}" is unknown`);
+    if (keyIdType !== null && keyIdType !== 'issuer-serial' && keyIdType !== 'skid')
+      throw bad(`${where}.keyIdType "${keyIdType}" is unknown`);
     return {
-      path, signature, sha256, size, compression: compression as Compression,
-      keyIdType, keyId: strOrNull('keyId'), issuer: strOrNull('issuer'), hashAlgorithm: strOrNull('hashAlgorithm'),
+      path,
+      signature,
+      sha256,
+      size,
+      compression: compression as Compression,
+      keyIdType,
+      keyId: strOrNull('keyId'),
+      issuer: strOrNull('issuer'),
+      hashAlgorithm: strOrNull('hashAlgorithm'),
     };
   });
   return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, modules };

@@ -39,8 +39,14 @@ export interface ModuleParts {
 
 /** The signer of a decoded PKCS#7, as recorded in a bundle manifest. */
 export function signerId(p: Pkcs7Info): SignerId {
-  if (p.subjectKeyId) return { keyIdType: 'skid', keyId: toHex(p.subjectKeyId), issuer: undefined, hashAlgorithm: p.digestAlgorithmName };
-  return { keyIdType: 'issuer-serial', keyId: p.serial ? toHex(p.serial) : '', issuer: p.issuer, hashAlgorithm: p.digestAlgorithmName };
+  if (p.subjectKeyId)
+    return { keyIdType: 'skid', keyId: toHex(p.subjectKeyId), issuer: undefined, hashAlgorithm: p.digestAlgorithmName };
+  return {
+    keyIdType: 'issuer-serial',
+    keyId: p.serial ? toHex(p.serial) : '',
+    issuer: p.issuer,
+    hashAlgorithm: p.digestAlgorithmName,
+  };
 }
 
 /**
@@ -50,17 +56,44 @@ export function signerId(p: Pkcs7Info): SignerId {
  * @throws FormatError E_COMPRESS/E_TRUNCATED/E_LIMIT (stream), E_SIG (malformed trailer, more than one
  *         signature, non-canonical trailer), E_UNSUPPORTED (id_type other than PKCS#7), E_ASN1
  */
-export async function splitModule(data: Uint8Array, file: string, options: { exact?: boolean } = {}): Promise<ModuleParts> {
+export async function splitModule(
+  data: Uint8Array,
+  file: string,
+  options: { exact?: boolean } = {},
+): Promise<ModuleParts> {
   const { data: decompressed, compression } = await decompressModule(data, file);
   const sig = findModuleSignature(decompressed, file);
   if (!sig) return { compression, decompressed, content: decompressed, pkcs7: undefined, signer: undefined };
-  const fail = (code: 'E_SIG' | 'E_UNSUPPORTED', offset: number, detail: string): FormatError => new FormatError(code, { file, offset, format: 'modsig', detail });
-  if (sig.raw.id_type !== PKEY_ID_PKCS7 || !sig.pkcs7) throw fail('E_UNSUPPORTED', sig.trailerOffset + 2, `id_type ${sig.raw.id_type} is not PKCS#7: a bundle holds only PKCS#7 signatures`);
+  const fail = (code: 'E_SIG' | 'E_UNSUPPORTED', offset: number, detail: string): FormatError =>
+    new FormatError(code, { file, offset, format: 'modsig', detail });
+  if (sig.raw.id_type !== PKEY_ID_PKCS7 || !sig.pkcs7)
+    throw fail(
+      'E_UNSUPPORTED',
+      sig.trailerOffset + 2,
+      `id_type ${sig.raw.id_type} is not PKCS#7: a bundle holds only PKCS#7 signatures`,
+    );
   const content = decompressed.subarray(0, sig.moduleLength);
-  if (probeModuleSignature(content)) throw fail('E_SIG', sig.moduleLength, 'more than one signature is appended (stacked signatures cannot be detached one by one)');
+  if (probeModuleSignature(content))
+    throw fail(
+      'E_SIG',
+      sig.moduleLength,
+      'more than one signature is appended (stacked signatures cannot be detached one by one)',
+    );
   const pkcs7 = copyBytes(sig.sigData);
-  if (options.exact !== false && (sig.raw.signer_len !== 0 || sig.raw.key_id_len !== 0 || !bytesEqual(appendModuleSignature(content, pkcs7).subarray(sig.moduleLength), decompressed.subarray(sig.moduleLength)))) {
-    throw fail('E_SIG', sig.trailerOffset, 'the signature trailer is not the canonical sign-file one; re-attaching would not reproduce the file');
+  if (
+    options.exact !== false &&
+    (sig.raw.signer_len !== 0 ||
+      sig.raw.key_id_len !== 0 ||
+      !bytesEqual(
+        appendModuleSignature(content, pkcs7).subarray(sig.moduleLength),
+        decompressed.subarray(sig.moduleLength),
+      ))
+  ) {
+    throw fail(
+      'E_SIG',
+      sig.trailerOffset,
+      'the signature trailer is not the canonical sign-file one; re-attaching would not reproduce the file',
+    );
   }
   return { compression, decompressed, content, pkcs7, signer: signerId(sig.pkcs7) };
 }
@@ -70,7 +103,10 @@ export function sha256Hex(data: Uint8Array): string {
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return (
+    a.length === b.length &&
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  );
 }
 
 /** A module path without its compression suffix ("a/b.ko.xz" → "a/b.ko"): the pairing key across builds. */

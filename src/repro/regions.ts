@@ -58,7 +58,11 @@ export function differingRanges(a: Uint8Array, b: Uint8Array): { offset: number;
  * Splits differing ranges at mask boundaries, labels each piece, and merges pieces of one label
  * closer than MERGE_GAP bytes. `locate(offset)` names an unmasked position (e.g. its section).
  */
-export function labelRanges(ranges: readonly { offset: number; length: number }[], masks: readonly Mask[], locate: (offset: number) => string): ByteRegion[] {
+export function labelRanges(
+  ranges: readonly { offset: number; length: number }[],
+  masks: readonly Mask[],
+  locate: (offset: number) => string,
+): ByteRegion[] {
   const sorted = [...masks].filter((m) => m.length > 0).sort((x, y) => x.offset - y.offset);
   const out: ByteRegion[] = [];
   for (const r of ranges) {

@@ -51,7 +51,10 @@ export interface PlannedWrite {
  * already written are restored from `original` (or removed), then the error is rethrown.
  * @throws KmodsealError E_IO (with `cause`); a rollback failure is named in the message.
  */
-export function writeAllOrNothing(writes: readonly PlannedWrite[], hooks: { beforeWrite?: (w: PlannedWrite, index: number) => void } = {}): void {
+export function writeAllOrNothing(
+  writes: readonly PlannedWrite[],
+  hooks: { beforeWrite?: (w: PlannedWrite, index: number) => void } = {},
+): void {
   const done: PlannedWrite[] = [];
   try {
     for (const [i, w] of writes.entries()) {
@@ -71,7 +74,12 @@ export function writeAllOrNothing(writes: readonly PlannedWrite[], hooks: { befo
       }
     }
     const msg = e instanceof Error ? e.message : String(e);
-    throw new KmodsealError('E_IO', `${msg}; ${count(done.length, 'file')} already written ${agree(done.length, 'was', 'were')} ${unrestored.length ? `restored except ${unrestored.join(', ')}` : 'restored'}`, { cause: e });
+    throw new KmodsealError(
+      'E_IO',
+      `${msg}; ${count(done.length, 'file')} already written ${agree(done.length, 'was', 'were')} ` +
+        `${unrestored.length ? `restored except ${unrestored.join(', ')}` : 'restored'}`,
+      { cause: e },
+    );
   }
 }
 

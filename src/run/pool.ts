@@ -18,7 +18,11 @@ export function defaultJobs(): number {
  * `fn` over `items` with at most `limit` in flight; results in input order. The first
  * rejection wins after all settle.
  */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   let failure: { e: unknown } | undefined;
@@ -109,30 +113,32 @@ async function runOrdered<T, R>(
   };
   await Promise.all([
     localLoop(),
-    ...Array.from({ length: n }, () =>
-      new Promise<void>((resolve, reject) => {
-        const w = startWorker(workerUrl, workerData);
-        // Two batches in flight per worker: it never waits for this thread to hand it work.
-        let inFlight = 0;
-        const feed = (): void => {
-          const b = take();
-          if (!b) {
-            if (inFlight === 0) void w.terminate().then(() => resolve());
-            return;
-          }
-          inFlight++;
-          w.postMessage({ id: b.id, tasks: b.slice });
-        };
-        w.on('message', (m: { id: number; results: R[] }) => {
-          inFlight--;
-          pending.set(m.id, m.results);
-          flush();
+    ...Array.from(
+      { length: n },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const w = startWorker(workerUrl, workerData);
+          // Two batches in flight per worker: it never waits for this thread to hand it work.
+          let inFlight = 0;
+          const feed = (): void => {
+            const b = take();
+            if (!b) {
+              if (inFlight === 0) void w.terminate().then(() => resolve());
+              return;
+            }
+            inFlight++;
+            w.postMessage({ id: b.id, tasks: b.slice });
+          };
+          w.on('message', (m: { id: number; results: R[] }) => {
+            inFlight--;
+            pending.set(m.id, m.results);
+            flush();
+            feed();
+          });
+          w.on('error', reject);
           feed();
-        });
-        w.on('error', reject);
-        feed();
-        feed();
-      }),
+          feed();
+        }),
     ),
   ]);
   flush();

@@ -6,9 +6,19 @@ import cliProgress from 'cli-progress';
 import { defaultJobs, runJob } from './pool.js';
 import { runSignTask, type SignerSpec, type SignResult, type SignTask } from './jobs/sign.js';
 
-export async function signMany(spec: SignerSpec, tasks: readonly SignTask[], options: { jobs?: number; progress?: boolean; onResult?: (r: SignResult) => void } = {}): Promise<SignResult[]> {
+export async function signMany(
+  spec: SignerSpec,
+  tasks: readonly SignTask[],
+  options: { jobs?: number; progress?: boolean; onResult?: (r: SignResult) => void } = {},
+): Promise<SignResult[]> {
   const results: SignResult[] = [];
-  const bar = options.progress && tasks.length > 1 ? new cliProgress.SingleBar({ format: 'signing [{bar}] {value}/{total} {eta_formatted} left', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  const bar =
+    options.progress && tasks.length > 1
+      ? new cliProgress.SingleBar(
+          { format: 'signing [{bar}] {value}/{total} {eta_formatted} left', hideCursor: true, stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
   bar?.start(tasks.length, 0);
   const take = (r: SignResult): void => {
     results.push(r);

@@ -28,9 +28,24 @@
  */
 import crypto from 'node:crypto';
 import { FormatError, KmodsealError } from '../bytes/errors.js';
-import { findModuleSignature, MODULE_SIG_MAGIC, MODULE_SIGNATURE_SIZE, PKEY_ID_PKCS7, probeModuleSignature } from '../modsig/signature.js';
+import {
+  findModuleSignature,
+  MODULE_SIG_MAGIC,
+  MODULE_SIGNATURE_SIZE,
+  PKEY_ID_PKCS7,
+  probeModuleSignature,
+} from '../modsig/signature.js';
 import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
-import { DER_NULL, encodeOid, encodeSmallInteger, encodeTlv, sortSetOf, TAG_OCTET_STRING, TAG_SEQUENCE, TAG_SET } from '../pki/der.js';
+import {
+  DER_NULL,
+  encodeOid,
+  encodeSmallInteger,
+  encodeTlv,
+  sortSetOf,
+  TAG_OCTET_STRING,
+  TAG_SEQUENCE,
+  TAG_SET,
+} from '../pki/der.js';
 import { HASH_OID, type HashAlgorithm, type Signer, type SignerAlgorithm } from '../keys/signer.js';
 
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
@@ -92,7 +107,13 @@ export function stripModuleSignature(data: Uint8Array, file = '<module>'): Uint8
   for (let i = 0; i < MAX_STACKED_SIGNATURES && probeModuleSignature(view); i++) {
     view = view.subarray(0, signedContentLength(view, file));
   }
-  if (probeModuleSignature(view)) throw new FormatError('E_LIMIT', { file, offset: view.length, format: 'modsig', detail: `more than ${MAX_STACKED_SIGNATURES} stacked signatures` });
+  if (probeModuleSignature(view))
+    throw new FormatError('E_LIMIT', {
+      file,
+      offset: view.length,
+      format: 'modsig',
+      detail: `more than ${MAX_STACKED_SIGNATURES} stacked signatures`,
+    });
   return view;
 }
 
@@ -111,7 +132,9 @@ function signedContentLength(data: Uint8Array, file: string): number {
 
 function signatureAlgorithmIdentifier(algorithm: SignerAlgorithm, hash: HashAlgorithm): Uint8Array {
   // OpenSSL writes rsaEncryption with NULL parameters and ecdsa-with-SHAxxx without any (RFC 5758 §3.2).
-  return algorithm === 'rsa' ? encodeTlv(TAG_SEQUENCE, encodeOid(OID_RSA_ENCRYPTION), DER_NULL) : encodeTlv(TAG_SEQUENCE, encodeOid(OID_ECDSA_WITH[hash]));
+  return algorithm === 'rsa'
+    ? encodeTlv(TAG_SEQUENCE, encodeOid(OID_RSA_ENCRYPTION), DER_NULL)
+    : encodeTlv(TAG_SEQUENCE, encodeOid(OID_ECDSA_WITH[hash]));
 }
 
 /**
@@ -122,14 +145,20 @@ export class Pkcs7Template {
   readonly prefix: Uint8Array;
   readonly signatureLength: number;
 
-  constructor(cert: ParsedCertificate, algorithm: SignerAlgorithm, signatureLength: number, options: Pkcs7Options = {}) {
+  constructor(
+    cert: ParsedCertificate,
+    algorithm: SignerAlgorithm,
+    signatureLength: number,
+    options: Pkcs7Options = {},
+  ) {
     const full = encodePkcs7(cert, algorithm, new Uint8Array(signatureLength), options);
     this.prefix = full.subarray(0, full.length - signatureLength);
     this.signatureLength = signatureLength;
   }
 
   build(signature: Uint8Array): Uint8Array {
-    if (signature.length !== this.signatureLength) throw new RangeError(`template is for ${this.signatureLength}-byte signatures, got ${signature.length}`);
+    if (signature.length !== this.signatureLength)
+      throw new RangeError(`template is for ${this.signatureLength}-byte signatures, got ${signature.length}`);
     const out = new Uint8Array(this.prefix.length + signature.length);
     out.set(this.prefix, 0);
     out.set(signature, this.prefix.length);
@@ -142,14 +171,23 @@ export class Pkcs7Template {
  * for the cached form).
  * @throws KmodsealError E_UNSUPPORTED when keyIdForm is 'skid' and the certificate has no SKID (sign-file fails the same way).
  */
-export function encodePkcs7(cert: ParsedCertificate, algorithm: SignerAlgorithm, signature: Uint8Array, options: Pkcs7Options = {}): Uint8Array {
+export function encodePkcs7(
+  cert: ParsedCertificate,
+  algorithm: SignerAlgorithm,
+  signature: Uint8Array,
+  options: Pkcs7Options = {},
+): Uint8Array {
   const hash = options.hash ?? 'sha256';
   const form = options.keyIdForm ?? 'issuer-serial';
   const digestAlg = encodeTlv(TAG_SEQUENCE, encodeOid(HASH_OID[hash]));
   let sid: Uint8Array;
   let version: number;
   if (form === 'skid') {
-    if (!cert.subjectKeyId) throw new KmodsealError('E_UNSUPPORTED', 'the certificate has no subjectKeyIdentifier; cannot identify the signer by key id');
+    if (!cert.subjectKeyId)
+      throw new KmodsealError(
+        'E_UNSUPPORTED',
+        'the certificate has no subjectKeyIdentifier; cannot identify the signer by key id',
+      );
     sid = encodeTlv(0x80, cert.subjectKeyId);
     version = 3;
   } else {
@@ -164,7 +202,11 @@ export function encodePkcs7(cert: ParsedCertificate, algorithm: SignerAlgorithm,
     signatureAlgorithmIdentifier(algorithm, hash),
     encodeTlv(TAG_OCTET_STRING, signature),
   );
-  const parts: Uint8Array[] = [encodeSmallInteger(version), encodeTlv(TAG_SET, digestAlg), encodeTlv(TAG_SEQUENCE, encodeOid(OID_DATA))];
+  const parts: Uint8Array[] = [
+    encodeSmallInteger(version),
+    encodeTlv(TAG_SET, digestAlg),
+    encodeTlv(TAG_SEQUENCE, encodeOid(OID_DATA)),
+  ];
   if (options.chain) {
     const seen = new Set<string>();
     const certs: Uint8Array[] = [];
@@ -190,7 +232,11 @@ const MAX_TEMPLATES_PER_SIGNER = 64;
 
 function cacheFor(signer: Signer): SignerCache {
   let c = signerCaches.get(signer);
-  if (!c) signerCaches.set(signer, (c = { cert: parseCertificate(signer.certificate, { file: '<signer certificate>' }), templates: new Map() }));
+  if (!c)
+    signerCaches.set(
+      signer,
+      (c = { cert: parseCertificate(signer.certificate, { file: '<signer certificate>' }), templates: new Map() }),
+    );
   return c;
 }
 
@@ -222,7 +268,11 @@ export function buildModulePkcs7(signer: Signer, signature: Uint8Array, options:
  * The detached PKCS#7 for already-unsigned module content (sign-file -d: the `.p7s`).
  * Does not strip: pass {@link stripModuleSignature}'s result.
  */
-export async function signModuleContent(content: Uint8Array, signer: Signer, options: Pkcs7Options = {}): Promise<Uint8Array> {
+export async function signModuleContent(
+  content: Uint8Array,
+  signer: Signer,
+  options: Pkcs7Options = {},
+): Promise<Uint8Array> {
   const hash = options.hash ?? 'sha256';
   let signature: Uint8Array;
   if (signer.signContent) signature = await signer.signContent(hash, content);
@@ -247,7 +297,11 @@ export function moduleSignatureTail(pkcs7: Uint8Array): Uint8Array {
  * `content` being a zero-copy view into `data` (every appended signature removed). Bulk
  * signing writes both pieces with one writev instead of copying the module.
  */
-export async function signModuleParts(data: Uint8Array, signer: Signer, options: Pkcs7Options & { file?: string } = {}): Promise<{ content: Uint8Array; tail: Uint8Array }> {
+export async function signModuleParts(
+  data: Uint8Array,
+  signer: Signer,
+  options: Pkcs7Options & { file?: string } = {},
+): Promise<{ content: Uint8Array; tail: Uint8Array }> {
   const content = stripModuleSignature(data, options.file);
   return { content, tail: moduleSignatureTail(await signModuleContent(content, signer, options)) };
 }
@@ -258,7 +312,11 @@ export async function signModuleParts(data: Uint8Array, signer: Signer, options:
  * @returns a new array: unsigned ELF ‖ PKCS#7 ‖ trailer ‖ magic.
  * @throws FormatError E_SIG (existing trailer malformed); KmodsealError from the signer.
  */
-export async function signModuleBytes(data: Uint8Array, signer: Signer, options: Pkcs7Options & { file?: string } = {}): Promise<Uint8Array> {
+export async function signModuleBytes(
+  data: Uint8Array,
+  signer: Signer,
+  options: Pkcs7Options & { file?: string } = {},
+): Promise<Uint8Array> {
   const content = stripModuleSignature(data, options.file);
   const pkcs7 = await signModuleContent(content, signer, options);
   return appendModuleSignature(content, pkcs7);

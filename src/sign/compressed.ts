@@ -47,12 +47,19 @@ export async function xzCompress(data: Uint8Array, dictSize = 1 << 20): Promise<
   // would overwrite the explicit values, so every preset-6 parameter is spelled out.
   const stream = lzma.createStream('streamEncoder', {
     check: lzma.CHECK_CRC32,
-    filters: [{ id: lzma.FILTER_LZMA2, options: { dictSize, lc: 3, lp: 0, pb: 2, mode: lzma.MODE_NORMAL, niceLen: 64, mf: lzma.MF_BT4, depth: 0 } }],
+    filters: [
+      {
+        id: lzma.FILTER_LZMA2,
+        options: { dictSize, lc: 3, lp: 0, pb: 2, mode: lzma.MODE_NORMAL, niceLen: 64, mf: lzma.MF_BT4, depth: 0 },
+      },
+    ],
   });
   const chunks: Buffer[] = [];
   return new Promise<Uint8Array>((resolve, reject) => {
     stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.once('error', (e: Error) => reject(new KmodsealError('E_COMPRESS', `xz compression failed: ${e.message}`, { cause: e })));
+    stream.once('error', (e: Error) =>
+      reject(new KmodsealError('E_COMPRESS', `xz compression failed: ${e.message}`, { cause: e })),
+    );
     stream.once('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
     stream.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   });
@@ -74,7 +81,11 @@ export function gzipCompress(data: Uint8Array, level = 6): Uint8Array {
 }
 
 /** Compresses module bytes in the given format with the kernel's install settings. */
-export async function compressModule(data: Uint8Array, compression: Compression, options: RecompressOptions = {}): Promise<Uint8Array> {
+export async function compressModule(
+  data: Uint8Array,
+  compression: Compression,
+  options: RecompressOptions = {},
+): Promise<Uint8Array> {
   switch (compression) {
     case 'none':
       return data;
@@ -101,7 +112,11 @@ export interface SignedModuleFile {
  * existing signature, and recompresses in the same format.
  * @throws FormatError E_COMPRESS / E_TRUNCATED / E_LIMIT (input stream), E_SIG (existing trailer)
  */
-export async function signModuleFile(data: Uint8Array, signer: Signer, options: Pkcs7Options & RecompressOptions & { file?: string } = {}): Promise<SignedModuleFile> {
+export async function signModuleFile(
+  data: Uint8Array,
+  signer: Signer,
+  options: Pkcs7Options & RecompressOptions & { file?: string } = {},
+): Promise<SignedModuleFile> {
   const { data: elf, compression } = await decompressModule(data, options.file ?? '<module>');
   const signed = await signModuleBytes(elf, signer, options);
   return { data: await compressModule(signed, compression, options), compression, signed };
@@ -113,7 +128,11 @@ export async function signModuleFile(data: Uint8Array, signer: Signer, options: 
  * nothing is copied; `data` must stay unchanged until the parts are written. A compressed one
  * is [recompressed bytes].
  */
-export async function signModuleFileParts(data: Uint8Array, signer: Signer, options: Pkcs7Options & RecompressOptions & { file?: string } = {}): Promise<{ parts: Uint8Array[]; compression: Compression }> {
+export async function signModuleFileParts(
+  data: Uint8Array,
+  signer: Signer,
+  options: Pkcs7Options & RecompressOptions & { file?: string } = {},
+): Promise<{ parts: Uint8Array[]; compression: Compression }> {
   const { data: elf, compression } = await decompressModule(data, options.file ?? '<module>');
   if (compression === 'none') {
     const { content, tail } = await signModuleParts(elf, signer, options);

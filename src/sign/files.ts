@@ -4,7 +4,6 @@
  * original file's permission bits). Nothing else in src/sign/ touches the file system.
  */
 import fs from 'node:fs';
-import { KmodsealError } from '../bytes/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readFileBytes } from '../io/files.js';
 import { decompressModule, type Compression } from '../compress/index.js';
@@ -30,7 +29,11 @@ export interface SignFileOptions extends Pkcs7Options, RecompressOptions {
  * existing signature and keeping the compression.
  * @throws KmodsealError E_IO; FormatError from decoding the module
  */
-export async function signModulePath(file: string, signer: Signer, options: SignFileOptions = {}): Promise<{ compression: Compression; size: number }> {
+export async function signModulePath(
+  file: string,
+  signer: Signer,
+  options: SignFileOptions = {},
+): Promise<{ compression: Compression; size: number }> {
   const input = readFile(file);
   const out = await signModuleFile(input, signer, { ...options, file });
   const mode = fs.statSync(file).mode & 0o7777;
@@ -46,7 +49,11 @@ export async function signModulePath(file: string, signer: Signer, options: Sign
  * Reads, decompresses and verifies a module file (see {@link verifyModuleSignature}).
  * @throws KmodsealError E_IO; FormatError when the compressed stream is corrupt
  */
-export async function verifyModulePath(file: string, trusted: readonly Uint8Array[] | TrustedKeyring, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyModulePath(
+  file: string,
+  trusted: readonly Uint8Array[] | TrustedKeyring,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
   const { data } = await decompressModule(readFile(file), file);
   return verifyModuleSignature(data, trusted, { ...options, file });
 }

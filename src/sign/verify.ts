@@ -11,7 +11,8 @@ export type { KernelSeries };
 /** The error the kernel's signature step returns. */
 export type KernelErrno = 'ENODATA' | 'ENOKEY' | 'EKEYREJECTED' | 'EBADMSG' | 'ENOPKG' | 'EINVAL';
 /** kmodseal's names for them: no signature, no matching key, key rejected, bad message, unsupported algorithm, invalid. */
-export type VerifyStatus = 'ok' | 'no-signature' | 'no-matching-key' | 'key-rejected' | 'bad-message' | 'unsupported' | 'invalid';
+export type VerifyStatus =
+  'ok' | 'no-signature' | 'no-matching-key' | 'key-rejected' | 'bad-message' | 'unsupported' | 'invalid';
 
 /** The kernel's verdict on a module signature (see {@link verifyModuleSignature}). */
 export interface VerifyResult {
@@ -52,11 +53,20 @@ export interface TrustedKeyring {
 }
 
 const STATUS: Record<SigResult, VerifyStatus> = {
-  OK: 'ok', ENODATA: 'no-signature', ENOKEY: 'no-matching-key', EKEYREJECTED: 'key-rejected', EBADMSG: 'bad-message', ENOPKG: 'unsupported', EINVAL: 'invalid',
+  OK: 'ok',
+  ENODATA: 'no-signature',
+  ENOKEY: 'no-matching-key',
+  EKEYREJECTED: 'key-rejected',
+  EBADMSG: 'bad-message',
+  ENOPKG: 'unsupported',
+  EINVAL: 'invalid',
 };
 
 /** Parses trusted certificates once, as the kernel loads them into its keyring. */
-export function createTrustedKeyring(certificates: readonly Uint8Array[], series: KernelSeries = '6.12'): TrustedKeyring {
+export function createTrustedKeyring(
+  certificates: readonly Uint8Array[],
+  series: KernelSeries = '6.12',
+): TrustedKeyring {
   const keys: KeyCert[] = [];
   const indexes: number[] = [];
   const rejected: { index: number; reason: string }[] = [];
@@ -76,7 +86,11 @@ function isKeyring(t: readonly Uint8Array[] | TrustedKeyring): t is TrustedKeyri
 }
 
 /** The kernel's verdict on a (decompressed) module's signature. Never throws for bad input. */
-export function verifyModuleSignature(data: Uint8Array, trusted: readonly Uint8Array[] | TrustedKeyring, options: VerifyOptions = {}): VerifyResult {
+export function verifyModuleSignature(
+  data: Uint8Array,
+  trusted: readonly Uint8Array[] | TrustedKeyring,
+  options: VerifyOptions = {},
+): VerifyResult {
   const ring: TrustedKeyring = isKeyring(trusted) ? trusted : createTrustedKeyring(trusted, options.kernel ?? '6.12');
   const series = options.kernel ?? ring.series;
   const trailer = trailerFacts(data);

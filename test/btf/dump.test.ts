@@ -10,7 +10,17 @@ import { join } from 'node:path';
 import { parseBtfFile } from '../../src/btf/btf.js';
 import { dumpBtfJson, dumpBtfRaw } from '../../src/btf/dump.js';
 import { decompressModule } from '../../src/compress/index.js';
-import { bpftool, bpftoolBatchDump, CACHE, haveBpftool, kernelSets, moduleFiles, sample, TESTKERNEL, vmlinuxFor } from './helpers.js';
+import {
+  bpftool,
+  bpftoolBatchDump,
+  CACHE,
+  haveBpftool,
+  kernelSets,
+  moduleFiles,
+  sample,
+  TESTKERNEL,
+  vmlinuxFor,
+} from './helpers.js';
 
 const skip = !haveBpftool() && 'bpftool not installed';
 
@@ -19,7 +29,8 @@ function firstDiff(a: string, b: string): string {
   const la = a.split('\n');
   const lb = b.split('\n');
   for (let i = 0; i < Math.max(la.length, lb.length); i++) {
-    if (la[i] !== lb[i]) return `line ${i + 1}:\n  ours:    ${JSON.stringify(la[i])}\n  bpftool: ${JSON.stringify(lb[i])}`;
+    if (la[i] !== lb[i])
+      return `line ${i + 1}:\n  ours:    ${JSON.stringify(la[i])}\n  bpftool: ${JSON.stringify(lb[i])}`;
   }
   return 'identical';
 }
@@ -52,7 +63,11 @@ describe('btf dump vs bpftool: vmlinux', { skip }, () => {
     mkdirSync(CACHE, { recursive: true });
     const raw = join(CACHE, 'testkernel.btf');
     writeFileSync(raw, btf.data);
-    assertSame(dumpBtfRaw(parseBtfFile(readFileSync(raw), raw)), bpftool(['btf', 'dump', 'file', raw, 'format', 'raw']), raw);
+    assertSame(
+      dumpBtfRaw(parseBtfFile(readFileSync(raw), raw)),
+      bpftool(['btf', 'dump', 'file', raw, 'format', 'raw']),
+      raw,
+    );
   });
 });
 
@@ -60,10 +75,16 @@ describe('btf dump vs bpftool: modules with base', { skip }, () => {
   it('every test kernel module, raw and JSON (-B vmlinux)', () => {
     const base = join(TESTKERNEL, 'vmlinux');
     const b = parseBtfFile(readFileSync(base), base);
-    for (const m of ['kms_hello.ko', 'kms_export.ko', 'kms_user.ko', 'in-tree/dummy.ko'].map((n) => join(TESTKERNEL, 'modules', n))) {
+    for (const m of ['kms_hello.ko', 'kms_export.ko', 'kms_user.ko', 'in-tree/dummy.ko'].map((n) =>
+      join(TESTKERNEL, 'modules', n),
+    )) {
       const btf = parseBtfFile(readFileSync(m), m, b);
       assertSame(dumpBtfRaw(btf), bpftool(['-B', base, 'btf', 'dump', 'file', m, 'format', 'raw']), m);
-      assertSame(dumpBtfJson(btf), bpftool(['-j', '-B', base, 'btf', 'dump', 'file', m, 'format', 'raw']), `${m} (json)`);
+      assertSame(
+        dumpBtfJson(btf),
+        bpftool(['-j', '-B', base, 'btf', 'dump', 'file', m, 'format', 'raw']),
+        `${m} (json)`,
+      );
     }
   });
 
@@ -83,7 +104,14 @@ describe('btf dump vs bpftool: modules with base', { skip }, () => {
         let path = f;
         if (compression !== 'none') {
           // bpftool reads only uncompressed ELF files
-          path = join(CACHE, k.set, f.split('/').pop()!.replace(/\.(xz|zst|gz)$/, ''));
+          path = join(
+            CACHE,
+            k.set,
+            f
+              .split('/')
+              .pop()!
+              .replace(/\.(xz|zst|gz)$/, ''),
+          );
           writeFileSync(path, data);
         }
         plain.push(path);

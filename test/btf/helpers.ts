@@ -31,7 +31,8 @@ export function kernelSets(): KernelSet[] {
   const out: KernelSet[] = [];
   for (const line of readFileSync(index, 'utf8').trim().split('\n')) {
     const [set, arch, pkg, version, dir] = line.split('\t');
-    if (!set || !arch || !version || !dir || !pkg?.startsWith('linux-image-') || !existsSync(join(dir, 'lib/modules'))) continue;
+    if (!set || !arch || !version || !dir || !pkg?.startsWith('linux-image-') || !existsSync(join(dir, 'lib/modules')))
+      continue;
     const release = readdirSync(join(dir, 'lib/modules'))[0];
     if (release) out.push({ set, arch, version, dir, release });
   }
@@ -78,7 +79,8 @@ export function extractVmlinux(bzImage: string, name: string): string | undefine
   let cmd: string[];
   let input = payload;
   if (payload[0] === 0x28 && payload[1] === 0xb5 && payload[2] === 0x2f && payload[3] === 0xfd) cmd = ['zstd', '-dc'];
-  else if (payload[0] === 0xfd && payload.subarray(1, 6).toString('latin1') === '7zXZ\0') cmd = ['xz', '-dc', '--single-stream'];
+  else if (payload[0] === 0xfd && payload.subarray(1, 6).toString('latin1') === '7zXZ\0')
+    cmd = ['xz', '-dc', '--single-stream'];
   else if (payload.readUInt32LE(0) === 0x184c2102) {
     cmd = ['lz4', '-dc']; // legacy frame (lz4 -l), without the uncompressed size the kernel appends
     input = payload.subarray(0, payload.length - 4);
@@ -111,6 +113,8 @@ export function bpftoolBatchDump(files: string[], base: string | undefined, json
   mkdirSync(CACHE, { recursive: true });
   const batch = join(CACHE, `batch-${process.pid}.txt`);
   writeFileSync(batch, files.map((f) => `btf dump file ${f} format raw\n`).join(''));
-  const r = spawnSync(BPFTOOL, [...(json ? ['-j'] : []), ...(base ? ['-B', base] : []), 'batch', 'file', batch], { maxBuffer: 1 << 30 });
+  const r = spawnSync(BPFTOOL, [...(json ? ['-j'] : []), ...(base ? ['-B', base] : []), 'batch', 'file', batch], {
+    maxBuffer: 1 << 30,
+  });
   return r.stdout.toString('latin1');
 }

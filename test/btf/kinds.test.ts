@@ -29,19 +29,52 @@ function everyKind(): BtfBuilder {
   const td = b.ref('TYPEDEF', ulong, 'u64'); /* [10] */
   b.ref('TYPE_TAG', voidp, 'user'); /* [11] */
   b.array(int, ulong, 16); /* [12] */
-  const st = b.struct('s', 16, [ /* [13] kflag struct with bitfields */
-    { name: 'a', type: int, bitsOffset: 0, bitfieldSize: 3 },
+  const st = b.struct('s', 16, [
+    /* [13] kflag struct with bitfields */ { name: 'a', type: int, bitsOffset: 0, bitfieldSize: 3 },
     { name: 'b', type: int, bitsOffset: 3, bitfieldSize: 0 },
     { name: '', type: td, bitsOffset: 64 },
   ]);
-  b.struct('u', 8, [{ name: 'x', type: int, bitsOffset: 0 }, { name: 'y', type: ulong, bitsOffset: 0 }], true); /* [14] union */
-  b.enumType('e', 4, [{ name: 'A', val: 0 }, { name: 'B', val: 0xfffffffe }]); /* [15] unsigned, >= 2^31 */
-  b.enumType('', 4, [{ name: 'NEG', val: -5 }, { name: 'POS', val: 7 }], true); /* [16] signed */
-  b.enum64('e64', 8, [{ name: 'BIG', val: 0xffffffffffffffe0n }, { name: 'ONE', val: 1n }]); /* [17] */
-  b.enum64('s64', 8, [{ name: 'MIN', val: -9223372036854775808n }, { name: 'M1', val: -1n }], true); /* [18] signed */
+  b.struct(
+    'u',
+    8,
+    [
+      { name: 'x', type: int, bitsOffset: 0 },
+      { name: 'y', type: ulong, bitsOffset: 0 },
+    ],
+    true,
+  ); /* [14] union */
+  b.enumType('e', 4, [
+    { name: 'A', val: 0 },
+    { name: 'B', val: 0xfffffffe },
+  ]); /* [15] unsigned, >= 2^31 */
+  b.enumType(
+    '',
+    4,
+    [
+      { name: 'NEG', val: -5 },
+      { name: 'POS', val: 7 },
+    ],
+    true,
+  ); /* [16] signed */
+  b.enum64('e64', 8, [
+    { name: 'BIG', val: 0xffffffffffffffe0n },
+    { name: 'ONE', val: 1n },
+  ]); /* [17] */
+  b.enum64(
+    's64',
+    8,
+    [
+      { name: 'MIN', val: -9223372036854775808n },
+      { name: 'M1', val: -1n },
+    ],
+    true,
+  ); /* [18] signed */
   b.fwd('fs'); /* [19] */
   b.fwd('fu', true); /* [20] */
-  const proto = b.funcProto(int, [{ name: 'p', type: voidp }, { name: '', type: 0 }]); /* [21] vararg */
+  const proto = b.funcProto(int, [
+    { name: 'p', type: voidp },
+    { name: '', type: 0 },
+  ]); /* [21] vararg */
   b.funcProto(0, []); /* [22] void(void) */
   b.func('f_static', proto, 0); /* [23] */
   b.func('f_global', proto, 1); /* [24] */
@@ -51,8 +84,8 @@ function everyKind(): BtfBuilder {
   const v2 = b.variable('v_global', st, 1); /* [28] */
   b.variable('v_extern', int, 2); /* [29] */
   b.variable('v_odd', int, 9); /* [30] */
-  b.datasec('.data..percpu', 64, [ /* [31] */
-    { type: v1, offset: 0, size: 4 },
+  b.datasec('.data..percpu', 64, [
+    /* [31] */ { type: v1, offset: 0, size: 4 },
     { type: v2, offset: 8, size: 16 },
     { type: 0, offset: 24, size: 4 }, // void: annotated (UNKNOWN '(anon)')
     { type: 999, offset: 32, size: 4 }, // past the last id: no annotation
@@ -61,7 +94,9 @@ function everyKind(): BtfBuilder {
   b.declTag('bpf_kfunc', 23, -1); /* [33] */
   b.declTag('tag', st, 2); /* [34] */
   b.int(0xfffff0, 4, 32); /* [35] name offset past the strings: (invalid) */
-  b.struct('q"\\\tx\xe9', 4, [{ name: 0x7ffffff, type: int, bitsOffset: 0 }]); /* [36] JSON escaping, invalid member name */
+  b.struct('q"\\\tx\xe9', 4, [
+    { name: 0x7ffffff, type: int, bitsOffset: 0 },
+  ]); /* [36] JSON escaping, invalid member name */
   b.ref('PTR', 12345); /* [37] dangling type id is printed as is */
   return b;
 }
@@ -79,7 +114,9 @@ function same(ours: string, theirs: string): void {
   const b = theirs.split(/(?<=\n)|(?<=\},)/);
   let i = 0;
   while (a[i] === b[i]) i++;
-  assert.fail(`differs from bpftool at chunk ${i}:\n  ours:    ${JSON.stringify(a[i])}\n  bpftool: ${JSON.stringify(b[i])}`);
+  assert.fail(
+    `differs from bpftool at chunk ${i}:\n  ours:    ${JSON.stringify(a[i])}\n  bpftool: ${JSON.stringify(b[i])}`,
+  );
 }
 
 describe('every kind vs bpftool', { skip }, () => {
@@ -102,7 +139,10 @@ describe('every kind vs bpftool', { skip }, () => {
       s.ref('PTR', own); /* [39] */
       s.func('u64', 21, 1); /* [40] name "u64" reused from the base string section */
       s.variable('mod_v', own, 1); /* [41] */
-      s.datasec('.data', 8, [{ type: 41, offset: 0, size: 8 }, { type: 27, offset: 0, size: 4 }]); /* [42] entries in split and base */
+      s.datasec('.data', 8, [
+        { type: 41, offset: 0, size: 8 },
+        { type: 27, offset: 0, size: 4 },
+      ]); /* [42] entries in split and base */
       s.declTag('decl', own, 0); /* [43] */
       s.int(base.strEndOff + 10_000, 4, 32); /* [44] invalid split name */
       const bytes = s.build({ littleEndian });
@@ -122,11 +162,22 @@ describe('decoded types', () => {
     const s = btf.type(13);
     assert.equal(s.kind, BTF_KIND_STRUCT);
     if (s.kind === BTF_KIND_STRUCT) {
-      assert.deepEqual(s.members.map((m) => [m.name, m.type, m.bitsOffset, m.bitfieldSize]), [['a', 2, 0, 3], ['b', 2, 3, 0], ['', 10, 64, 0]]);
+      assert.deepEqual(
+        s.members.map((m) => [m.name, m.type, m.bitsOffset, m.bitfieldSize]),
+        [
+          ['a', 2, 0, 3],
+          ['b', 2, 3, 0],
+          ['', 10, 64, 0],
+        ],
+      );
     }
     const e = btf.type(18);
     assert.equal(e.kind, BTF_KIND_ENUM64);
-    if (e.kind === BTF_KIND_ENUM64) assert.deepEqual(e.values.map((v) => v.val), [-9223372036854775808n, -1n]);
+    if (e.kind === BTF_KIND_ENUM64)
+      assert.deepEqual(
+        e.values.map((v) => v.val),
+        [-9223372036854775808n, -1n],
+      );
     assert.equal(btf.type(35).name, undefined);
     assert.equal(btf.str(0), '');
     assert.equal(btf.hasType(37), true);

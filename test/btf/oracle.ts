@@ -38,11 +38,13 @@ export function oracleRelocate(base: Uint8Array, split: Uint8Array, vmlinux: str
   writeFileSync(s, split);
   const r = spawnSync(ORACLE, ['relocate', b, s, vmlinux, o], { encoding: 'utf8' });
   assert.equal(r.status, 0, `btf-oracle relocate: ${r.stderr}`);
-  const warnings = r.stderr.split('\n').filter(Boolean).map((l) => l.replace(/^libbpf: /, ''));
+  const warnings = r.stderr
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/^libbpf: /, ''));
   const out = r.stdout.trim();
   if (out === 'ok') return { status: 'ok', err: 0, warnings, relocated: readFileSync(o) };
   const m = /^error (\d+)$/.exec(out);
   assert.ok(m, `btf-oracle said ${out}`);
   return { status: 'fail', err: -Number(m[1]), warnings };
 }
-

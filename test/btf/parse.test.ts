@@ -18,13 +18,19 @@ import { TESTKERNEL } from './helpers.js';
 function small(): BtfBuilder {
   const b = new BtfBuilder();
   const int = b.int('int', 4, 32, 1); /* [1] */
-  b.struct('s', 8, [{ name: 'a', type: int, bitsOffset: 0 }, { name: 'b', type: int, bitsOffset: 32 }]); /* [2] */
+  b.struct('s', 8, [
+    { name: 'a', type: int, bitsOffset: 0 },
+    { name: 'b', type: int, bitsOffset: 32 },
+  ]); /* [2] */
   b.ref('PTR', 2); /* [3] */
   return b;
 }
 
 /** Bytes of `small()` with a patch applied (little-endian u32 writes). */
-function patched(patch: (dv: DataView, u8: Uint8Array) => void, header?: Parameters<BtfBuilder['build']>[0]): Uint8Array {
+function patched(
+  patch: (dv: DataView, u8: Uint8Array) => void,
+  header?: Parameters<BtfBuilder['build']>[0],
+): Uint8Array {
   const bytes = small().build(header);
   patch(new DataView(bytes.buffer), bytes);
   return bytes;
@@ -39,29 +45,65 @@ const cases: { descr: string; bytes: Uint8Array; code: string; offset: number }[
   { descr: 'flags set', bytes: small().build({ header: { flags: 1 } }), code: 'E_UNSUPPORTED', offset: 3 },
   { descr: 'hdr_len past the end', bytes: small().build({ header: { hdr_len: 0x10000 } }), code: 'E_RANGE', offset: 4 },
   { descr: 'hdr_len too small', bytes: small().build({ header: { hdr_len: 8 } }), code: 'E_FORMAT', offset: 4 },
-  { descr: 'string section past the end', bytes: small().build({ header: { str_len: 0xffffff } }), code: 'E_RANGE', offset: 16 },
-  { descr: 'types overlap strings', bytes: small().build({ header: { type_len: 0x1000 } }), code: 'E_RANGE', offset: 8 },
-  { descr: 'misaligned type section', bytes: small().build({ header: { type_off: 2, type_len: 4 } }), code: 'E_FORMAT', offset: 8 },
+  {
+    descr: 'string section past the end',
+    bytes: small().build({ header: { str_len: 0xffffff } }),
+    code: 'E_RANGE',
+    offset: 16,
+  },
+  {
+    descr: 'types overlap strings',
+    bytes: small().build({ header: { type_len: 0x1000 } }),
+    code: 'E_RANGE',
+    offset: 8,
+  },
+  {
+    descr: 'misaligned type section',
+    bytes: small().build({ header: { type_off: 2, type_len: 4 } }),
+    code: 'E_FORMAT',
+    offset: 8,
+  },
   {
     descr: 'string section without final NUL',
-    bytes: patched((_dv, u8) => { u8[u8.length - 1] = 0x41; }),
-    code: 'E_FORMAT', offset: -1,
+    bytes: patched((_dv, u8) => {
+      u8[u8.length - 1] = 0x41;
+    }),
+    code: 'E_FORMAT',
+    offset: -1,
   },
   {
     descr: 'base string section not starting with ""',
-    bytes: (() => { const b = small(); const bytes = b.build(); const strOff = new DataView(bytes.buffer).getUint32(16, true); bytes[24 + strOff] = 0x41; return bytes; })(),
-    code: 'E_FORMAT', offset: -2,
+    bytes: (() => {
+      const b = small();
+      const bytes = b.build();
+      const strOff = new DataView(bytes.buffer).getUint32(16, true);
+      bytes[24 + strOff] = 0x41;
+      return bytes;
+    })(),
+    code: 'E_FORMAT',
+    offset: -2,
   },
-  { descr: 'unknown kind 20', bytes: patched((dv) => dv.setUint32(TYPES + 4, 20 << 24, true)), code: 'E_FORMAT', offset: TYPES + 4 },
+  {
+    descr: 'unknown kind 20',
+    bytes: patched((dv) => dv.setUint32(TYPES + 4, 20 << 24, true)),
+    code: 'E_FORMAT',
+    offset: TYPES + 4,
+  },
   {
     descr: 'huge vlen (struct with 0xffff members in a 100-byte section)',
     bytes: patched((dv) => dv.setUint32(TYPES + 16 + 4, (4 << 24) | 0xffff, true)),
-    code: 'E_TRUNCATED', offset: TYPES + 16,
+    code: 'E_TRUNCATED',
+    offset: TYPES + 16,
   },
   {
     descr: 'type record cut short',
-    bytes: (() => { const b = new BtfBuilder(); b.int('int', 4, 32); return b.build({ header: { type_len: 12, str_off: 16 } }); })(),
-    code: 'E_TRUNCATED', offset: TYPES, // the INT's 4 data bytes fall outside the 12-byte type section
+    bytes: (() => {
+      const b = new BtfBuilder();
+      b.int('int', 4, 32);
+      return b.build({ header: { type_len: 12, str_off: 16 } });
+    })(),
+    code: 'E_TRUNCATED',
+    offset: TYPES, // the INT's 4 data bytes fall outside the 12-byte type section
   },
 ];
 
@@ -85,13 +127,22 @@ describe('Btf.parse negative table', () => {
     const base = Btf.parse(small().build(), { file: 'base' });
     const s = splitBuilder(base);
     s.ref('PTR', 1);
-    assert.throws(() => Btf.parse(s.build({ littleEndian: false }), { file: 'split', base }), (e: unknown) => e instanceof FormatError && e.code === 'E_FORMAT');
+    assert.throws(
+      () => Btf.parse(s.build({ littleEndian: false }), { file: 'split', base }),
+      (e: unknown) => e instanceof FormatError && e.code === 'E_FORMAT',
+    );
   });
 
   it('type() of an id out of range is E_RANGE', () => {
     const btf = Btf.parse(small().build(), { file: 'f' });
-    assert.throws(() => btf.type(4), (e: unknown) => e instanceof FormatError && e.code === 'E_RANGE');
-    assert.throws(() => btf.type(0), (e: unknown) => e instanceof FormatError && e.code === 'E_RANGE');
+    assert.throws(
+      () => btf.type(4),
+      (e: unknown) => e instanceof FormatError && e.code === 'E_RANGE',
+    );
+    assert.throws(
+      () => btf.type(0),
+      (e: unknown) => e instanceof FormatError && e.code === 'E_RANGE',
+    );
   });
 
   it('parseBtfFile: ELF without .BTF is E_NOTFOUND, other bytes E_MAGIC', () => {
@@ -101,8 +152,14 @@ describe('Btf.parse negative table', () => {
     // rename ".BTF" to ".BTG" in the section name table
     const shstr = Elf.parse(elf, 'm').sections[Elf.parse(elf, 'm').header.e_shstrndx]!;
     elf[shstr.sh_offset + s.sh_name + 3] = 0x47;
-    assert.throws(() => parseBtfFile(elf, 'm'), (e: unknown) => e instanceof FormatError && e.code === 'E_NOTFOUND');
-    assert.throws(() => parseBtfFile(new Uint8Array(64), 'z'), (e: unknown) => e instanceof FormatError && e.code === 'E_MAGIC');
+    assert.throws(
+      () => parseBtfFile(elf, 'm'),
+      (e: unknown) => e instanceof FormatError && e.code === 'E_NOTFOUND',
+    );
+    assert.throws(
+      () => parseBtfFile(new Uint8Array(64), 'z'),
+      (e: unknown) => e instanceof FormatError && e.code === 'E_MAGIC',
+    );
   });
 });
 
@@ -124,7 +181,13 @@ describe('Btf.parse fuzzing', () => {
   }
 
   const mutation = (len: number) =>
-    fc.array(fc.record({ at: fc.nat({ max: len - 1 }), value: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0, 0xff, 0x80, 0x7f)) }), { minLength: 1, maxLength: 8 });
+    fc.array(
+      fc.record({
+        at: fc.nat({ max: len - 1 }),
+        value: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0, 0xff, 0x80, 0x7f)),
+      }),
+      { minLength: 1, maxLength: 8 },
+    );
 
   it('byte mutations of a real module BTF (split on the test kernel vmlinux)', () => {
     fc.assert(
@@ -141,12 +204,21 @@ describe('Btf.parse fuzzing', () => {
 
   it('word mutations of a synthetic base BTF (counts, kinds, offsets)', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ word: fc.nat({ max: Math.floor(synthetic.length / 4) - 1 }), value: fc.oneof(fc.nat(), fc.constantFrom(0xffffffff, 0xffff, 0x0400ffff, 0x1300ffff, 0x80000000)) }), { minLength: 1, maxLength: 4 }), (muts) => {
-        const b = synthetic.slice();
-        const dv = new DataView(b.buffer);
-        for (const m of muts) dv.setUint32(m.word * 4, m.value >>> 0, true);
-        parseAndDump(b, false);
-      }),
+      fc.property(
+        fc.array(
+          fc.record({
+            word: fc.nat({ max: Math.floor(synthetic.length / 4) - 1 }),
+            value: fc.oneof(fc.nat(), fc.constantFrom(0xffffffff, 0xffff, 0x0400ffff, 0x1300ffff, 0x80000000)),
+          }),
+          { minLength: 1, maxLength: 4 },
+        ),
+        (muts) => {
+          const b = synthetic.slice();
+          const dv = new DataView(b.buffer);
+          for (const m of muts) dv.setUint32(m.word * 4, m.value >>> 0, true);
+          parseAndDump(b, false);
+        },
+      ),
       { numRuns: 1000, seed: 2 },
     );
   });

@@ -13,20 +13,42 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { TESTKERNEL, kernelSet, modulesBelow } from '../helpers.js';
-import { elfCheckFlow, kernelElfValidity, type ElfCheckFlow, type ElfValidityTarget } from '../../src/check/elf-validity.js';
+import {
+  elfCheckFlow,
+  kernelElfValidity,
+  type ElfCheckFlow,
+  type ElfValidityTarget,
+} from '../../src/check/elf-validity.js';
 import { elfVariants } from '../e2e/elf-variants.js';
 import { trailerFacts } from '../../src/check/module-facts.js';
 
 const hello = path.join(TESTKERNEL, 'modules/kms_hello.ko');
 const k61 = kernelSet('amd64-6.1');
 /** A kernel of each flow: 6.1, the 6.12.111 kit, the 6.12.118 kit. */
-const release: Record<ElfCheckFlow, string> = { '6.1': '6.1.0-57-amd64', '6.12.0': '6.12.111-kmodseal', '6.12.117': '6.12.118-kmodseal' };
-const x86 = (flow: ElfCheckFlow, structModuleSize?: number): ElfValidityTarget =>
-  ({ series: flow === '6.1' ? '6.1' : '6.12', release: release[flow], machine: 62, is64: true, littleEndian: true, structModuleSize });
+const release: Record<ElfCheckFlow, string> = {
+  '6.1': '6.1.0-57-amd64',
+  '6.12.0': '6.12.111-kmodseal',
+  '6.12.117': '6.12.118-kmodseal',
+};
+const x86 = (flow: ElfCheckFlow, structModuleSize?: number): ElfValidityTarget => ({
+  series: flow === '6.1' ? '6.1' : '6.12',
+  release: release[flow],
+  machine: 62,
+  is64: true,
+  littleEndian: true,
+  structModuleSize,
+});
 
 /** What the kernels logged (undefined: loaded, or oopsed); `nonAlloc`, `alloc`: the sections the variants edit. */
 type Lines = Record<string, string | undefined>;
-function expected(shnum: number, shstrndx: number, name: string, nonAlloc: number, alloc: number, flow: ElfCheckFlow): Lines {
+function expected(
+  shnum: number,
+  shstrndx: number,
+  name: string,
+  nonAlloc: number,
+  alloc: number,
+  flow: ElfCheckFlow,
+): Lines {
   const by = (v: Record<ElfCheckFlow, string | undefined>): string | undefined => v[flow];
   const badName = (i: number): string => `Invalid ELF section name in module (section ${i} type 1)`;
   return {
@@ -83,7 +105,7 @@ function verify(file: string, flow: ElfCheckFlow, target: ElfValidityTarget, wan
   assert.equal(kernelElfValidity(ok, trailerFacts(ok).elfLength, target), undefined, 'the module as built passes');
 }
 
-test('the flow of the ELF checks follows the 6.12 sublevel (6.12.117 backported 6.13\'s split)', () => {
+test("the flow of the ELF checks follows the 6.12 sublevel (6.12.117 backported 6.13's split)", () => {
   assert.equal(elfCheckFlow('6.1', '6.1.0-57-amd64'), '6.1');
   assert.equal(elfCheckFlow('6.12', '6.12.111-kmodseal'), '6.12.0');
   assert.equal(elfCheckFlow('6.12', '6.12.116+deb13-amd64'), '6.12.0');
@@ -99,12 +121,14 @@ for (const flow of ['6.12.0', '6.12.117'] as const) {
   });
 }
 
-test('6.12: .gnu.linkonce.this_module must have the kernel\'s struct module size', () => {
+test("6.12: .gnu.linkonce.this_module must have the kernel's struct module size", () => {
   for (const flow of ['6.12.0', '6.12.117'] as const) {
     const r = kernelElfValidity(fs.readFileSync(hello), fs.statSync(hello).size, x86(flow, 1024));
     assert.equal(r?.code, 'struct-module-size');
-    assert.equal(r?.log,
-      "module kms_hello: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time");
+    assert.equal(
+      r?.log,
+      "module kms_hello: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time",
+    );
   }
   const r61 = kernelElfValidity(fs.readFileSync(hello), fs.statSync(hello).size, x86('6.1', 1024));
   assert.equal(r61, undefined, '6.1 does not compare the size');
@@ -115,31 +139,39 @@ test('6.1: every ELF check gives the line Debian 6.1 logged', { skip: !k61 && 'a
   verify(dummy, '6.1', x86('6.1'), expected(41, 40, 'dummy', 35, 3, '6.1'));
 });
 
-test('any mutation of a module gives a verdict, never an exception', { skip: !k61 && 'amd64-6.1 package not cached' }, () => {
-  const seed = fs.readFileSync(modulesBelow(k61!.modulesDir).find((f) => f.endsWith('/dummy.ko'))!);
-  const shoff = Number(seed.readBigUInt64LE(40));
-  fc.assert(
-    fc.property(
-      fc.array(
-        fc.tuple(
-          fc.oneof(fc.integer({ min: 0, max: 63 }), fc.integer({ min: shoff, max: seed.length - 1 }), fc.nat(seed.length - 1)),
-          fc.integer({ min: 0, max: 255 }),
+test(
+  'any mutation of a module gives a verdict, never an exception',
+  { skip: !k61 && 'amd64-6.1 package not cached' },
+  () => {
+    const seed = fs.readFileSync(modulesBelow(k61!.modulesDir).find((f) => f.endsWith('/dummy.ko'))!);
+    const shoff = Number(seed.readBigUInt64LE(40));
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.oneof(
+              fc.integer({ min: 0, max: 63 }),
+              fc.integer({ min: shoff, max: seed.length - 1 }),
+              fc.nat(seed.length - 1),
+            ),
+            fc.integer({ min: 0, max: 255 }),
+          ),
+          { minLength: 1, maxLength: 16 },
         ),
-        { minLength: 1, maxLength: 16 },
+        fc.nat(seed.length),
+        fc.constantFrom<ElfCheckFlow>('6.1', '6.12.0', '6.12.117'),
+        fc.boolean(),
+        (edits, cut, flow, le) => {
+          const b = Buffer.from(seed.subarray(0, Math.max(cut, 1)));
+          for (const [at, v] of edits) if (at < b.length) b[at] = v;
+          const r = kernelElfValidity(b, b.length, { ...x86(flow, 1024), littleEndian: le });
+          assert.ok(r === undefined || (typeof r.code === 'string' && typeof r.message === 'string'));
+        },
       ),
-      fc.nat(seed.length),
-      fc.constantFrom<ElfCheckFlow>('6.1', '6.12.0', '6.12.117'),
-      fc.boolean(),
-      (edits, cut, flow, le) => {
-        const b = Buffer.from(seed.subarray(0, Math.max(cut, 1)));
-        for (const [at, v] of edits) if (at < b.length) b[at] = v;
-        const r = kernelElfValidity(b, b.length, { ...x86(flow, 1024), littleEndian: le });
-        assert.ok(r === undefined || (typeof r.code === 'string' && typeof r.message === 'string'));
-      },
-    ),
-    { numRuns: 3000 },
-  );
-});
+      { numRuns: 3000 },
+    );
+  },
+);
 
 test('check carries the kernel release to the ELF checks: a 6.12.116 kernel gets the old flow, 6.12.117 the new', async () => {
   const { loadKernelSource } = await import('../../src/kernel/source.js');

@@ -53,20 +53,28 @@ async function check(data: Uint8Array): Promise<void> {
 
 const corpus = k ? seeds() : [];
 
-test('every truncation length of a small module (every 97th byte) gives a result or a typed error', { skip: !k && 'no corpus' }, async () => {
-  for (const seed of corpus) for (let n = 0; n < seed.length; n += 97) await check(seed.subarray(0, n));
-});
+test(
+  'every truncation length of a small module (every 97th byte) gives a result or a typed error',
+  { skip: !k && 'no corpus' },
+  async () => {
+    for (const seed of corpus) for (let n = 0; n < seed.length; n += 97) await check(seed.subarray(0, n));
+  },
+);
 
 test('random byte mutations give a result or a typed error (fast-check)', { skip: !k && 'no corpus' }, async () => {
   await fc.assert(
     fc.asyncProperty(
       fc.nat({ max: corpus.length - 1 }),
-      fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 16 }),
+      fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })), {
+        minLength: 1,
+        maxLength: 16,
+      }),
       async (which, edits) => {
         const data = Uint8Array.from(corpus[which]!);
         // Mutations concentrate on headers and the trailer, where parsers branch.
         for (const [where, value] of edits) {
-          const region = where < 0.4 ? where * 160 : where < 0.8 ? data.length - 1 - (where - 0.4) * 1800 : where * data.length;
+          const region =
+            where < 0.4 ? where * 160 : where < 0.8 ? data.length - 1 - (where - 0.4) * 1800 : where * data.length;
           const i = Math.min(data.length - 1, Math.max(0, Math.floor(region)));
           data[i] = value;
         }
@@ -79,9 +87,18 @@ test('random byte mutations give a result or a typed error (fast-check)', { skip
 
 test('a decompression bomb is refused with E_LIMIT, not allocated', async () => {
   const bomb = execFileSync('sh', ['-c', 'head -c 64M /dev/zero | xz -1 --check=crc32 -c']);
-  await assert.rejects(inspectModuleBytes(bomb, 'bomb.ko.xz', { maxSize: LIMIT }), (e: KmodsealError) => e.code === 'E_LIMIT');
+  await assert.rejects(
+    inspectModuleBytes(bomb, 'bomb.ko.xz', { maxSize: LIMIT }),
+    (e: KmodsealError) => e.code === 'E_LIMIT',
+  );
   const zbomb = execFileSync('sh', ['-c', 'head -c 64M /dev/zero | zstd -q -c']);
-  await assert.rejects(inspectModuleBytes(zbomb, 'bomb.ko.zst', { maxSize: LIMIT }), (e: KmodsealError) => e.code === 'E_LIMIT');
+  await assert.rejects(
+    inspectModuleBytes(zbomb, 'bomb.ko.zst', { maxSize: LIMIT }),
+    (e: KmodsealError) => e.code === 'E_LIMIT',
+  );
   const gbomb = execFileSync('sh', ['-c', 'head -c 64M /dev/zero | gzip -1 -c']);
-  await assert.rejects(inspectModuleBytes(gbomb, 'bomb.ko.gz', { maxSize: LIMIT }), (e: KmodsealError) => e.code === 'E_LIMIT');
+  await assert.rejects(
+    inspectModuleBytes(gbomb, 'bomb.ko.gz', { maxSize: LIMIT }),
+    (e: KmodsealError) => e.code === 'E_LIMIT',
+  );
 });

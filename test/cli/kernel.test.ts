@@ -42,7 +42,20 @@ for (const k of sets) {
       const der = Buffer.from(c.der, 'base64');
       const file = path.join(tmp, `${k.set}-${c.sha256}.der`);
       fs.writeFileSync(file, der);
-      const out = execFileSync('openssl', ['x509', '-inform', 'DER', '-in', file, '-noout', '-subject', '-fingerprint', '-sha256', '-serial', '-nameopt', 'RFC2253']).toString();
+      const out = execFileSync('openssl', [
+        'x509',
+        '-inform',
+        'DER',
+        '-in',
+        file,
+        '-noout',
+        '-subject',
+        '-fingerprint',
+        '-sha256',
+        '-serial',
+        '-nameopt',
+        'RFC2253',
+      ]).toString();
       assert.match(out, new RegExp(`sha256 Fingerprint=${c.sha256.toUpperCase().match(/../g)!.join(':')}`));
       assert.match(out, new RegExp(`serial=0*${c.serial.toUpperCase()}\\n`));
       assert.ok(out.includes(`subject=${c.subject}`), `${out} vs ${c.subject}`);
@@ -53,7 +66,11 @@ for (const k of sets) {
     const own = new Set(forSet(k.set).certificates.map((c) => c.serial));
     // one build signs all flavours of an upload (amd64 and cloud-amd64 6.1.0-N share their key):
     // another build is another architecture or version
-    const others = new Set(sets.filter((s) => s.arch !== k.arch || s.version !== k.version).flatMap((s) => forSet(s.set).certificates.map((c) => c.serial)));
+    const others = new Set(
+      sets
+        .filter((s) => s.arch !== k.arch || s.version !== k.version)
+        .flatMap((s) => forSet(s.set).certificates.map((c) => c.serial)),
+    );
     const r = runBin(['inspect', '--json', k.modulesDir]);
     assert.equal(r.code, 0, r.stderr);
     const mods = JSON.parse(r.stdout.toString('utf8')) as { filename: string; signature: { keyId: string } | null }[];
@@ -77,7 +94,10 @@ test('a .deb gives the same facts as its unpacked tree', () => {
 test('amd64 6.1 --symvers has exactly the vmlinux lines of the matching linux-headers Module.symvers', () => {
   const k = sets.find((s) => s.set === 'amd64-6.1')!;
   const headers = cachedPackageDir('amd64-6.1-headers')!;
-  const symvers = fs.readFileSync(path.join(headers, 'usr/src', fs.readdirSync(path.join(headers, 'usr/src'))[0]!, 'Module.symvers'), 'latin1');
+  const symvers = fs.readFileSync(
+    path.join(headers, 'usr/src', fs.readdirSync(path.join(headers, 'usr/src'))[0]!, 'Module.symvers'),
+    'latin1',
+  );
   const theirs = symvers.split('\n').filter((l) => l.split('\t')[2] === 'vmlinux');
   const r = runBin(['kernel', '--symvers', k.dir]);
   assert.equal(r.code, 0, r.stderr);
@@ -88,26 +108,40 @@ test('amd64 6.1 --symvers has exactly the vmlinux lines of the matching linux-he
   assert.deepEqual([...ours].sort(), [...theirs].sort());
 });
 
-test('the BTF summary agrees with bpftool on the extracted vmlinux', { skip: !have('bpftool') && 'bpftool missing' }, () => {
-  const k = sets.find((s) => s.set === 'amd64-6.12')!;
-  const out = path.join(tmp, 'vmlinux-6.12');
-  const r = runBin(['kernel', '--json', '--extract-vmlinux', out, k.dir]);
-  assert.equal(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout.toString('utf8')) as KernelJson;
-  const dump = execFileSync('bpftool', ['btf', 'dump', 'file', out, 'format', 'raw'], { maxBuffer: 1 << 30 }).toString();
-  const last = dump.split('\n').filter((l) => l.startsWith('[')).pop()!;
-  assert.equal(Number(/^\[(\d+)\]/.exec(last)![1]), j.btf!.types);
-  const section = path.join(tmp, 'btf.bin');
-  execFileSync('objcopy', ['-O', 'binary', '--only-section=.BTF', out, section]);
-  assert.equal(fs.statSync(section).size, j.btf!.size);
-});
+test(
+  'the BTF summary agrees with bpftool on the extracted vmlinux',
+  { skip: !have('bpftool') && 'bpftool missing' },
+  () => {
+    const k = sets.find((s) => s.set === 'amd64-6.12')!;
+    const out = path.join(tmp, 'vmlinux-6.12');
+    const r = runBin(['kernel', '--json', '--extract-vmlinux', out, k.dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout.toString('utf8')) as KernelJson;
+    const dump = execFileSync('bpftool', ['btf', 'dump', 'file', out, 'format', 'raw'], {
+      maxBuffer: 1 << 30,
+    }).toString();
+    const last = dump
+      .split('\n')
+      .filter((l) => l.startsWith('['))
+      .pop()!;
+    assert.equal(Number(/^\[(\d+)\]/.exec(last)![1]), j.btf!.types);
+    const section = path.join(tmp, 'btf.bin');
+    execFileSync('objcopy', ['-O', 'binary', '--only-section=.BTF', out, section]);
+    assert.equal(fs.statSync(section).size, j.btf!.size);
+  },
+);
 
 test('test kernel: the four compiled-in certificates by name, the reserved extra area, --extract-certs', () => {
   const trust = JSON.parse(fs.readFileSync(path.join(TESTKERNEL, 'keys/trust.json'), 'utf8')) as unknown;
   const compiledIn = (Array.isArray(trust) ? trust : Object.values(trust as object)) as Record<string, unknown>[];
   const j = kernelJson([path.join(TESTKERNEL, 'vmlinux')]);
-  const names = (compiledIn as { name: string; kernel_cert_name: string }[]).filter((c) => ['build', 'ca', 'direct', 'ecdirect'].includes(c.name));
-  assert.deepEqual(j.certificates.map((c) => c.kernelName), names.map((c) => c.kernel_cert_name));
+  const names = (compiledIn as { name: string; kernel_cert_name: string }[]).filter((c) =>
+    ['build', 'ca', 'direct', 'ecdirect'].includes(c.name),
+  );
+  assert.deepEqual(
+    j.certificates.map((c) => c.kernelName),
+    names.map((c) => c.kernel_cert_name),
+  );
   assert.equal(names.length, 4);
   assert.equal(j.certificateList!.method, 'symbols');
   assert.ok(j.certificateList!.extra && j.certificateList!.extra.size >= 4096 && j.certificateList!.extra.used === 0);
@@ -117,7 +151,15 @@ test('test kernel: the four compiled-in certificates by name, the reserved extra
   assert.equal(runBin(['kernel', '--extract-certs', dir, path.join(TESTKERNEL, 'vmlinux')]).code, 0);
   const files = fs.readdirSync(dir).sort();
   assert.equal(files.length, 4);
-  const subject = execFileSync('openssl', ['x509', '-inform', 'DER', '-in', path.join(dir, 'cert-1.der'), '-noout', '-subject']).toString();
+  const subject = execFileSync('openssl', [
+    'x509',
+    '-inform',
+    'DER',
+    '-in',
+    path.join(dir, 'cert-1.der'),
+    '-noout',
+    '-subject',
+  ]).toString();
   assert.match(subject, /kmodseal test root CA/);
 });
 
@@ -126,7 +168,8 @@ test('--running reads /proc and /sys', () => {
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout.toString('utf8')) as KernelJson;
   assert.equal(j.release, os.release());
-  if (fs.existsSync('/sys/kernel/btf/vmlinux')) assert.equal(j.btf!.size, fs.statSync('/sys/kernel/btf/vmlinux').size || j.btf!.size);
+  if (fs.existsSync('/sys/kernel/btf/vmlinux'))
+    assert.equal(j.btf!.size, fs.statSync('/sys/kernel/btf/vmlinux').size || j.btf!.size);
 });
 
 test('bad kernels: one error line with offset and exit 1; usage errors exit 2', () => {
@@ -148,16 +191,24 @@ test('bad kernels: one error line with offset and exit 1; usage errors exit 2', 
 
 test('a build tree without an image: release, config and exports from Module.symvers, --symvers line for line', () => {
   const dir = fs.mkdtempSync(path.join(tmp, 'symvers-'));
-  for (const f of ['Module.symvers', 'System.map', 'kernel.release', 'config']) fs.copyFileSync(path.join(TESTKERNEL, f), path.join(dir, f));
+  for (const f of ['Module.symvers', 'System.map', 'kernel.release', 'config'])
+    fs.copyFileSync(path.join(TESTKERNEL, f), path.join(dir, f));
   const j = kernelJson([dir]);
   assert.equal(j.release, fs.readFileSync(path.join(TESTKERNEL, 'kernel.release'), 'utf8').trim());
   assert.equal(j.config!.MODULE_SIG, true);
-  const vmlinuxLines = fs.readFileSync(path.join(TESTKERNEL, 'Module.symvers'), 'latin1').split('\n').filter((l) => l.split('\t')[2] === 'vmlinux');
+  const vmlinuxLines = fs
+    .readFileSync(path.join(TESTKERNEL, 'Module.symvers'), 'latin1')
+    .split('\n')
+    .filter((l) => l.split('\t')[2] === 'vmlinux');
   assert.equal(j.exports!.count, vmlinuxLines.length);
   const r = runBin(['kernel', '--symvers', dir]);
   assert.equal(r.stdout.toString('latin1'), vmlinuxLines.join('\n') + '\n');
   // Debian's linux-headers tree: the same exports the image has
   const headers = cachedPackageDir('amd64-6.1-headers')!;
-  const src = path.join(headers, 'usr/src', fs.readdirSync(path.join(headers, 'usr/src')).find((n) => n.endsWith('-amd64'))!);
+  const src = path.join(
+    headers,
+    'usr/src',
+    fs.readdirSync(path.join(headers, 'usr/src')).find((n) => n.endsWith('-amd64'))!,
+  );
   assert.equal(kernelJson([src]).exports!.count, forSet('amd64-6.1').exports!.count);
 });

@@ -34,7 +34,8 @@ test('detach, attach to an unsigned build: byte for byte; diff says equal modulo
   assert.match(d.stdout.toString(), /detached 5 signatures/);
   const a = runBin(['attach', bundle, build2]);
   assert.equal(a.code, 0, a.stderr);
-  for (const n of names) assert.ok(fs.readFileSync(path.join(build2, n)).equals(fs.readFileSync(path.join(signed, n))), n);
+  for (const n of names)
+    assert.ok(fs.readFileSync(path.join(build2, n)).equals(fs.readFileSync(path.join(signed, n))), n);
   const same = runBin(['diff', '--json', signed, build2]);
   assert.equal(same.code, 0);
   assert.equal((JSON.parse(same.stdout.toString()) as { identical: boolean }).identical, true);
@@ -56,7 +57,13 @@ test('diff against another build lists real differences (exit 4)', { skip: !prev
   const r = runBin(['diff', a, b]);
   assert.equal(r.code, 4);
   assert.match(r.stdout.toString(), /module content differs at 0x[0-9a-f]+ .*sections?: .*\.modinfo/);
-  assert.match(r.stdout.toString(), new RegExp(`^${names.length} differences besides signatures \\(${names.length} entries compared; 0 more differ only in their signatures\\)$`, 'm'));
+  assert.match(
+    r.stdout.toString(),
+    new RegExp(
+      `^${names.length} differences besides signatures \\(${names.length} entries compared; 0 more differ only in their signatures\\)$`,
+      'm',
+    ),
+  );
   // mixed: an unsigned copy of this build with one module of the other build
   const mixed = tree('mixed', k612.modulesDir, names);
   assert.equal(runBin(['detach', mixed, '--out', path.join(tmp, 'discard3')]).code, 0);
@@ -64,24 +71,35 @@ test('diff against another build lists real differences (exit 4)', { skip: !prev
   const m = runBin(['diff', a, mixed]);
   assert.equal(m.code, 4);
   assert.match(m.stdout.toString(), /^dummy\.ko\.xz: module content differs at/m);
-  assert.match(m.stdout.toString(), new RegExp(`^1 difference besides signatures \\(${names.length} entries compared; ${names.length - 1} more differ only in their signatures\\)$`, 'm'));
+  assert.match(
+    m.stdout.toString(),
+    new RegExp(
+      `^1 difference besides signatures \\(${names.length} entries compared; ${names.length - 1} more differ only in their signatures\\)$`,
+      'm',
+    ),
+  );
 });
 
 for (const set of ['amd64-6.1', 'amd64-6.12']) {
-  test(`the whole ${set} package: an unsigned build + detached signatures = the published tree, byte for byte`, { timeout: 900_000 }, () => {
-    const k = corpus().find((s) => s.set === set)!;
-    const published = path.join(k.modulesDir, 'kernel');
-    const second = path.join(tmp, `${set}-build`);
-    fs.cpSync(published, second, { recursive: true });
-    // the second build comes out unsigned
-    assert.equal(runBin(['detach', second, '--out', path.join(tmp, `${set}-discard`)]).code, 0);
-    const bundle = path.join(tmp, `${set}-bundle`);
-    const d = runBin(['detach', '--keep', published, '--out', bundle]);
-    assert.equal(d.code, 0, d.stderr);
-    assert.equal(runBin(['attach', bundle, second]).code, 0);
-    const files = modulesBelow(published);
-    assert.ok(files.length > 4000);
-    for (const f of files) assert.ok(fs.readFileSync(path.join(second, path.relative(published, f))).equals(fs.readFileSync(f)), f);
-    fs.rmSync(second, { recursive: true, force: true });
-  });
+  test(
+    `the whole ${set} package: an unsigned build + detached signatures = the published tree, byte for byte`,
+    { timeout: 900_000 },
+    () => {
+      const k = corpus().find((s) => s.set === set)!;
+      const published = path.join(k.modulesDir, 'kernel');
+      const second = path.join(tmp, `${set}-build`);
+      fs.cpSync(published, second, { recursive: true });
+      // the second build comes out unsigned
+      assert.equal(runBin(['detach', second, '--out', path.join(tmp, `${set}-discard`)]).code, 0);
+      const bundle = path.join(tmp, `${set}-bundle`);
+      const d = runBin(['detach', '--keep', published, '--out', bundle]);
+      assert.equal(d.code, 0, d.stderr);
+      assert.equal(runBin(['attach', bundle, second]).code, 0);
+      const files = modulesBelow(published);
+      assert.ok(files.length > 4000);
+      for (const f of files)
+        assert.ok(fs.readFileSync(path.join(second, path.relative(published, f))).equals(fs.readFileSync(f)), f);
+      fs.rmSync(second, { recursive: true, force: true });
+    },
+  );
 }

@@ -26,7 +26,10 @@ const out = (n: string): string => path.join(tmp, n);
 function variants(): void {
   opensslSign(`${keys}/direct.key`, `${keys}/direct.crt`, hello, out('direct.ko'));
   opensslSign(`${keys}/ecdirect.key`, `${keys}/ecdirect.crt`, hello, out('ecdsa.ko'));
-  opensslSign(`${keys}/leaf2.key`, `${keys}/leaf2.crt`, hello, out('leaf2-chain.ko'), ['-certfile', `${keys}/inter.crt`]);
+  opensslSign(`${keys}/leaf2.key`, `${keys}/leaf2.crt`, hello, out('leaf2-chain.ko'), [
+    '-certfile',
+    `${keys}/inter.crt`,
+  ]);
   opensslSign(`${keys}/leaf2.key`, `${keys}/leaf2.crt`, hello, out('leaf2-nochain.ko'), []);
   opensslSign(`${keys}/untrusted.key`, `${keys}/untrusted.crt`, hello, out('untrusted.ko'));
   opensslSign(`${keys}/direct.key`, `${keys}/direct.crt`, hello, out('direct-sha512.ko'), ['-nocerts'], 'sha512');
@@ -34,12 +37,32 @@ function variants(): void {
   tampered[0x200]! ^= 0x01;
   fs.writeFileSync(out('tampered.ko'), tampered);
   // signed attributes (openssl's default adds them): fatal even without enforcement
-  execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-md', 'sha256', '-nocerts', '-signer', `${keys}/direct.crt`, '-inkey', `${keys}/direct.key`, '-in', hello, '-out', out('attrs.p7s')]);
+  execFileSync('openssl', [
+    'cms',
+    '-sign',
+    '-binary',
+    '-outform',
+    'DER',
+    '-md',
+    'sha256',
+    '-nocerts',
+    '-signer',
+    `${keys}/direct.crt`,
+    '-inkey',
+    `${keys}/direct.key`,
+    '-in',
+    hello,
+    '-out',
+    out('attrs.p7s'),
+  ]);
   const p7 = fs.readFileSync(out('attrs.p7s'));
   const info = Buffer.alloc(12);
   info[2] = 2;
   info.writeUInt32BE(p7.length, 8);
-  fs.writeFileSync(out('attrs.ko'), Buffer.concat([fs.readFileSync(hello), p7, info, Buffer.from('~Module signature appended~\n')]));
+  fs.writeFileSync(
+    out('attrs.ko'),
+    Buffer.concat([fs.readFileSync(hello), p7, info, Buffer.from('~Module signature appended~\n')]),
+  );
   // vermagic edited in place ("mod_unload" -> "mod_unlaod"), and a CRC changed in __versions
   const elf = fs.readFileSync(hello);
   const at = elf.indexOf('mod_unload');
@@ -87,7 +110,10 @@ function variants(): void {
   assert.ok(answer >= strs.sh_offset && answer < strs.sh_offset + strs.sh_size);
   exp.write('msleep\0', answer, 'latin1');
   fs.writeFileSync(out('dup-export.ko'), exp);
-  fs.writeFileSync(out('ctors.ko'), renameSections(elf, hello, { '.note.gnu.build-id': '.init_array', '.rodata.str1.1': '.ctors' }));
+  fs.writeFileSync(
+    out('ctors.ko'),
+    renameSections(elf, hello, { '.note.gnu.build-id': '.init_array', '.rodata.str1.1': '.ctors' }),
+  );
 }
 
 interface Case {
@@ -99,26 +125,51 @@ interface Case {
 const cases: Case[] = [
   { title: 'RSA signer the kernel trusts, enforced', cmdline: 'module.sig_enforce=1', modules: [out('direct.ko')] },
   { title: 'ECDSA signer, enforced', cmdline: 'module.sig_enforce=1', modules: [out('ecdsa.ko')] },
-  { title: 'leaf of an intermediate of the trusted root, chain carried, enforced', cmdline: 'module.sig_enforce=1', modules: [out('leaf2-chain.ko')] },
-  { title: 'leaf without its intermediate, enforced', cmdline: 'module.sig_enforce=1', modules: [out('leaf2-nochain.ko')] },
+  {
+    title: 'leaf of an intermediate of the trusted root, chain carried, enforced',
+    cmdline: 'module.sig_enforce=1',
+    modules: [out('leaf2-chain.ko')],
+  },
+  {
+    title: 'leaf without its intermediate, enforced',
+    cmdline: 'module.sig_enforce=1',
+    modules: [out('leaf2-nochain.ko')],
+  },
   { title: 'unsigned, enforced', cmdline: 'module.sig_enforce=1', modules: [hello] },
   { title: 'untrusted signer, not enforced', cmdline: '', modules: [out('untrusted.ko')] },
   { title: 'trusted key but one byte changed, not enforced', cmdline: '', modules: [out('tampered.ko')] },
   { title: 'signed attributes, not enforced', cmdline: '', modules: [out('attrs.ko')] },
   { title: 'vermagic flag changed', cmdline: '', modules: [out('vermagic.ko')] },
-  { title: 'CRC of an imported symbol changed; sha512 signature', cmdline: 'module.sig_enforce=1', modules: [out('crc.ko'), out('direct-sha512.ko')] },
+  {
+    title: 'CRC of an imported symbol changed; sha512 signature',
+    cmdline: 'module.sig_enforce=1',
+    modules: [out('crc.ko'), out('direct-sha512.ko')],
+  },
   {
     title: 'RWX section, livepatch without CONFIG_LIVEPATCH, no vermagic, BSD license, then the same name again',
     cmdline: '',
     modules: [out('rwx.ko'), out('livepatch.ko'), out('no-vermagic.ko'), out('license-bsd.ko'), hello],
   },
-  { title: 'an export the kernel already has, named only in __ksymtab_strings', cmdline: '', modules: [out('dup-export.ko')] },
-  { title: 'a test module (N) and a staging module (C)', cmdline: '', modules: [out('test-hello.ko'), out('staging-export.ko')] },
+  {
+    title: 'an export the kernel already has, named only in __ksymtab_strings',
+    cmdline: '',
+    modules: [out('dup-export.ko')],
+  },
+  {
+    title: 'a test module (N) and a staging module (C)',
+    cmdline: '',
+    modules: [out('test-hello.ko'), out('staging-export.ko')],
+  },
   { title: 'both .ctors and .init_array without CONFIG_CONSTRUCTORS', cmdline: '', modules: [out('ctors.ko')] },
   {
     title: 'dependencies in order, a missing one, and the in-tree module',
     cmdline: '',
-    modules: [path.join(K, 'modules/kms_user.ko'), path.join(K, 'modules/kms_export.ko'), path.join(K, 'modules/kms_user.ko'), path.join(K, 'modules/in-tree/dummy.ko')],
+    modules: [
+      path.join(K, 'modules/kms_user.ko'),
+      path.join(K, 'modules/kms_export.ko'),
+      path.join(K, 'modules/kms_user.ko'),
+      path.join(K, 'modules/in-tree/dummy.ko'),
+    ],
   },
 ];
 
@@ -130,37 +181,69 @@ if (debian.length === 2) {
     fs.writeFileSync(o, f.endsWith('.xz') ? execFileSync('xz', ['-dc', f]) : fs.readFileSync(f));
     return o;
   };
-  cases.push({ title: "Debian's 6.1 and 6.12 dummy.ko (other builds)", cmdline: '', modules: [plain(debian[0]!, 'deb61-dummy.ko'), plain(debian[1]!, 'deb612-dummy.ko')] });
+  cases.push({
+    title: "Debian's 6.1 and 6.12 dummy.ko (other builds)",
+    cmdline: '',
+    modules: [plain(debian[0]!, 'deb61-dummy.ko'), plain(debian[1]!, 'deb612-dummy.ko')],
+  });
 }
 
-test('check predicts the booted kernel\'s verdict for every case', { skip: !canBoot() && 'needs root and the test kernel kit' }, () => {
-  variants();
-  const failures: string[] = [];
-  for (const c of cases) {
-    const args = ['check', '--json', '--kernel', vmlinux, ...(c.cmdline.includes('sig_enforce=1') ? ['--sig-enforce'] : []), ...c.modules];
-    const r = runBin(args);
-    assert.ok(r.code === 0 || r.code === 4 || r.code === 5, `${c.title}: exit ${r.code} ${r.stderr}`);
-    const predicted = (JSON.parse(r.stdout.toString('utf8')) as { modules: ModuleVerdict[] }).modules;
-    const real = bootAndLoad(vmlinux, c.cmdline, c.modules);
-    assert.equal(real.length, c.modules.length, `${c.title}: the kernel reported ${real.length} loads`);
-    real.forEach((k, i) => {
-      const p = predicted[i]!;
-      const got = { loaded: p.outcome !== 'rejected', errno: p.errno ?? 'OK', taint: p.outcome === 'rejected' ? null : p.taints };
-      const want = { loaded: k.loaded, errno: k.errno_name, taint: k.loaded ? (k.module_taint ?? '') : null };
-      if (JSON.stringify(got) !== JSON.stringify(want)) failures.push(`${c.title} [${path.basename(c.modules[i]!)}]: predicted ${JSON.stringify(got)}, kernel ${JSON.stringify(want)} (log: ${k.kernel_log.join(' | ')})`);
-      // every line predicted for the module (fatal or not) is one the kernel logged for it
-      for (const r of p.reasons) {
-        if (!r.log) continue;
-        for (const line of r.log.split('\n')) if (!k.kernel_log.includes(line)) failures.push(`${c.title} [${path.basename(c.modules[i]!)}]: kernel did not log predicted line '${line}' (${r.code}; it logged: ${k.kernel_log.join(' | ')})`);
-      }
-    });
-  }
-  assert.deepEqual(failures, []);
-});
+test(
+  "check predicts the booted kernel's verdict for every case",
+  { skip: !canBoot() && 'needs root and the test kernel kit' },
+  () => {
+    variants();
+    const failures: string[] = [];
+    for (const c of cases) {
+      const args = [
+        'check',
+        '--json',
+        '--kernel',
+        vmlinux,
+        ...(c.cmdline.includes('sig_enforce=1') ? ['--sig-enforce'] : []),
+        ...c.modules,
+      ];
+      const r = runBin(args);
+      assert.ok(r.code === 0 || r.code === 4 || r.code === 5, `${c.title}: exit ${r.code} ${r.stderr}`);
+      const predicted = (JSON.parse(r.stdout.toString('utf8')) as { modules: ModuleVerdict[] }).modules;
+      const real = bootAndLoad(vmlinux, c.cmdline, c.modules);
+      assert.equal(real.length, c.modules.length, `${c.title}: the kernel reported ${real.length} loads`);
+      real.forEach((k, i) => {
+        const p = predicted[i]!;
+        const got = {
+          loaded: p.outcome !== 'rejected',
+          errno: p.errno ?? 'OK',
+          taint: p.outcome === 'rejected' ? null : p.taints,
+        };
+        const want = { loaded: k.loaded, errno: k.errno_name, taint: k.loaded ? (k.module_taint ?? '') : null };
+        if (JSON.stringify(got) !== JSON.stringify(want))
+          failures.push(
+            `${c.title} [${path.basename(c.modules[i]!)}]: predicted ${JSON.stringify(got)}, ` +
+              `kernel ${JSON.stringify(want)} (log: ${k.kernel_log.join(' | ')})`,
+          );
+        // every line predicted for the module (fatal or not) is one the kernel logged for it
+        for (const r of p.reasons) {
+          if (!r.log) continue;
+          for (const line of r.log.split('\n'))
+            if (!k.kernel_log.includes(line))
+              failures.push(
+                `${c.title} [${path.basename(c.modules[i]!)}]: kernel did not log predicted line '${line}' ` +
+                  `(${r.code}; it logged: ${k.kernel_log.join(' | ')})`,
+              );
+        }
+      });
+    }
+    assert.deepEqual(failures, []);
+  },
+);
 
-test("the kernel's ELF checks (test kernel, 6.12): each malformed module refused as predicted, with the kernel's line", {
-  skip: !canBoot() && 'needs root and the test kernel kit',
-}, () => {
-  const flow = elfCheckFlow('6.12', fs.readFileSync(path.join(K, 'kernel.release'), 'utf8').trim());
-  assert.deepEqual(compareElfVariants(flow, vmlinux, vmlinux, hello, fs.mkdtempSync(path.join(tmp, 'elf-'))), []);
-});
+test(
+  "the kernel's ELF checks (test kernel, 6.12): each malformed module refused as predicted, with the kernel's line",
+  {
+    skip: !canBoot() && 'needs root and the test kernel kit',
+  },
+  () => {
+    const flow = elfCheckFlow('6.12', fs.readFileSync(path.join(K, 'kernel.release'), 'utf8').trim());
+    assert.deepEqual(compareElfVariants(flow, vmlinux, vmlinux, hello, fs.mkdtempSync(path.join(tmp, 'elf-'))), []);
+  },
+);

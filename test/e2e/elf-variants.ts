@@ -65,9 +65,16 @@ export function elfVariants(module: Uint8Array, file: string): ElfVariant[] {
   // 6.1 and 6.12.117 check an SHF_ALLOC section's name offset before they read the name, 6.12.0 after
   v('alloc-name-past-module', (b) => void b.writeUInt32LE(0xfffff, sh(alloc)), { oops: ['6.12.0'] });
   v('nonalloc-name-past-module', (b) => void b.writeUInt32LE(0xfffff, sh(nonAlloc)), { oops: ['6.1', '6.12.0'] });
-  v('this-module-none', (b) => void b.set(renameSections(b, file, { '.gnu.linkonce.this_module': '.gnu.linkonce.this_modulx' })));
-  v('this-module-nobits', (b) => void b.writeUInt32LE(SHT_NOBITS, sh(thisModule) + 4), { flows: ['6.12.0', '6.12.117'] });
-  v('modinfo-twice', (b) => void b.set(renameSections(b, file, { '.comment': '.modinfo' })), { flows: ['6.12.0', '6.12.117'] });
+  v(
+    'this-module-none',
+    (b) => void b.set(renameSections(b, file, { '.gnu.linkonce.this_module': '.gnu.linkonce.this_modulx' })),
+  );
+  v('this-module-nobits', (b) => void b.writeUInt32LE(SHT_NOBITS, sh(thisModule) + 4), {
+    flows: ['6.12.0', '6.12.117'],
+  });
+  v('modinfo-twice', (b) => void b.set(renameSections(b, file, { '.comment': '.modinfo' })), {
+    flows: ['6.12.0', '6.12.117'],
+  });
   v('shstrtab-not-strtab', (b) => void b.writeUInt32LE(1, sh(h.e_shstrndx) + 4), { flows: ['6.12.117'] });
   v('symtab-strtab-not-strtab', (b) => void b.writeUInt32LE(alloc, sh(symtab) + 40), { flows: ['6.12.117'] });
   v('class-elf32', (b) => void (b[4] = 1), { loads: true });
@@ -81,7 +88,13 @@ export function elfVariants(module: Uint8Array, file: string): ElfVariant[] {
  * and the kernel's line for the refusal). Boots: one for the refusals and the first variant that
  * loads, one for the second (same module name), one per oops.
  */
-export function compareElfVariants(flow: ElfCheckFlow, kernel: string, image: string, module: string, dir: string): string[] {
+export function compareElfVariants(
+  flow: ElfCheckFlow,
+  kernel: string,
+  image: string,
+  module: string,
+  dir: string,
+): string[] {
   const variants = elfVariants(fs.readFileSync(module), module)
     .filter((v) => !v.flows || v.flows.includes(flow))
     .map((v) => ({ ...v, oops: v.oops?.includes(flow) ? v.oops : undefined }));
@@ -115,16 +128,23 @@ export function compareElfVariants(flow: ElfCheckFlow, kernel: string, image: st
       if (v.oops) {
         // the kernel oopses: not loaded, and no errno to compare
         if (k.loaded || p.outcome !== 'rejected' || fatal?.code !== 'section-name-oops') {
-          failures.push(`${v.name}: predicted ${p.outcome} (${fatal?.code}), kernel loaded=${k.loaded} errno=${k.errno_name}`);
+          failures.push(
+            `${v.name}: predicted ${p.outcome} (${fatal?.code}), kernel loaded=${k.loaded} errno=${k.errno_name}`,
+          );
         }
         return;
       }
-      const got = { loaded: p.outcome !== 'rejected', errno: p.errno ?? 'OK', taint: p.outcome === 'rejected' ? null : p.taints };
+      const got = {
+        loaded: p.outcome !== 'rejected',
+        errno: p.errno ?? 'OK',
+        taint: p.outcome === 'rejected' ? null : p.taints,
+      };
       const want = { loaded: k.loaded, errno: k.errno_name, taint: k.loaded ? (k.module_taint ?? '') : null };
       const log = k.kernel_log.join(' | ');
       const [g, w] = [JSON.stringify(got), JSON.stringify(want)];
       if (g !== w) failures.push(`${v.name}: predicted ${g}, kernel ${w} (${log})`);
-      if (fatal?.log && !k.kernel_log.includes(fatal.log)) failures.push(`${v.name}: kernel did not log '${fatal.log}' (${log})`);
+      if (fatal?.log && !k.kernel_log.includes(fatal.log))
+        failures.push(`${v.name}: kernel did not log '${fatal.log}' (${log})`);
       if (!k.loaded && !fatal?.log) failures.push(`${v.name}: no line predicted; the kernel logged: ${log}`);
     });
   }

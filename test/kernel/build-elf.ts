@@ -10,7 +10,12 @@ export interface SectionSpec {
   flags?: number; // SHF_ALLOC by default
 }
 
-export function buildElf(opts: { class: 32 | 64; littleEndian: boolean; machine: number; sections: SectionSpec[] }): Uint8Array {
+export function buildElf(opts: {
+  class: 32 | 64;
+  littleEndian: boolean;
+  machine: number;
+  sections: SectionSpec[];
+}): Uint8Array {
   const is64 = opts.class === 64;
   const le = opts.littleEndian;
   const ehsize = is64 ? 64 : 52;
@@ -33,7 +38,8 @@ export function buildElf(opts: { class: 32 | 64; littleEndian: boolean; machine:
   const shoff = (p + 7) & ~7;
   const out = new Uint8Array(shoff + names.length * shentsize);
   const v = new DataView(out.buffer);
-  const w = (off: number, val: number | bigint): void => (is64 ? v.setBigUint64(off, BigInt(val), le) : v.setUint32(off, Number(val), le));
+  const w = (off: number, val: number | bigint): void =>
+    is64 ? v.setBigUint64(off, BigInt(val), le) : v.setUint32(off, Number(val), le);
   out.set([0x7f, 0x45, 0x4c, 0x46, is64 ? 2 : 1, le ? 1 : 2, 1]);
   v.setUint16(16, 2, le); // ET_EXEC
   v.setUint16(18, opts.machine, le);

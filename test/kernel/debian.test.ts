@@ -25,7 +25,10 @@ function inspect(k: CachedKernel): Promise<KernelInspection> {
 
 function modulesOf(k: CachedKernel): string[] {
   const root = join(k.dir, 'lib/modules', k.release, 'kernel');
-  return (readdirSync(root, { recursive: true }) as string[]).filter((f) => /\.ko(\.xz|\.zst|\.gz)?$/.test(f)).sort().map((f) => join(root, f));
+  return (readdirSync(root, { recursive: true }) as string[])
+    .filter((f) => /\.ko(\.xz|\.zst|\.gz)?$/.test(f))
+    .sort()
+    .map((f) => join(root, f));
 }
 
 const EXPECT: Record<string, { kind: string; compression: string; isElf: boolean; pe: boolean }> = {
@@ -41,7 +44,10 @@ for (const set of Object.keys(EXPECT)) {
     if (!k) return;
     const info = await inspect(k);
     const want = EXPECT[set]!;
-    assert.deepEqual({ kind: info.image.kind, compression: info.image.compression, isElf: info.isElf, pe: info.image.pe }, want);
+    assert.deepEqual(
+      { kind: info.image.kind, compression: info.image.compression, isElf: info.isElf, pe: info.image.pe },
+      want,
+    );
     assert.equal(info.release, k.release, 'release is the lib/modules directory name');
     assert.ok(info.banner!.includes(`Debian ${k.version} `), 'banner names the package version');
     const list = info.certificates!;
@@ -60,7 +66,7 @@ for (const set of Object.keys(EXPECT)) {
   });
 }
 
-test('amd64: decompressed payload equals the xz/zstd command-line tools\' output', async (t) => {
+test("amd64: decompressed payload equals the xz/zstd command-line tools' output", async (t) => {
   for (const set of ['amd64-6.1', 'amd64-6.12']) {
     const k = needKernel(t, set);
     if (!k) return;
@@ -85,7 +91,10 @@ test('amd64-6.1: every sampled signed module is signed by a certificate embedded
     if (!sig) continue;
     signed++;
     const p7 = sig.pkcs7!;
-    assert.ok(keys.has(`${p7.issuer}|${Buffer.from(p7.serial!).toString('hex')}`), `${path}: signer ${p7.issuer} ${Buffer.from(p7.serial!).toString('hex')} is embedded`);
+    assert.ok(
+      keys.has(`${p7.issuer}|${Buffer.from(p7.serial!).toString('hex')}`),
+      `${path}: signer ${p7.issuer} ${Buffer.from(p7.serial!).toString('hex')} is embedded`,
+    );
   }
   assert.ok(signed >= 45, `${signed} of 50 sampled modules are signed`);
 });
@@ -111,7 +120,8 @@ function moduleVersions(data: Uint8Array, file: string): Map<string, number> {
   const out = new Map<string, number>();
   if (!s) return out;
   const d = Buffer.from(elf.sectionData(s));
-  for (let o = 0; o + 64 <= d.length; o += 64) out.set(d.toString('latin1', o + 8, d.indexOf(0, o + 8)), Number(d.readBigUInt64LE(o)));
+  for (let o = 0; o + 64 <= d.length; o += 64)
+    out.set(d.toString('latin1', o + 8, d.indexOf(0, o + 8)), Number(d.readBigUInt64LE(o)));
   return out;
 }
 

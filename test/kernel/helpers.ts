@@ -34,7 +34,16 @@ export function cachedKernel(set: string): CachedKernel | undefined {
     const [s, arch, pkg, version, dir, deb] = line.split('\t');
     if (s !== set || !dir || !deb || !existsSync(join(dir, 'lib/modules'))) continue;
     const release = pkg!.replace(/^linux-image-/, '');
-    return { set, arch: arch!, pkg: pkg!, version: version!, dir, deb, release, vmlinuz: join(dir, 'boot', `vmlinuz-${release}`) };
+    return {
+      set,
+      arch: arch!,
+      pkg: pkg!,
+      version: version!,
+      dir,
+      deb,
+      release,
+      vmlinuz: join(dir, 'boot', `vmlinuz-${release}`),
+    };
   }
   return undefined;
 }
@@ -49,7 +58,9 @@ export function needKernel(t: TestContext, set: string): CachedKernel | undefine
 /** The test kernel kit directory; a missing kit fails the test (npm test builds it first). */
 export function needTestKernel(_t: TestContext): string {
   if (!existsSync(join(TESTKERNEL, 'vmlinux'))) {
-    throw new Error(`test kernel kit absent at ${TESTKERNEL}: build it with testkernel/build.sh, or set KMODSEAL_TESTKERNEL`);
+    throw new Error(
+      `test kernel kit absent at ${TESTKERNEL}: build it with testkernel/build.sh, or set KMODSEAL_TESTKERNEL`,
+    );
   }
   return TESTKERNEL;
 }
@@ -66,9 +77,19 @@ export function kitFacts(dir = TESTKERNEL): { offset(symbol: string): number; ce
   let trust: { name: string; kernel_cert_name: string }[] | undefined;
   return {
     offset(symbol) {
-      syms ??= new Map(execFileSync('nm', [vmlinux], { maxBuffer: 1 << 28 }).toString().split('\n').map((l) => l.split(' ')).filter((f) => f.length === 3).map((f) => [f[2]!, BigInt(`0x${f[0]}`)]));
-      sections ??= [...execFileSync('readelf', ['-SW', vmlinux]).toString().matchAll(/^\s*\[\s*\d+\]\s+\S+\s+PROGBITS\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)/gm)]
-        .map((m) => ({ addr: BigInt(`0x${m[1]}`), off: BigInt(`0x${m[2]}`), size: BigInt(`0x${m[3]}`) }));
+      syms ??= new Map(
+        execFileSync('nm', [vmlinux], { maxBuffer: 1 << 28 })
+          .toString()
+          .split('\n')
+          .map((l) => l.split(' '))
+          .filter((f) => f.length === 3)
+          .map((f) => [f[2]!, BigInt(`0x${f[0]}`)]),
+      );
+      sections ??= [
+        ...execFileSync('readelf', ['-SW', vmlinux])
+          .toString()
+          .matchAll(/^\s*\[\s*\d+\]\s+\S+\s+PROGBITS\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)/gm),
+      ].map((m) => ({ addr: BigInt(`0x${m[1]}`), off: BigInt(`0x${m[2]}`), size: BigInt(`0x${m[3]}`) }));
       const a = syms.get(symbol);
       if (a === undefined) throw new Error(`${vmlinux}: no symbol ${symbol}`);
       const s = sections.find((x) => a >= x.addr && a < x.addr + x.size);
@@ -76,7 +97,10 @@ export function kitFacts(dir = TESTKERNEL): { offset(symbol: string): number; ce
       return Number(a - s.addr + s.off);
     },
     certName(key) {
-      trust ??= JSON.parse(readFileSync(join(dir, 'keys/trust.json'), 'utf8')) as { name: string; kernel_cert_name: string }[];
+      trust ??= JSON.parse(readFileSync(join(dir, 'keys/trust.json'), 'utf8')) as {
+        name: string;
+        kernel_cert_name: string;
+      }[];
       const t = trust.find((x) => x.name === key);
       if (!t) throw new Error(`keys/trust.json: no ${key}`);
       return t.kernel_cert_name;
@@ -86,12 +110,29 @@ export function kitFacts(dir = TESTKERNEL): { offset(symbol: string): number; ce
 
 /** subject, serial and sha256 fingerprint of a DER certificate as openssl prints them. */
 export function opensslCert(der: Uint8Array): { subject: string; serial: string; sha256: string } {
-  const out = execFileSync('openssl', ['x509', '-inform', 'DER', '-noout', '-subject', '-serial', '-fingerprint', '-sha256', '-nameopt', 'utf8,sep_comma_plus_space,sname'], { input: der }).toString();
+  const out = execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-inform',
+      'DER',
+      '-noout',
+      '-subject',
+      '-serial',
+      '-fingerprint',
+      '-sha256',
+      '-nameopt',
+      'utf8,sep_comma_plus_space,sname',
+    ],
+    { input: der },
+  ).toString();
   const get = (re: RegExp): string => re.exec(out)?.[1] ?? '';
   return {
     subject: get(/^subject=(.*)$/m),
     serial: get(/^serial=(.*)$/m).toLowerCase(),
-    sha256: get(/Fingerprint=(.*)$/m).replace(/:/g, '').toLowerCase(),
+    sha256: get(/Fingerprint=(.*)$/m)
+      .replace(/:/g, '')
+      .toLowerCase(),
   };
 }
 

@@ -17,7 +17,9 @@ import { xzStreamEnd, zstdFrameEnd } from '../../src/kernel/payload.js';
 import { needTestKernel } from './helpers.js';
 
 const MiB = 1024 * 1024;
-const BANNER = 'Linux version 6.1.0-99-arm64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld 2.40) #1 SMP Debian 6.1.999-1 (2026-01-01)';
+const BANNER =
+  'Linux version 6.1.0-99-arm64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld 2.40) ' +
+  '#1 SMP Debian 6.1.999-1 (2026-01-01)';
 
 /** A raw arm64 Image: "ARM\x64" at 0x38, a placeholder banner (6.1+ has one) and the real one. */
 function arm64Image(): Uint8Array {
@@ -57,7 +59,10 @@ test('probeKernelImage', (t) => {
 });
 
 test('arm64 Image and Image.gz: not ELF, banner and release from the raw image', async () => {
-  for (const [data, kind] of [[arm64Image(), 'arm64-image'], [zlib.gzipSync(arm64Image()), 'gzip']] as const) {
+  for (const [data, kind] of [
+    [arm64Image(), 'arm64-image'],
+    [zlib.gzipSync(arm64Image()), 'gzip'],
+  ] as const) {
     const u = await unwrapKernelImage(data, { file: 'Image' });
     assert.equal(u.kind, kind);
     assert.equal(u.isElf, false);
@@ -83,7 +88,9 @@ test('findBanner skips format strings and unterminated text', () => {
 test('scan: the first decodable stream after false magics, with trailing bytes', async () => {
   const xz = execFileSync('xz', ['-c', '--check=crc32'], { input: arm64Image() });
   assert.equal(xzStreamEnd(Buffer.concat([xz, Buffer.alloc(100, 0x59)]), 0), xz.length);
-  const junk = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3, 0x1f, 0x8b, 0x08, 0, 0, 0, 0x28, 0xb5, 0x2f, 0xfd, 9, 9]);
+  const junk = Buffer.from([
+    0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3, 0x1f, 0x8b, 0x08, 0, 0, 0, 0x28, 0xb5, 0x2f, 0xfd, 9, 9,
+  ]);
   const container = Buffer.concat([Buffer.alloc(0x200, 0x11), junk, xz, Buffer.from('trailing bytes YZ')]);
   const u = await unwrapKernelImage(container, { file: 'zImage' });
   assert.equal(u.kind, 'scanned');
@@ -110,7 +117,11 @@ test('bzImage: lzma/bzip2/lzo payloads are refused by name (lz4 is decoded: lz4.
   if (!dir) return;
   const bz = readFileSync(join(dir, 'bzImage'));
   const start = payloadStart(bz);
-  const refused = [['bzip2', [0x42, 0x5a, 0x68, 0x39]], ['lzma', [0x5d, 0, 0, 0x80]], ['lzo', [0x89, 0x4c, 0x5a, 0x4f]]] as const;
+  const refused = [
+    ['bzip2', [0x42, 0x5a, 0x68, 0x39]],
+    ['lzma', [0x5d, 0, 0, 0x80]],
+    ['lzo', [0x89, 0x4c, 0x5a, 0x4f]],
+  ] as const;
   for (const [codec, magic] of refused) {
     const copy = Buffer.from(bz);
     copy.set(magic, start);
@@ -134,10 +145,16 @@ test('bzImage: lzma/bzip2/lzo payloads are refused by name (lz4 is decoded: lz4.
 
 test('decompression is bounded: E_LIMIT, never an allocation past the limit', async (t) => {
   // gzip bomb as Image.gz
-  await rejectsWith(unwrapKernelImage(zlib.gzipSync(Buffer.alloc(64 * MiB)), { file: 'bomb.gz', maxSize: MiB }), 'E_LIMIT');
+  await rejectsWith(
+    unwrapKernelImage(zlib.gzipSync(Buffer.alloc(64 * MiB)), { file: 'bomb.gz', maxSize: MiB }),
+    'E_LIMIT',
+  );
   // zstd bomb inside an unknown container (scan path)
   const z = execFileSync('zstd', ['-c', '-q'], { input: Buffer.alloc(64 * MiB) });
-  await rejectsWith(unwrapKernelImage(Buffer.concat([Buffer.alloc(100), z]), { file: 'bomb', maxSize: MiB }), 'E_LIMIT');
+  await rejectsWith(
+    unwrapKernelImage(Buffer.concat([Buffer.alloc(100), z]), { file: 'bomb', maxSize: MiB }),
+    'E_LIMIT',
+  );
   const dir = needTestKernel(t);
   if (!dir) return;
   const bz = readFileSync(join(dir, 'bzImage'));
@@ -159,30 +176,42 @@ test('truncated and mutated images give FormatError, never a crash or hang', { t
   const start = payloadStart(bz);
   const end = start + bz.readUInt32LE(0x24c); // the decompressor's own code and data follow the payload
   for (const n of [0, 1, 0x1f1, 0x202, 0x24f, 0x250, start, start + 1000, bz.length >> 1, end - 5, end - 1]) {
-    const r = await unwrapKernelImage(bz.subarray(0, n), { file: 'bz' }).then(() => undefined, (e: unknown) => e);
+    const r = await unwrapKernelImage(bz.subarray(0, n), { file: 'bz' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(r instanceof FormatError, `length ${n}: ${String(r)}`);
   }
   // A shortened payload_length: the stream is cut and the "size" is stream bytes.
   for (const cut of [8, 1000, 100_000]) {
     const copy = Buffer.from(bz);
     copy.writeUInt32LE(copy.readUInt32LE(0x24c) - cut, 0x24c);
-    const r = await unwrapKernelImage(copy, { file: 'bz', maxSize: 64 * MiB }).then(() => undefined, (e: unknown) => e);
+    const r = await unwrapKernelImage(copy, { file: 'bz', maxSize: 64 * MiB }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(r instanceof FormatError, `payload_length - ${cut}: ${String(r)}`);
   }
   // Seeded byte mutations of the setup header and the stream start: success or FormatError.
   let seed = 12345;
-  const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
   for (let i = 0; i < 12; i++) {
     const copy = Buffer.from(bz);
     const at = i % 2 ? 0x1f0 + rand(0x70) : start + rand(4096);
     copy[at] = rand(256);
-    const r = await unwrapKernelImage(copy, { file: 'bz', maxSize: 64 * MiB }).then(() => undefined, (e: unknown) => e);
+    const r = await unwrapKernelImage(copy, { file: 'bz', maxSize: 64 * MiB }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(r === undefined || r instanceof FormatError, `mutation at 0x${at.toString(16)}: ${String(r)}`);
   }
   // A truncated vmlinux: the section table or a section lies past the end.
   const vmlinux = readFileSync(join(dir, 'vmlinux'));
   for (const n of [64, 0x1000, vmlinux.length >> 1, vmlinux.length - 1]) {
-    const r = await inspectVmlinux(vmlinux.subarray(0, n), { file: 'vmlinux' }).then(() => undefined, (e: unknown) => e);
+    const r = await inspectVmlinux(vmlinux.subarray(0, n), { file: 'vmlinux' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(r instanceof FormatError, `vmlinux length ${n}: ${String(r)}`);
   }
 });

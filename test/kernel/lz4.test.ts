@@ -52,7 +52,7 @@ function mixed(size: number, seed = 1): Uint8Array {
   const out = new Uint8Array(size);
   let x = seed;
   const text = Buffer.from('Linux version 6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP ');
-  for (let i = 0; i < size; ) {
+  for (let i = 0; i < size;) {
     x = (x * 1103515245 + 12345) >>> 0;
     const run = Math.min(size - i, 16 + (x >>> 20));
     const kind = (x >>> 8) & 3;
@@ -126,7 +126,10 @@ test('the test kernel as a bzImage with an lz4 payload (lz4 -l -9 + size word), 
   image.writeUInt32LE(payload.length, 0x24c);
 
   const u = await unwrapKernelImage(image, { file: 'bz' });
-  assert.deepEqual([u.kind, u.compression, u.isElf, u.payloadOffset, u.payloadLength], ['bzimage', 'lz4', true, start, payload.length]);
+  assert.deepEqual(
+    [u.kind, u.compression, u.isElf, u.payloadOffset, u.payloadLength],
+    ['bzimage', 'lz4', true, start, payload.length],
+  );
   assert.ok(Buffer.from(u.data).equals(vmlinux));
   const sized = await decompressPayload(stream, 'lz4', 'bz', start, undefined, vmlinux.length);
   assert.ok(Buffer.from(sized).equals(vmlinux));
@@ -134,10 +137,16 @@ test('the test kernel as a bzImage with an lz4 payload (lz4 -l -9 + size word), 
   // errors inside the payload carry absolute offsets in the image
   const cut = Buffer.concat([bz.subarray(0, start), stream.subarray(0, 1000), le32(vmlinux.length)]);
   cut.writeUInt32LE(1004, 0x24c);
-  const e = await unwrapKernelImage(cut, { file: 'bz' }).then(() => undefined, (err: unknown) => err);
+  const e = await unwrapKernelImage(cut, { file: 'bz' }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   assert.ok(e instanceof FormatError && e.code === 'E_TRUNCATED', String(e));
   assert.equal(e.offset, start + 4, 'the first block size word');
-  const small = await unwrapKernelImage(image, { file: 'bz', maxSize: MiB }).then(() => undefined, (err: unknown) => err);
+  const small = await unwrapKernelImage(image, { file: 'bz', maxSize: MiB }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   assert.ok(small instanceof FormatError && small.code === 'E_LIMIT', String(small));
 });
 
@@ -173,7 +182,17 @@ test('hand-made blocks: valid ones agree with lz4 -dc; end-of-block rules are ke
   assert.ok(decode(ok).equals(unlz4(ok)));
   // long literal and match lengths (extension bytes, including a 255 followed by 0): 270 literals,
   // a 600-byte match at offset 256, 15 last literals
-  const long = legacy([0xff, ...ext(270 - 15), ...mixed(270), 0, 1, ...ext(600 - 19), 0xf0, ...ext(0), ...Buffer.alloc(15, 0x43)]);
+  const long = legacy([
+    0xff,
+    ...ext(270 - 15),
+    ...mixed(270),
+    0,
+    1,
+    ...ext(600 - 19),
+    0xf0,
+    ...ext(0),
+    ...Buffer.alloc(15, 0x43),
+  ]);
   assert.ok(decode(long).equals(unlz4(long)));
   assert.equal(decode(long).length, 270 + 600 + 15);
 
@@ -212,7 +231,10 @@ test('hostile streams: each a FormatError with its code and absolute offset', ()
   const second = 8 + zeros.readUInt32LE(4) + 4; // the second block's data
   const e = caught(() => decodeLz4Legacy(zeros, { file: 'z', base: 0x200, maxSize: 9 * MiB }));
   assert.equal(e.code, 'E_LIMIT');
-  assert.ok(e.offset >= 0x200 + second && e.offset < 0x200 + second + zeros.readUInt32LE(second - 4), `0x${e.offset.toString(16)}`);
+  assert.ok(
+    e.offset >= 0x200 + second && e.offset < 0x200 + second + zeros.readUInt32LE(second - 4),
+    `0x${e.offset.toString(16)}`,
+  );
 });
 
 test('mutated and truncated lz4 streams: a result or a FormatError, never anything else', () => {
@@ -243,38 +265,59 @@ function extractVmlinux(): string {
   const inKit = join(ROOT, '.cache/testkernel/work/linux/scripts/extract-vmlinux');
   if (existsSync(inKit)) return inKit;
   const anchors = join(ROOT, '.cache/anchors');
-  const deb = readdirSync(anchors).filter((f) => /^linux-source-6\.12_.*_all\.deb$/.test(f)).sort().pop();
+  const deb = readdirSync(anchors)
+    .filter((f) => /^linux-source-6\.12_.*_all\.deb$/.test(f))
+    .sort()
+    .pop();
   assert.ok(deb, 'no linux-source-6.12 package in .cache/anchors (npm test fetches it)');
   const out = join(anchors, 'extract-vmlinux');
   if (!existsSync(out)) {
-    const member = execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile "${join(anchors, deb)}" | tar -xO ./usr/src/linux-source-6.12.tar.xz | xz -dc | tar -xO --wildcards '*/scripts/extract-vmlinux'`], { maxBuffer: 1 << 20 });
+    const member = execFileSync(
+      'sh',
+      [
+        '-c',
+        `dpkg-deb --fsys-tarfile "${join(anchors, deb)}" | tar -xO ./usr/src/linux-source-6.12.tar.xz | xz -dc | ` +
+          `tar -xO --wildcards '*/scripts/extract-vmlinux'`,
+      ],
+      { maxBuffer: 1 << 20 },
+    );
     writeFileSync(out, member, { mode: 0o755 });
   }
   return out;
 }
 
-test('Debian 12 cloud-amd64 6.1 (lz4 bzImage): kernel --json; vmlinux equals extract-vmlinux', { timeout: 300_000 }, async () => {
-  const cloud = kernelSet('amd64-6.1-cloud');
-  assert.ok(cloud, 'amd64-6.1-cloud not cached (npm test fetches it: scripts/fetch-kernels.sh)');
-  const debs = [cloud.deb];
-  const extract = extractVmlinux();
-  for (const deb of debs) {
-    const r = await runCli(['kernel', '--json', deb]);
-    assert.equal(r.code, 0, r.stderr);
-    const j = JSON.parse(r.stdout.toString('utf8')) as { compression: string; exports: { count: number }; certificates: unknown[] };
-    assert.equal(j.compression, 'lz4');
-    assert.ok(j.exports.count > 1000 && j.certificates.length >= 1, deb);
-    const bytes = readFileSync(deb);
-    const files = (await readDebData(parseDeb(bytes, deb), deb, { select: (e) => e.path.startsWith('boot/vmlinuz-') })).files;
-    const [[, vmlinuz]] = [...files] as [[string, Uint8Array]];
-    const ours = await unwrapKernelImage(vmlinuz, { file: 'vmlinuz' });
-    const tmp = mkdtempSync(join(tmpdir(), 'kmodseal-lz4-'));
-    try {
-      writeFileSync(join(tmp, 'vmlinuz'), vmlinuz);
-      const theirs = execFileSync(extract, [join(tmp, 'vmlinuz')], { maxBuffer: 1 << 30 });
-      assert.ok(Buffer.from(ours.data).equals(theirs), `${deb}: vmlinux differs from extract-vmlinux`);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
+test(
+  'Debian 12 cloud-amd64 6.1 (lz4 bzImage): kernel --json; vmlinux equals extract-vmlinux',
+  { timeout: 300_000 },
+  async () => {
+    const cloud = kernelSet('amd64-6.1-cloud');
+    assert.ok(cloud, 'amd64-6.1-cloud not cached (npm test fetches it: scripts/fetch-kernels.sh)');
+    const debs = [cloud.deb];
+    const extract = extractVmlinux();
+    for (const deb of debs) {
+      const r = await runCli(['kernel', '--json', deb]);
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout.toString('utf8')) as {
+        compression: string;
+        exports: { count: number };
+        certificates: unknown[];
+      };
+      assert.equal(j.compression, 'lz4');
+      assert.ok(j.exports.count > 1000 && j.certificates.length >= 1, deb);
+      const bytes = readFileSync(deb);
+      const files = (
+        await readDebData(parseDeb(bytes, deb), deb, { select: (e) => e.path.startsWith('boot/vmlinuz-') })
+      ).files;
+      const [[, vmlinuz]] = [...files] as [[string, Uint8Array]];
+      const ours = await unwrapKernelImage(vmlinuz, { file: 'vmlinuz' });
+      const tmp = mkdtempSync(join(tmpdir(), 'kmodseal-lz4-'));
+      try {
+        writeFileSync(join(tmp, 'vmlinuz'), vmlinuz);
+        const theirs = execFileSync(extract, [join(tmp, 'vmlinuz')], { maxBuffer: 1 << 30 });
+        assert.ok(Buffer.from(ours.data).equals(theirs), `${deb}: vmlinux differs from extract-vmlinux`);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
     }
-  }
-});
+  },
+);

@@ -44,7 +44,11 @@ function insertSysCert(image: Uint8Array, listOff: number, ders: Uint8Array[]): 
   const der = Buffer.concat(ders);
   out.set(der, EXTRA_OFF - LIST_OFF + listOff);
   view.setInt32(USED_OFF - LIST_OFF + listOff, der.length, true);
-  view.setBigUint64(SIZE_OFF - LIST_OFF + listOff, view.getBigUint64(SIZE_OFF - LIST_OFF + listOff, true) + BigInt(der.length), true);
+  view.setBigUint64(
+    SIZE_OFF - LIST_OFF + listOff,
+    view.getBigUint64(SIZE_OFF - LIST_OFF + listOff, true) + BigInt(der.length),
+    true,
+  );
   return out;
 }
 
@@ -59,7 +63,9 @@ test('vmlinux: release, banner, build id, BTF, config', async (t) => {
   const info = await inspectVmlinux(data, { file: 'vmlinux' });
   assert.equal(info.isElf, true);
   assert.equal(info.release, readFileSync(join(dir, 'kernel.release'), 'utf8').trim());
-  const strings = execFileSync('strings', ['-a', join(dir, 'vmlinux')], { maxBuffer: 1 << 28 }).toString().split('\n');
+  const strings = execFileSync('strings', ['-a', join(dir, 'vmlinux')], { maxBuffer: 1 << 28 })
+    .toString()
+    .split('\n');
   assert.ok(strings.includes(info.banner!), 'banner is one of the image strings');
   assert.match(info.banner!, /\(kmodseal@testkernel\)/, 'the builder build.sh names');
   const readelf = execFileSync('readelf', ['-n', join(dir, 'vmlinux')]).toString();
@@ -68,7 +74,10 @@ test('vmlinux: release, banner, build id, BTF, config', async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'kmodseal-btf-'));
   try {
     execFileSync('objcopy', ['-O', 'binary', '--only-section=.BTF', join(dir, 'vmlinux'), join(tmp, 'btf')]);
-    assert.ok(Buffer.from(info.btf!).equals(readFileSync(join(tmp, 'btf'))), '.BTF bytes equal objcopy --only-section=.BTF');
+    assert.ok(
+      Buffer.from(info.btf!).equals(readFileSync(join(tmp, 'btf'))),
+      '.BTF bytes equal objcopy --only-section=.BTF',
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -80,8 +89,13 @@ test('vmlinux: release, banner, build id, BTF, config', async (t) => {
   assert.equal(info.config!.values.has('CONFIG_MODULE_SIG_FORCE'), false);
   // README "Kernel policy"
   assert.deepEqual(info.config!.policy, {
-    moduleSig: true, moduleSigForce: false, modversions: true, moduleAllowBtfMismatch: false,
-    securityLockdownLsm: false, moduleCompress: 'none', moduleDecompress: false,
+    moduleSig: true,
+    moduleSigForce: false,
+    modversions: true,
+    moduleAllowBtfMismatch: false,
+    securityLockdownLsm: false,
+    moduleCompress: 'none',
+    moduleDecompress: false,
   });
 });
 
@@ -98,10 +112,16 @@ test('vmlinux: built-in certificates via .symtab match README, keys/ and openssl
   assert.equal(list.listSize, EXTRA_OFF - LIST_OFF, 'the extra area directly follows the compiled-in list');
   assert.equal(list.unreachable, 0);
   assert.deepEqual(list.unparsed, []);
-  assert.deepEqual(list.certificates.map((c) => c.kernelName), README_CERT_NAMES);
+  assert.deepEqual(
+    list.certificates.map((c) => c.kernelName),
+    README_CERT_NAMES,
+  );
   assert.equal(list.moduleCertSize, Buffer.from(list.certificates[0]!.der, 'base64').length);
   const keys = ['build', 'ca', 'direct', 'ecdirect'].map((k) => opensslPemFingerprint(join(dir, 'keys', `${k}.crt`)));
-  assert.deepEqual(list.certificates.map((c) => c.sha256), keys);
+  assert.deepEqual(
+    list.certificates.map((c) => c.sha256),
+    keys,
+  );
   const trust = JSON.parse(readFileSync(join(dir, 'keys/trust.json'), 'utf8')) as { name: string; skid: string }[];
   for (const [i, k] of ['build', 'ca', 'direct', 'ecdirect'].entries()) {
     assert.equal(list.certificates[i]!.subjectKeyId, trust.find((x) => x.name === k)!.skid);
@@ -130,7 +150,10 @@ test('bzImage: unwraps to the stripped vmlinux; scan and System.map find the sam
   const full = await inspectVmlinux(readFileSync(join(dir, 'vmlinux')), { file: 'vmlinux' });
   const scanned = await inspectVmlinux(u.data, { file: 'bzImage' });
   assert.equal(scanned.certificates!.method, 'scan');
-  assert.deepEqual(scanned.certificates!.certificates.map((c) => c.sha256), full.certificates!.certificates.map((c) => c.sha256));
+  assert.deepEqual(
+    scanned.certificates!.certificates.map((c) => c.sha256),
+    full.certificates!.certificates.map((c) => c.sha256),
+  );
   assert.equal(scanned.certificates!.listSize, full.certificates!.listSize);
   assert.equal(scanned.release, full.release);
   assert.equal(scanned.buildId, full.buildId);
@@ -156,8 +179,14 @@ test('bzImage: unwraps to the stripped vmlinux; scan and System.map find the sam
 test('System.map of another build is refused', async (t) => {
   const dir = needTestKernel(t);
   if (!dir) return;
-  const text = readFileSync(join(dir, 'System.map'), 'latin1').replace(/^([0-9a-f]+) (\S) linux_banner$/m, (_m, a: string, ty: string) => `${(BigInt(`0x${a}`) + 0x40n).toString(16)} ${ty} linux_banner`);
-  await assert.rejects(inspectVmlinux(await stripped(dir), { file: 'x', systemMap: parseSystemMap(text) }), (e) => e instanceof FormatError && e.code === 'E_FORMAT');
+  const text = readFileSync(join(dir, 'System.map'), 'latin1').replace(
+    /^([0-9a-f]+) (\S) linux_banner$/m,
+    (_m, a: string, ty: string) => `${(BigInt(`0x${a}`) + 0x40n).toString(16)} ${ty} linux_banner`,
+  );
+  await assert.rejects(
+    inspectVmlinux(await stripped(dir), { file: 'x', systemMap: parseSystemMap(text) }),
+    (e) => e instanceof FormatError && e.code === 'E_FORMAT',
+  );
 });
 
 test('certificates written into the extra area (insert-sys-cert) are found by symbols and by scan', async (t) => {
@@ -178,7 +207,10 @@ test('certificates written into the extra area (insert-sys-cert) are found by sy
   for (const ders of [[extraca], [extraca, untrusted]]) {
     const scanned = scanCertificateList(insertSysCert(s, listOff, ders), 's', [{ wordSize: 8, littleEndian: true }])!;
     assert.equal(scanned.certificates.length, 4 + ders.length);
-    assert.deepEqual(scanned.certificates.slice(4).map((c) => c.sha256), ders.map((d) => opensslCert(d).sha256));
+    assert.deepEqual(
+      scanned.certificates.slice(4).map((c) => c.sha256),
+      ders.map((d) => opensslCert(d).sha256),
+    );
     assert.equal(scanned.listSize, EXTRA_OFF - LIST_OFF + ders.reduce((n, d) => n + d.length, 0));
   }
 });
@@ -189,16 +221,22 @@ test('exports equal the vmlinux lines of Module.symvers', async (t) => {
   const elf = Elf.parse(readFileSync(join(dir, 'vmlinux')), 'vmlinux');
   const exports = readExports(elf)!;
   const mine = formatSymvers(exports).split('\n').filter(Boolean);
-  const theirs = readFileSync(join(dir, 'Module.symvers'), 'latin1').split('\n').filter((l) => l.split('\t')[2] === 'vmlinux');
+  const theirs = readFileSync(join(dir, 'Module.symvers'), 'latin1')
+    .split('\n')
+    .filter((l) => l.split('\t')[2] === 'vmlinux');
   // Module.symvers lists vmlinux.o's exports in link order, which the image does not keep:
   // compare as sorted line sets.
   assert.deepEqual([...mine].sort(), [...theirs].sort());
-  assert.ok(exports.some((e) => e.namespace !== ''), 'namespaced exports are present');
+  assert.ok(
+    exports.some((e) => e.namespace !== ''),
+    'namespaced exports are present',
+  );
   // The kernel's order: __ksymtab then __ksymtab_gpl, each sorted by name (bsearch in find_symbol()).
   const gplStart = exports.findIndex((e) => e.gpl);
   assert.ok(exports.slice(gplStart).every((e) => e.gpl));
   for (const part of [exports.slice(0, gplStart), exports.slice(gplStart)]) {
-    for (let i = 1; i < part.length; i++) assert.ok(Buffer.compare(Buffer.from(part[i - 1]!.name), Buffer.from(part[i]!.name)) < 0);
+    for (let i = 1; i < part.length; i++)
+      assert.ok(Buffer.compare(Buffer.from(part[i - 1]!.name), Buffer.from(part[i]!.name)) < 0);
   }
   assert.equal(findBuildId(elf)?.length, 40);
 });
@@ -226,13 +264,19 @@ test('a damaged list: the kernel parser stops, undecodable certs are reported, b
   huge.writeBigUInt64LE(1n << 40n, SIZE_OFF);
   const h = await inspectVmlinux(huge, { file: 'x' });
   assert.equal(h.certificates, undefined);
-  assert.deepEqual(h.warnings.map((w) => [w.part, w.code]), [['certificates', 'E_TRUNCATED']]);
+  assert.deepEqual(
+    h.warnings.map((w) => [w.part, w.code]),
+    [['certificates', 'E_TRUNCATED']],
+  );
   assert.ok(h.release && h.btf && h.exports, 'release, BTF and exports still read');
   // system_extra_cert_used larger than the area.
   const used = Buffer.from(vmlinux);
   used.writeInt32LE(5000, USED_OFF);
   const u = await inspectVmlinux(used, { file: 'x' });
-  assert.deepEqual(u.warnings.map((w) => [w.part, w.code, w.offset]), [['certificates', 'E_RANGE', USED_OFF]]);
+  assert.deepEqual(
+    u.warnings.map((w) => [w.part, w.code, w.offset]),
+    [['certificates', 'E_RANGE', USED_OFF]],
+  );
 });
 
 test('the kit as testkernel/build.sh made it: kit.config survived, INPUTS, a second run rebuilds nothing', (t) => {
@@ -245,7 +289,10 @@ test('the kit as testkernel/build.sh made it: kit.config survived, INPUTS, a sec
   }
   const inputs = readFileSync(join(dir, 'INPUTS'), 'latin1');
   assert.match(inputs, /^linux-source-6\.12 6\.12\.\d+-/);
-  assert.equal(readFileSync(join(dir, 'kernel.release'), 'latin1').trim(), `${/^linux-source-6\.12 (6\.12\.\d+)-/.exec(inputs)![1]}-kmodseal`);
+  assert.equal(
+    readFileSync(join(dir, 'kernel.release'), 'latin1').trim(),
+    `${/^linux-source-6\.12 (6\.12\.\d+)-/.exec(inputs)![1]}-kmodseal`,
+  );
   if (process.env.KMODSEAL_TESTKERNEL) return; // a kit from elsewhere: nothing to rebuild
   const before = statSync(join(dir, 'vmlinux')).mtimeMs;
   const again = spawnSync('bash', [join(ROOT, 'testkernel/build.sh')], { encoding: 'utf8' });
@@ -256,10 +303,16 @@ test('the kit as testkernel/build.sh made it: kit.config survived, INPUTS, a sec
 });
 
 test('boot-and-load.mjs: usage errors exit 2 before anything boots', () => {
-  const r = spawnSync(process.execPath, [join(ROOT, 'testkernel/boot-and-load.mjs'), join(ROOT, 'no-such-kernel'), ''], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'testkernel/boot-and-load.mjs'), join(ROOT, 'no-such-kernel'), ''],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 2);
   assert.match(r.stderr, /^boot-and-load: no such kernel file: .*no-such-kernel\n$/);
-  const u = spawnSync(process.execPath, [join(ROOT, 'testkernel/boot-and-load.mjs'), '--bogus', '1', 'x', ''], { encoding: 'utf8' });
+  const u = spawnSync(process.execPath, [join(ROOT, 'testkernel/boot-and-load.mjs'), '--bogus', '1', 'x', ''], {
+    encoding: 'utf8',
+  });
   assert.equal(u.status, 2);
   assert.match(u.stderr, /unknown option --bogus/);
 });

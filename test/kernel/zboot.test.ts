@@ -11,7 +11,11 @@ import { FormatError } from '../../src/bytes/errors.js';
 function image(): Buffer {
   const img = Buffer.alloc(256 * 1024, 0);
   img.write('ARMd', 0x38, 'latin1');
-  img.write('Linux version 6.1.0-99-arm64 (debian-kernel@lists.debian.org) (gcc-12) #1 SMP Debian 6.1.999-1 (2026-11-28)\n\0', 0x1000, 'latin1');
+  img.write(
+    'Linux version 6.1.0-99-arm64 (debian-kernel@lists.debian.org) (gcc-12) #1 SMP Debian 6.1.999-1 (2026-11-28)\n\0',
+    0x1000,
+    'latin1',
+  );
   return img;
 }
 
@@ -51,11 +55,20 @@ test('gzip and zstd zboot payloads unwrap to the Image; release and banner are r
 
 test('a zboot payload in a codec without a decoder is named; a payload past the end is a range error', async () => {
   const bz2ish = zboot('bzip2', Buffer.from([0x42, 0x5a, 0x68, 0x39, 1, 2, 3, 4, 5, 6, 7, 8]));
-  await assert.rejects(unwrapKernelImage(bz2ish, { file: 'z' }), (e: FormatError) => e.code === 'E_UNSUPPORTED' && /bzip2/.test(e.message));
+  await assert.rejects(
+    unwrapKernelImage(bz2ish, { file: 'z' }),
+    (e: FormatError) => e.code === 'E_UNSUPPORTED' && /bzip2/.test(e.message),
+  );
   // lz4 is decoded now: a damaged stream is a decoding error at its offset
   const lz4ish = zboot('lz4', Buffer.from([0x02, 0x21, 0x4c, 0x18, 1, 2, 3, 4, 5, 6, 7, 8]));
-  await assert.rejects(unwrapKernelImage(lz4ish, { file: 'z' }), (e: FormatError) => e.code === 'E_TRUNCATED' && /lz4 block declares/.test(e.message));
+  await assert.rejects(
+    unwrapKernelImage(lz4ish, { file: 'z' }),
+    (e: FormatError) => e.code === 'E_TRUNCATED' && /lz4 block declares/.test(e.message),
+  );
   const bad = zboot('gzip', zlib.gzipSync(image()));
   bad.writeUInt32LE(bad.length * 2, 12);
-  await assert.rejects(unwrapKernelImage(bad, { file: 'z' }), (e: FormatError) => e.code === 'E_RANGE' || e.code === 'E_TRUNCATED');
+  await assert.rejects(
+    unwrapKernelImage(bad, { file: 'z' }),
+    (e: FormatError) => e.code === 'E_RANGE' || e.code === 'E_TRUNCATED',
+  );
 });

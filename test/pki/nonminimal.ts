@@ -20,7 +20,9 @@ function longForm(r: ByteReader, t: Tlv, route: readonly number[]): Uint8Array {
     if (content.length > 0xff) throw new Error('longForm: a one-octet length is expected');
     return concatBytes([Uint8Array.of(t.tag, 0x81, content.length), content]);
   }
-  const parts = readChildren(r, t).map((c, i) => (i === route[0] ? longForm(r, c, route.slice(1)) : r.data.subarray(c.start, c.end)));
+  const parts = readChildren(r, t).map((c, i) =>
+    i === route[0] ? longForm(r, c, route.slice(1)) : r.data.subarray(c.start, c.end),
+  );
   return encodeTlv(t.tag, ...parts);
 }
 
@@ -35,6 +37,12 @@ export function nonMinimalLeaf(): { der: Uint8Array; pem: string; key: string } 
   const newTbs = longForm(r, tbs!, [4 + version, 0, 0, 1]);
   const sig = crypto.sign('sha256', newTbs, fs.readFileSync(path.join(keys, 'ca.key')));
   const out = encodeTlv(0x30, newTbs, der.subarray(alg!.start, alg!.end), encodeTlv(0x03, Uint8Array.of(0), sig));
-  const b64 = Buffer.from(out).toString('base64').replace(/.{1,64}/g, '$&\n');
-  return { der: out, pem: `-----BEGIN CERTIFICATE-----\n${b64}-----END CERTIFICATE-----\n`, key: path.join(keys, 'leaf.key') };
+  const b64 = Buffer.from(out)
+    .toString('base64')
+    .replace(/.{1,64}/g, '$&\n');
+  return {
+    der: out,
+    pem: `-----BEGIN CERTIFICATE-----\n${b64}-----END CERTIFICATE-----\n`,
+    key: path.join(keys, 'leaf.key'),
+  };
 }

@@ -30,18 +30,26 @@ test('a kit certificate: the raw TBS is the DER re-encoding, both verify', { ski
   assert.equal(verifyCertificateSignature(leaf, ca), true);
 });
 
-test('a non-minimal length inside the TBS: re-encoding differs; only the raw bytes verify (the old way said no)', { skip }, () => {
-  const { der } = nonMinimalLeaf();
-  const leaf = parseCertificate(der);
-  const ca = crypto.createPublicKey({ key: Buffer.from(parseCertificate(caDer()).spki), format: 'der', type: 'spki' });
-  const reencoded = new Uint8Array(AsnConvert.serialize(leaf.decoded.tbsCertificate));
-  assert.equal(reencoded.length, leaf.tbs.length - 1, 'the re-encoding drops the extra length octet');
-  assert.deepEqual(leaf.tbs, der.subarray(leaf.tbsSpan.start, leaf.tbsSpan.end));
-  // What src/check/signature.ts did before: verify over AsnConvert.serialize(tbsCertificate).
-  assert.equal(crypto.verify('sha256', reencoded, ca, leaf.signature), false);
-  // What the kernel does (public_key_verify_signature over cert->tbs), and the one parser now does.
-  assert.equal(verifyCertificateSignature(leaf, ca), true);
-});
+test(
+  'a non-minimal length inside the TBS: re-encoding differs; only the raw bytes verify (the old way said no)',
+  { skip },
+  () => {
+    const { der } = nonMinimalLeaf();
+    const leaf = parseCertificate(der);
+    const ca = crypto.createPublicKey({
+      key: Buffer.from(parseCertificate(caDer()).spki),
+      format: 'der',
+      type: 'spki',
+    });
+    const reencoded = new Uint8Array(AsnConvert.serialize(leaf.decoded.tbsCertificate));
+    assert.equal(reencoded.length, leaf.tbs.length - 1, 'the re-encoding drops the extra length octet');
+    assert.deepEqual(leaf.tbs, der.subarray(leaf.tbsSpan.start, leaf.tbsSpan.end));
+    // What src/check/signature.ts did before: verify over AsnConvert.serialize(tbsCertificate).
+    assert.equal(crypto.verify('sha256', reencoded, ca, leaf.signature), false);
+    // What the kernel does (public_key_verify_signature over cert->tbs), and the one parser now does.
+    assert.equal(verifyCertificateSignature(leaf, ca), true);
+  },
+);
 
 test('a module signed under it, carrying it: verify says ok through the trusted CA', { skip }, async () => {
   const { der, key } = nonMinimalLeaf();

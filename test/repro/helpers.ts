@@ -11,7 +11,9 @@ import { appendModuleSignature, signModuleContent, stripModuleSignature } from '
 import type { Signer } from '../../src/keys/signer.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CACHE = process.env.KMODSEAL_CACHE ? path.join(process.env.KMODSEAL_CACHE, 'kernels') : path.join(ROOT, '.cache', 'kernels');
+const CACHE = process.env.KMODSEAL_CACHE
+  ? path.join(process.env.KMODSEAL_CACHE, 'kernels')
+  : path.join(ROOT, '.cache', 'kernels');
 
 export interface CachedSet {
   readonly dir: string;
@@ -25,10 +27,17 @@ export interface CachedSet {
 export function cachedSet(set: string): CachedSet | undefined {
   const index = path.join(CACHE, 'index.tsv');
   if (!fs.existsSync(index)) return undefined;
-  const row = fs.readFileSync(index, 'utf8').trim().split('\n').map((l) => l.split('\t')).find((f) => f[0] === set);
+  const row = fs
+    .readFileSync(index, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .find((f) => f[0] === set);
   const dir = row?.[4];
   if (!row || !dir || !fs.existsSync(path.join(dir, 'lib/modules'))) return undefined;
-  const release = fs.readdirSync(path.join(dir, 'lib/modules')).find((r) => fs.existsSync(path.join(dir, 'lib/modules', r, 'kernel')));
+  const release = fs
+    .readdirSync(path.join(dir, 'lib/modules'))
+    .find((r) => fs.existsSync(path.join(dir, 'lib/modules', r, 'kernel')));
   return release ? { dir, deb: row[5]!, modulesDir: path.join(dir, 'lib/modules', release), release } : undefined;
 }
 
@@ -67,7 +76,10 @@ export function copyTree(from: string, to: string): void {
 }
 
 /** Rewrites every module below `root` through `fn` on its decompressed bytes, recompressing like the kernel. */
-export async function rewriteModules(root: string, fn: (elf: Uint8Array, file: string) => Promise<Uint8Array> | Uint8Array): Promise<void> {
+export async function rewriteModules(
+  root: string,
+  fn: (elf: Uint8Array, file: string) => Promise<Uint8Array> | Uint8Array,
+): Promise<void> {
   for (const file of walkModules(root)) {
     const { data, compression } = await decompressModule(new Uint8Array(fs.readFileSync(file)), file);
     fs.writeFileSync(file, await compressModule(await fn(data, file), compression));

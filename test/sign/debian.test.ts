@@ -24,21 +24,25 @@ for (const [series, modules] of [
   ['6.12', corpusModules612Xz()],
 ] as const) {
   const image = modules[0] ? vmlinuzFor(modules[0]) : undefined;
-  test(`Debian ${series}: 100 modules verify ok against the vmlinuz builtin keys; a flipped byte is key-rejected`, { skip: image ? false : `needs the amd64-${series} corpus with its vmlinuz`, timeout: 300_000 }, async () => {
-    const kernel = await loadKernelImage(image!);
-    const certs = (kernel.certificates?.certificates ?? []).map((c) => new Uint8Array(Buffer.from(c.der, 'base64')));
-    assert.ok(certs.length > 0, 'the image carries builtin certificates');
-    const ring = createTrustedKeyring(certs, series as KernelSeries);
-    assert.equal(ring.rejected.length, 0);
-    for (const [i, f] of sample(modules, 100).entries()) {
-      const { data } = await decompressModule(new Uint8Array(fs.readFileSync(f)), f);
-      const r = verifyModuleSignature(data, ring, { file: f });
-      assert.equal(r.status, 'ok', `${f}: ${r.detail}`);
-      if (i % 25 === 0) {
-        const tampered = Uint8Array.from(data);
-        tampered[64]! ^= 1;
-        assert.equal(verifyModuleSignature(tampered, ring).status, 'key-rejected');
+  test(
+    `Debian ${series}: 100 modules verify ok against the vmlinuz builtin keys; a flipped byte is key-rejected`,
+    { skip: image ? false : `needs the amd64-${series} corpus with its vmlinuz`, timeout: 300_000 },
+    async () => {
+      const kernel = await loadKernelImage(image!);
+      const certs = (kernel.certificates?.certificates ?? []).map((c) => new Uint8Array(Buffer.from(c.der, 'base64')));
+      assert.ok(certs.length > 0, 'the image carries builtin certificates');
+      const ring = createTrustedKeyring(certs, series as KernelSeries);
+      assert.equal(ring.rejected.length, 0);
+      for (const [i, f] of sample(modules, 100).entries()) {
+        const { data } = await decompressModule(new Uint8Array(fs.readFileSync(f)), f);
+        const r = verifyModuleSignature(data, ring, { file: f });
+        assert.equal(r.status, 'ok', `${f}: ${r.detail}`);
+        if (i % 25 === 0) {
+          const tampered = Uint8Array.from(data);
+          tampered[64]! ^= 1;
+          assert.equal(verifyModuleSignature(tampered, ring).status, 'key-rejected');
+        }
       }
-    }
-  });
+    },
+  );
 }

@@ -36,80 +36,128 @@ function opensslVerify(signed: Uint8Array, name: string, extra: string[]): { cod
   const sig = findModuleSignature(signed, name)!;
   const p7 = write(`${name}.p7s`, sig.sigData);
   const content = write(`${name}.content`, signed.subarray(0, sig.moduleLength));
-  const r = run('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', p7, '-content', content, ...extra, '-purpose', 'any', '-out', '/dev/null']);
+  const r = run('openssl', [
+    'cms',
+    '-verify',
+    '-binary',
+    '-inform',
+    'DER',
+    '-in',
+    p7,
+    '-content',
+    content,
+    ...extra,
+    '-purpose',
+    'any',
+    '-out',
+    '/dev/null',
+  ]);
   return { code: r.code, stderr: r.stderr };
 }
 
 function modinfoFields(file: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of ['signer', 'sig_key', 'sig_hashalgo', 'sig_id']) out[f] = run('modinfo', ['-F', f, file]).stdout.toString().trim();
+  for (const f of ['signer', 'sig_key', 'sig_hashalgo', 'sig_id'])
+    out[f] = run('modinfo', ['-F', f, file]).stdout.toString().trim();
   return out;
 }
 
 function serialHex(certPem: string): string {
-  return run('openssl', ['x509', '-in', certPem, '-noout', '-serial']).stdout.toString().trim().replace(/^serial=/, '').toLowerCase();
+  return run('openssl', ['x509', '-in', certPem, '-noout', '-serial'])
+    .stdout.toString()
+    .trim()
+    .replace(/^serial=/, '')
+    .toLowerCase();
 }
 
 for (const kind of ['p256', 'p384'] as const) {
-  test(`ECDSA ${kind} (openssl req key): openssl cms -verify accepts, modinfo shows signer/sig_key/sig_hashalgo`, { skip }, async () => {
-    const key = opensslKernelKey(dir, kind, kind, `kmodseal ${kind} test key`);
-    const signer = createNodeSigner(fs.readFileSync(key.keyPem, 'utf8'), new Uint8Array(fs.readFileSync(key.certDer)));
-    const hash = kind === 'p256' ? 'sha256' : 'sha384';
-    for (const [i, src] of sample(modules, 12).entries()) {
-      const unsigned = stripModuleSignature(new Uint8Array(fs.readFileSync(src)));
-      const signed = await signModuleBytes(unsigned, signer, { hash });
-      const v = opensslVerify(signed, `${kind}-${i}`, ['-certfile', key.certPem, '-CAfile', key.certPem]);
-      assert.equal(v.code, 0, `${src}: ${v.stderr}`);
-      assert.equal(verifyModuleSignature(signed, [signer.certificate]).status, 'ok');
-      if (i < 3) {
-        const f = write(`${kind}-${i}.ko`, signed);
-        const m = modinfoFields(f);
-        assert.equal(m.signer, `kmodseal ${kind} test key`);
-        assert.equal(m.sig_hashalgo, hash);
-        assert.equal(m.sig_id, 'PKCS#7');
-        assert.equal(m.sig_key!.replace(/:/g, '').toLowerCase().replace(/^0+/, ''), serialHex(key.certPem).replace(/^0+/, ''));
+  test(
+    `ECDSA ${kind} (openssl req key): openssl cms -verify accepts, modinfo shows signer/sig_key/sig_hashalgo`,
+    { skip },
+    async () => {
+      const key = opensslKernelKey(dir, kind, kind, `kmodseal ${kind} test key`);
+      const signer = createNodeSigner(
+        fs.readFileSync(key.keyPem, 'utf8'),
+        new Uint8Array(fs.readFileSync(key.certDer)),
+      );
+      const hash = kind === 'p256' ? 'sha256' : 'sha384';
+      for (const [i, src] of sample(modules, 12).entries()) {
+        const unsigned = stripModuleSignature(new Uint8Array(fs.readFileSync(src)));
+        const signed = await signModuleBytes(unsigned, signer, { hash });
+        const v = opensslVerify(signed, `${kind}-${i}`, ['-certfile', key.certPem, '-CAfile', key.certPem]);
+        assert.equal(v.code, 0, `${src}: ${v.stderr}`);
+        assert.equal(verifyModuleSignature(signed, [signer.certificate]).status, 'ok');
+        if (i < 3) {
+          const f = write(`${kind}-${i}.ko`, signed);
+          const m = modinfoFields(f);
+          assert.equal(m.signer, `kmodseal ${kind} test key`);
+          assert.equal(m.sig_hashalgo, hash);
+          assert.equal(m.sig_id, 'PKCS#7');
+          assert.equal(
+            m.sig_key!.replace(/:/g, '').toLowerCase().replace(/^0+/, ''),
+            serialHex(key.certPem).replace(/^0+/, ''),
+          );
+        }
       }
-    }
-    // -k form: SKID signer identifier; openssl still finds the certificate
-    const unsigned = stripModuleSignature(new Uint8Array(fs.readFileSync(modules[5]!)));
-    const signed = await signModuleBytes(unsigned, signer, { hash, keyIdForm: 'skid' });
-    assert.equal(opensslVerify(signed, `${kind}-skid`, ['-certfile', key.certPem, '-CAfile', key.certPem]).code, 0);
-    assert.equal(verifyModuleSignature(signed, [signer.certificate]).status, 'ok');
-  });
+      // -k form: SKID signer identifier; openssl still finds the certificate
+      const unsigned = stripModuleSignature(new Uint8Array(fs.readFileSync(modules[5]!)));
+      const signed = await signModuleBytes(unsigned, signer, { hash, keyIdForm: 'skid' });
+      assert.equal(opensslVerify(signed, `${kind}-skid`, ['-certfile', key.certPem, '-CAfile', key.certPem]).code, 0);
+      assert.equal(verifyModuleSignature(signed, [signer.certificate]).status, 'ok');
+    },
+  );
 }
 
-test('keygen: P-256/P-384/RSA certificates carry the kernel genkey extensions; sign-file accepts the keys; key file is 0600', { skip, timeout: 120_000 }, async () => {
-  for (const type of ['p256', 'p384', 'rsa2048'] as const) {
-    const k = await generateSigningKey({ type });
-    const certPem = write(`gen-${type}.pem`, k.certificatePem);
-    const text = run('openssl', ['x509', '-in', certPem, '-noout', '-text']).stdout.toString();
-    assert.match(text, /Subject: CN = Build time autogenerated kernel key/);
-    assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
-    assert.match(text, /X509v3 Key Usage: ?\s+Digital Signature\n/);
-    assert.match(text, /X509v3 Subject Key Identifier: ?\s+[0-9A-F:]{59}/);
-    assert.match(text, /X509v3 Authority Key Identifier: ?\s+[0-9A-F:]{59}/);
-    assert.match(text, /X509v3 Extended Key Usage: ?\s+Code Signing/);
-    assert.equal(run('openssl', ['verify', '-CAfile', certPem, certPem]).code, 0);
-    const keyFile = path.join(dir, `gen-${type}.key`);
-    writePrivateKeyFile(keyFile, k.privateKeyPem);
-    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
-    assert.throws(() => writePrivateKeyFile(keyFile, k.privateKeyPem), /already exists/);
-    assert.equal(fs.readdirSync(dir).filter((f) => f.includes(`gen-${type}.key`) && f.endsWith('.tmp')).length, 0);
-    const certDer = write(`gen-${type}.der`, k.certificate);
-    const { file, data } = unsignedCopy(modules[7]!, dir, `gen-${type}.ko`);
-    const dest = `${file}.signed`;
-    const r = run(SIGN_FILE, ['sha256', keyFile, certDer, file, dest]);
-    assert.equal(r.code, 0, r.stderr);
-    const ours = await signModuleBytes(data, createNodeSigner(readPrivateKeyFile(keyFile), k.certificate));
-    if (type === 'rsa2048') assert.ok(Buffer.from(ours).equals(fs.readFileSync(dest)), 'RSA: byte-identical to sign-file with the generated key');
-    else assert.equal(verifyModuleSignature(ours, [k.certificate]).status, 'ok');
-    assert.equal(verifyModuleSignature(new Uint8Array(fs.readFileSync(dest)), [k.certificate]).status, 'ok', 'verify accepts sign-file output');
-  }
-  const ca = await generateSigningKey({ type: 'p256', ca: true, subject: 'CN=kmodseal test CA' });
-  const text = run('openssl', ['x509', '-in', write('ca.pem', ca.certificatePem), '-noout', '-text']).stdout.toString();
-  assert.match(text, /CA:TRUE/);
-  assert.match(text, /Certificate Sign/);
-});
+test(
+  'keygen: P-256/P-384/RSA certificates carry the kernel genkey extensions; sign-file accepts the keys; key file is 0600',
+  { skip, timeout: 120_000 },
+  async () => {
+    for (const type of ['p256', 'p384', 'rsa2048'] as const) {
+      const k = await generateSigningKey({ type });
+      const certPem = write(`gen-${type}.pem`, k.certificatePem);
+      const text = run('openssl', ['x509', '-in', certPem, '-noout', '-text']).stdout.toString();
+      assert.match(text, /Subject: CN = Build time autogenerated kernel key/);
+      assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
+      assert.match(text, /X509v3 Key Usage: ?\s+Digital Signature\n/);
+      assert.match(text, /X509v3 Subject Key Identifier: ?\s+[0-9A-F:]{59}/);
+      assert.match(text, /X509v3 Authority Key Identifier: ?\s+[0-9A-F:]{59}/);
+      assert.match(text, /X509v3 Extended Key Usage: ?\s+Code Signing/);
+      assert.equal(run('openssl', ['verify', '-CAfile', certPem, certPem]).code, 0);
+      const keyFile = path.join(dir, `gen-${type}.key`);
+      writePrivateKeyFile(keyFile, k.privateKeyPem);
+      assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+      assert.throws(() => writePrivateKeyFile(keyFile, k.privateKeyPem), /already exists/);
+      assert.equal(fs.readdirSync(dir).filter((f) => f.includes(`gen-${type}.key`) && f.endsWith('.tmp')).length, 0);
+      const certDer = write(`gen-${type}.der`, k.certificate);
+      const { file, data } = unsignedCopy(modules[7]!, dir, `gen-${type}.ko`);
+      const dest = `${file}.signed`;
+      const r = run(SIGN_FILE, ['sha256', keyFile, certDer, file, dest]);
+      assert.equal(r.code, 0, r.stderr);
+      const ours = await signModuleBytes(data, createNodeSigner(readPrivateKeyFile(keyFile), k.certificate));
+      if (type === 'rsa2048')
+        assert.ok(
+          Buffer.from(ours).equals(fs.readFileSync(dest)),
+          'RSA: byte-identical to sign-file with the generated key',
+        );
+      else assert.equal(verifyModuleSignature(ours, [k.certificate]).status, 'ok');
+      assert.equal(
+        verifyModuleSignature(new Uint8Array(fs.readFileSync(dest)), [k.certificate]).status,
+        'ok',
+        'verify accepts sign-file output',
+      );
+    }
+    const ca = await generateSigningKey({ type: 'p256', ca: true, subject: 'CN=kmodseal test CA' });
+    const text = run('openssl', [
+      'x509',
+      '-in',
+      write('ca.pem', ca.certificatePem),
+      '-noout',
+      '-text',
+    ]).stdout.toString();
+    assert.match(text, /CA:TRUE/);
+    assert.match(text, /Certificate Sign/);
+  },
+);
 
 interface Chain {
   root: GeneratedKey;
@@ -121,49 +169,83 @@ let chainCache: Chain | undefined;
 async function chain(): Promise<Chain> {
   if (chainCache) return chainCache;
   const root = await generateSigningKey({ type: 'p384', ca: true, subject: 'CN=kmodseal test root' });
-  const inter = await generateSigningKey({ type: 'rsa2048', ca: true, subject: 'CN=kmodseal test intermediate', issuer: { privateKey: root.privateKey, certificate: root.certificate } });
-  const leaf = await generateSigningKey({ type: 'rsa2048', subject: 'CN=kmodseal test leaf', issuer: { privateKey: inter.privateKey, certificate: inter.certificate } });
+  const inter = await generateSigningKey({
+    type: 'rsa2048',
+    ca: true,
+    subject: 'CN=kmodseal test intermediate',
+    issuer: { privateKey: root.privateKey, certificate: root.certificate },
+  });
+  const leaf = await generateSigningKey({
+    type: 'rsa2048',
+    subject: 'CN=kmodseal test leaf',
+    issuer: { privateKey: inter.privateKey, certificate: inter.certificate },
+  });
   return (chainCache = { root, inter, leaf, signer: createNodeSigner(leaf.privateKey, leaf.certificate) });
 }
 
-test('chain root → intermediate → leaf carried in the PKCS#7: openssl verifies with -CAfile root only; verify ok against root', { skip }, async () => {
-  const { root, inter, leaf, signer } = await chain();
-  const rootPem = write('root.pem', root.certificatePem);
-  const unsigned = stripModuleSignature(new Uint8Array(fs.readFileSync(modules[11]!)));
-  const signed = await signModuleBytes(unsigned, signer, { chain: [inter.certificate] });
-  assert.equal(findModuleSignature(signed, 'c')!.pkcs7!.certificateCount, 2);
-  const v = opensslVerify(signed, 'chain', ['-CAfile', rootPem]);
-  assert.equal(v.code, 0, v.stderr);
-  const printed = run('openssl', ['pkcs7', '-inform', 'DER', '-in', path.join(dir, 'chain.p7s'), '-print_certs', '-noout']).stdout.toString();
-  assert.match(printed, /kmodseal test leaf/);
-  assert.match(printed, /kmodseal test intermediate/);
-  const f = write('chain.ko', signed);
-  assert.equal(modinfoFields(f).signer, 'kmodseal test intermediate', 'modinfo: signer is the issuer CN');
+test(
+  'chain root → intermediate → leaf carried in the PKCS#7: openssl verifies with -CAfile root only; verify ok against root',
+  { skip },
+  async () => {
+    const { root, inter, leaf, signer } = await chain();
+    const rootPem = write('root.pem', root.certificatePem);
+    const unsigned = stripModuleSignature(new Uint8Array(fs.readFileSync(modules[11]!)));
+    const signed = await signModuleBytes(unsigned, signer, { chain: [inter.certificate] });
+    assert.equal(findModuleSignature(signed, 'c')!.pkcs7!.certificateCount, 2);
+    const v = opensslVerify(signed, 'chain', ['-CAfile', rootPem]);
+    assert.equal(v.code, 0, v.stderr);
+    const printed = run('openssl', [
+      'pkcs7',
+      '-inform',
+      'DER',
+      '-in',
+      path.join(dir, 'chain.p7s'),
+      '-print_certs',
+      '-noout',
+    ]).stdout.toString();
+    assert.match(printed, /kmodseal test leaf/);
+    assert.match(printed, /kmodseal test intermediate/);
+    const f = write('chain.ko', signed);
+    assert.equal(modinfoFields(f).signer, 'kmodseal test intermediate', 'modinfo: signer is the issuer CN');
 
-  assert.equal(verifyModuleSignature(signed, [root.certificate]).status, 'ok');
-  assert.equal(verifyModuleSignature(signed, [inter.certificate]).status, 'ok');
-  assert.equal(verifyModuleSignature(signed, [leaf.certificate]).status, 'ok');
-  const unrelated = await generateSigningKey({ type: 'p256', ca: true, subject: 'CN=unrelated' });
-  assert.equal(verifyModuleSignature(signed, [unrelated.certificate]).status, 'no-matching-key');
+    assert.equal(verifyModuleSignature(signed, [root.certificate]).status, 'ok');
+    assert.equal(verifyModuleSignature(signed, [inter.certificate]).status, 'ok');
+    assert.equal(verifyModuleSignature(signed, [leaf.certificate]).status, 'ok');
+    const unrelated = await generateSigningKey({ type: 'p256', ca: true, subject: 'CN=unrelated' });
+    assert.equal(verifyModuleSignature(signed, [unrelated.certificate]).status, 'no-matching-key');
 
-  // incomplete chains: nothing carried, or only the leaf, with only the root trusted
-  const bare = await signModuleBytes(unsigned, signer);
-  assert.equal(verifyModuleSignature(bare, [root.certificate]).errno, 'ENOKEY');
-  assert.equal(verifyModuleSignature(bare, [leaf.certificate]).status, 'ok', 'sign-file case: the leaf itself is trusted');
-  const leafOnly = await signModuleBytes(unsigned, signer, { chain: [] });
-  assert.equal(verifyModuleSignature(leafOnly, [root.certificate]).status, 'no-matching-key');
-  assert.equal(verifyModuleSignature(leafOnly, [inter.certificate]).status, 'ok', 'leaf AKID found among the trusted keys');
-  // SKID signers cannot use embedded certificates (pkcs7_find_key matches issuer+serial only)
-  const skidSigned = await signModuleBytes(unsigned, signer, { chain: [inter.certificate], keyIdForm: 'skid' });
-  assert.equal(verifyModuleSignature(skidSigned, [root.certificate]).status, 'no-matching-key');
-  assert.equal(verifyModuleSignature(skidSigned, [leaf.certificate]).status, 'ok');
-});
+    // incomplete chains: nothing carried, or only the leaf, with only the root trusted
+    const bare = await signModuleBytes(unsigned, signer);
+    assert.equal(verifyModuleSignature(bare, [root.certificate]).errno, 'ENOKEY');
+    assert.equal(
+      verifyModuleSignature(bare, [leaf.certificate]).status,
+      'ok',
+      'sign-file case: the leaf itself is trusted',
+    );
+    const leafOnly = await signModuleBytes(unsigned, signer, { chain: [] });
+    assert.equal(verifyModuleSignature(leafOnly, [root.certificate]).status, 'no-matching-key');
+    assert.equal(
+      verifyModuleSignature(leafOnly, [inter.certificate]).status,
+      'ok',
+      'leaf AKID found among the trusted keys',
+    );
+    // SKID signers cannot use embedded certificates (pkcs7_find_key matches issuer+serial only)
+    const skidSigned = await signModuleBytes(unsigned, signer, { chain: [inter.certificate], keyIdForm: 'skid' });
+    assert.equal(verifyModuleSignature(skidSigned, [root.certificate]).status, 'no-matching-key');
+    assert.equal(verifyModuleSignature(skidSigned, [leaf.certificate]).status, 'ok');
+  },
+);
 
 test('verify: key-rejected when a trusted certificate names the signer but holds another key', { skip }, async () => {
   const { inter, leaf, signer } = await chain();
   const serial = findModuleSignature(await signModuleBytes(new Uint8Array(100), signer), 'x')!.pkcs7!.serial!;
   // Same issuer and serial as the leaf (so the same kernel id), different key.
-  const impostor = await generateSigningKey({ type: 'rsa2048', subject: 'CN=kmodseal test leaf', serialNumber: serial, issuer: { privateKey: inter.privateKey, certificate: inter.certificate } });
+  const impostor = await generateSigningKey({
+    type: 'rsa2048',
+    subject: 'CN=kmodseal test leaf',
+    serialNumber: serial,
+    issuer: { privateKey: inter.privateKey, certificate: inter.certificate },
+  });
   const unsigned = stripModuleSignature(new Uint8Array(fs.readFileSync(modules[13]!)));
   const signed = await signModuleBytes(unsigned, signer);
   const r = verifyModuleSignature(signed, [impostor.certificate]);

@@ -11,7 +11,11 @@ import { findModuleSignature } from '../../src/modsig/signature.js';
 
 const modules = corpusModules61();
 const skip =
-  modules.length === 0 || !fs.existsSync(DEFAULT_PKCS11_MODULE) || !have('softhsm2-util') || !have('pkcs11-tool') || !fs.existsSync(SIGN_FILE)
+  modules.length === 0 ||
+  !fs.existsSync(DEFAULT_PKCS11_MODULE) ||
+  !have('softhsm2-util') ||
+  !have('pkcs11-tool') ||
+  !fs.existsSync(SIGN_FILE)
     ? 'needs SoftHSM2, pkcs11-tool, sign-file and the amd64-6.1 corpus'
     : false;
 let dir = '';
@@ -30,7 +34,10 @@ before(() => {
   dir = tmpDir('softhsm');
   fs.mkdirSync(path.join(dir, 'tokens'));
   const conf = path.join(dir, 'softhsm2.conf');
-  fs.writeFileSync(conf, `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  fs.writeFileSync(
+    conf,
+    `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+  );
   env = { ...process.env, SOFTHSM2_CONF: conf };
   process.env.SOFTHSM2_CONF = conf; // the module reads it at C_Initialize in this process
   sh('softhsm2-util', ['--init-token', '--free', '--label', 'kmodseal-token', '--so-pin', '5678', '--pin', '1234']);
@@ -43,7 +50,21 @@ before(() => {
     const p8 = path.join(dir, `${label}.p8.pem`);
     sh('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', k.keyPem, '-out', p8]);
     sh('softhsm2-util', ['--import', p8, '--token', 'kmodseal-token', '--label', label, '--id', id, '--pin', '1234']);
-    sh('pkcs11-tool', ['--module', DEFAULT_PKCS11_MODULE, '--login', '--pin', '1234', '--write-object', k.certDer, '--type', 'cert', '--id', id, '--label', label]);
+    sh('pkcs11-tool', [
+      '--module',
+      DEFAULT_PKCS11_MODULE,
+      '--login',
+      '--pin',
+      '1234',
+      '--write-object',
+      k.certDer,
+      '--type',
+      'cert',
+      '--id',
+      id,
+      '--label',
+      label,
+    ]);
   }
 });
 after(() => {
@@ -51,7 +72,9 @@ after(() => {
 });
 
 test('parsePkcs11Uri: path and query attributes, percent-encoding', () => {
-  const u = parsePkcs11Uri('pkcs11:token=my%20token;object=key;id=%01%a0;type=private?pin-source=file:/tmp/pin&module-path=/x/y.so');
+  const u = parsePkcs11Uri(
+    'pkcs11:token=my%20token;object=key;id=%01%a0;type=private?pin-source=file:/tmp/pin&module-path=/x/y.so',
+  );
   assert.equal(u.token, 'my token');
   assert.equal(u.object, 'key');
   assert.deepEqual([...u.id!], [1, 0xa0]);
@@ -81,31 +104,58 @@ test('SoftHSM RSA key: byte-identical to sign-file with the same key (20 modules
   }
 });
 
-test('SoftHSM EC P-384 key (by id, PIN from file, module-path in the URI): openssl cms -verify accepts', { skip }, async () => {
-  const pinFile = path.join(dir, 'pin');
-  fs.writeFileSync(pinFile, '1234\n');
-  const signer = openPkcs11Signer(`pkcs11:token=kmodseal-token;id=%02;type=private?pin-source=file:${pinFile}&module-path=${DEFAULT_PKCS11_MODULE}`);
-  try {
-    assert.equal(signer.algorithm, 'ecdsa');
-    for (const [i, src] of sample(modules, 5).entries()) {
-      const { data } = unsignedCopy(src, dir, `hsm-ec-${i}.ko`);
-      const signed = await signModuleBytes(data, signer, { hash: 'sha384' });
-      const sig = findModuleSignature(signed, src)!;
-      const p7 = path.join(dir, `ec-${i}.p7s`);
-      const content = path.join(dir, `ec-${i}.content`);
-      fs.writeFileSync(p7, sig.sigData);
-      fs.writeFileSync(content, signed.subarray(0, sig.moduleLength));
-      const r = run('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', p7, '-content', content, '-certfile', ec.certPem, '-CAfile', ec.certPem, '-purpose', 'any', '-out', '/dev/null']);
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(verifyModuleSignature(signed, [new Uint8Array(fs.readFileSync(ec.certDer))]).status, 'ok');
+test(
+  'SoftHSM EC P-384 key (by id, PIN from file, module-path in the URI): openssl cms -verify accepts',
+  { skip },
+  async () => {
+    const pinFile = path.join(dir, 'pin');
+    fs.writeFileSync(pinFile, '1234\n');
+    const signer = openPkcs11Signer(
+      `pkcs11:token=kmodseal-token;id=%02;type=private?pin-source=file:${pinFile}&module-path=${DEFAULT_PKCS11_MODULE}`,
+    );
+    try {
+      assert.equal(signer.algorithm, 'ecdsa');
+      for (const [i, src] of sample(modules, 5).entries()) {
+        const { data } = unsignedCopy(src, dir, `hsm-ec-${i}.ko`);
+        const signed = await signModuleBytes(data, signer, { hash: 'sha384' });
+        const sig = findModuleSignature(signed, src)!;
+        const p7 = path.join(dir, `ec-${i}.p7s`);
+        const content = path.join(dir, `ec-${i}.content`);
+        fs.writeFileSync(p7, sig.sigData);
+        fs.writeFileSync(content, signed.subarray(0, sig.moduleLength));
+        const r = run('openssl', [
+          'cms',
+          '-verify',
+          '-binary',
+          '-inform',
+          'DER',
+          '-in',
+          p7,
+          '-content',
+          content,
+          '-certfile',
+          ec.certPem,
+          '-CAfile',
+          ec.certPem,
+          '-purpose',
+          'any',
+          '-out',
+          '/dev/null',
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(verifyModuleSignature(signed, [new Uint8Array(fs.readFileSync(ec.certDer))]).status, 'ok');
+      }
+    } finally {
+      signer.close();
     }
-  } finally {
-    signer.close();
-  }
-});
+  },
+);
 
 test('SoftHSM: wrong PIN and unknown objects are reported', { skip }, () => {
-  assert.throws(() => openPkcs11Signer('pkcs11:token=kmodseal-token;object=longterm-rsa;pin-value=0000'), /login failed/);
+  assert.throws(
+    () => openPkcs11Signer('pkcs11:token=kmodseal-token;object=longterm-rsa;pin-value=0000'),
+    /login failed/,
+  );
   assert.throws(() => openPkcs11Signer('pkcs11:token=kmodseal-token;object=nope;pin-value=1234'), /no private key/);
   assert.throws(() => openPkcs11Signer('pkcs11:token=other-token;pin-value=1234'), /no PKCS#11 token/);
 });

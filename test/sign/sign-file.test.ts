@@ -12,7 +12,13 @@ import { corpusModules61, opensslKernelKey, run, sample, SIGN_FILE, tmpDir, unsi
 import { createNodeSigner } from '../../src/keys/node-signer.js';
 import { generateSigningKey } from '../../src/keys/keygen.js';
 import { encodeDigestInfo, type HashAlgorithm } from '../../src/keys/signer.js';
-import { appendModuleSignature, encodePkcs7, signModuleBytes, signModuleContent, stripModuleSignature } from '../../src/sign/cms.js';
+import {
+  appendModuleSignature,
+  encodePkcs7,
+  signModuleBytes,
+  signModuleContent,
+  stripModuleSignature,
+} from '../../src/sign/cms.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { findModuleSignature } from '../../src/modsig/signature.js';
 
@@ -27,7 +33,10 @@ after(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function compareWithSignFile(kind: 'rsa2048' | 'rsa4096', plan: readonly { hash: HashAlgorithm; skid: boolean; count: number }[]): Promise<number> {
+async function compareWithSignFile(
+  kind: 'rsa2048' | 'rsa4096',
+  plan: readonly { hash: HashAlgorithm; skid: boolean; count: number }[],
+): Promise<number> {
   const key = opensslKernelKey(dir, kind, kind);
   const signer = createNodeSigner(fs.readFileSync(key.keyPem, 'utf8'), new Uint8Array(fs.readFileSync(key.certDer)));
   let compared = 0;
@@ -41,7 +50,10 @@ async function compareWithSignFile(kind: 'rsa2048' | 'rsa4096', plan: readonly {
       assert.equal(r.code, 0, r.stderr);
       const expected = new Uint8Array(fs.readFileSync(dest));
       const ours = await signModuleBytes(data, signer, { hash, keyIdForm: skid ? 'skid' : 'issuer-serial' });
-      assert.ok(Buffer.from(ours).equals(expected), `${src} ${kind} ${hash}${skid ? ' -k' : ''}: differs from sign-file`);
+      assert.ok(
+        Buffer.from(ours).equals(expected),
+        `${src} ${kind} ${hash}${skid ? ' -k' : ''}: differs from sign-file`,
+      );
       fs.rmSync(dest);
       compared++;
     }
@@ -49,25 +61,33 @@ async function compareWithSignFile(kind: 'rsa2048' | 'rsa4096', plan: readonly {
   return compared;
 }
 
-test('RSA-2048: byte-identical to sign-file for sha256/sha384/sha512 and -k (120 modules each)', { skip, timeout: 600_000 }, async () => {
-  const n = await compareWithSignFile('rsa2048', [
-    { hash: 'sha256', skid: false, count: 120 },
-    { hash: 'sha384', skid: false, count: 120 },
-    { hash: 'sha512', skid: false, count: 120 },
-    { hash: 'sha256', skid: true, count: 120 },
-  ]);
-  assert.equal(n, 480);
-});
+test(
+  'RSA-2048: byte-identical to sign-file for sha256/sha384/sha512 and -k (120 modules each)',
+  { skip, timeout: 600_000 },
+  async () => {
+    const n = await compareWithSignFile('rsa2048', [
+      { hash: 'sha256', skid: false, count: 120 },
+      { hash: 'sha384', skid: false, count: 120 },
+      { hash: 'sha512', skid: false, count: 120 },
+      { hash: 'sha256', skid: true, count: 120 },
+    ]);
+    assert.equal(n, 480);
+  },
+);
 
-test('RSA-4096: byte-identical to sign-file (100 modules sha256, 30 each sha384/sha512/-k)', { skip, timeout: 600_000 }, async () => {
-  const n = await compareWithSignFile('rsa4096', [
-    { hash: 'sha256', skid: false, count: 100 },
-    { hash: 'sha384', skid: false, count: 30 },
-    { hash: 'sha512', skid: false, count: 30 },
-    { hash: 'sha512', skid: true, count: 30 },
-  ]);
-  assert.equal(n, 190);
-});
+test(
+  'RSA-4096: byte-identical to sign-file (100 modules sha256, 30 each sha384/sha512/-k)',
+  { skip, timeout: 600_000 },
+  async () => {
+    const n = await compareWithSignFile('rsa4096', [
+      { hash: 'sha256', skid: false, count: 100 },
+      { hash: 'sha384', skid: false, count: 30 },
+      { hash: 'sha512', skid: false, count: 30 },
+      { hash: 'sha512', skid: true, count: 30 },
+    ]);
+    assert.equal(n, 190);
+  },
+);
 
 test('RSA signer equals crypto.sign over the data (PKCS#1 v1.5 is deterministic)', () => {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -75,7 +95,10 @@ test('RSA signer equals crypto.sign over the data (PKCS#1 v1.5 is deterministic)
   for (const hash of ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'] as const) {
     const viaSign = crypto.sign(hash, data, privateKey);
     const digest = crypto.createHash(hash).update(data).digest();
-    const viaEncrypt = crypto.privateEncrypt({ key: privateKey, padding: crypto.constants.RSA_PKCS1_PADDING }, encodeDigestInfo(hash, digest));
+    const viaEncrypt = crypto.privateEncrypt(
+      { key: privateKey, padding: crypto.constants.RSA_PKCS1_PADDING },
+      encodeDigestInfo(hash, digest),
+    );
     assert.ok(viaSign.equals(viaEncrypt), hash);
     assert.ok(crypto.verify(hash, data, publicKey, viaEncrypt));
   }
@@ -88,7 +111,10 @@ test('in-memory ECDSA keys sign content, never a bare digest (P-256, P-384)', as
     assert.throws(() => s.sign('sha384', new Uint8Array(48)), /signs content/);
     for (const hash of ['sha256', 'sha384', 'sha512'] as const) {
       const content = crypto.randomBytes(1000);
-      assert.ok(crypto.verify(hash, content, crypto.createPublicKey(k.privateKey), s.signContent!(hash, content) as Uint8Array), `${type} ${hash}`);
+      assert.ok(
+        crypto.verify(hash, content, crypto.createPublicKey(k.privateKey), s.signContent!(hash, content) as Uint8Array),
+        `${type} ${hash}`,
+      );
     }
   }
 });

@@ -35,7 +35,21 @@ after(() => {
 
 function opensslCms(args: string[]): Uint8Array {
   const out = path.join(dir, 'out.p7s');
-  const r = run('openssl', ['cms', '-sign', '-in', contentFile, '-signer', key.certPem, '-inkey', key.keyPem, '-outform', 'DER', '-out', out, ...args]);
+  const r = run('openssl', [
+    'cms',
+    '-sign',
+    '-in',
+    contentFile,
+    '-signer',
+    key.certPem,
+    '-inkey',
+    key.keyPem,
+    '-outform',
+    'DER',
+    '-out',
+    out,
+    ...args,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   return new Uint8Array(fs.readFileSync(out));
 }
@@ -49,7 +63,9 @@ test('openssl cms -noattr -nocerts (what sign-file makes) attached like sign-fil
   assert.equal(verifyModuleSignature(appendModuleSignature(content, p7), trusted()).status, 'ok');
   // and our own signature of the same content is the same bytes
   const signer = createNodeSigner(fs.readFileSync(key.keyPem, 'utf8'), trusted()[0]!);
-  return signModuleBytes(content, signer).then((ours) => assert.ok(Buffer.from(ours).equals(Buffer.from(appendModuleSignature(content, p7)))));
+  return signModuleBytes(content, signer).then((ours) =>
+    assert.ok(Buffer.from(ours).equals(Buffer.from(appendModuleSignature(content, p7)))),
+  );
 });
 
 test('signed attributes: key-rejected, fatal without enforcement, with the reason the kernel logs', { skip }, () => {
@@ -101,7 +117,9 @@ test('kernel series tables: P-521 keys exist in 6.12 only; SHA-3 digests in 6.12
 
 test('PKCS#7 that is not signedData: invalid (EINVAL) — fatal', { skip }, () => {
   // ContentInfo { id-data, [0] OCTET STRING }
-  const notSigned = Uint8Array.from(Buffer.from('3014' + '06092a864886f70d010701' + 'a007' + '0405616263646' + '5', 'hex'));
+  const notSigned = Uint8Array.from(
+    Buffer.from('3014' + '06092a864886f70d010701' + 'a007' + '0405616263646' + '5', 'hex'),
+  );
   const r = verifyModuleSignature(appendModuleSignature(content, notSigned), trusted());
   assert.equal(r.status, 'invalid');
   assert.equal(r.errno, 'EINVAL');

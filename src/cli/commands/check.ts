@@ -39,7 +39,8 @@ async function gatherInputs(paths: readonly string[]): Promise<CheckTask[]> {
     } else if (p.endsWith('.deb')) {
       const bytes = readFileBytes(p);
       const data = await readDebData(parseDeb(bytes, p), p, { select: (e) => hasModuleExtension(e.path) });
-      for (const [name, d] of [...data.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out.push({ file: `${p}:${name}`, data: d });
+      for (const [name, d] of [...data.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        out.push({ file: `${p}:${name}`, data: d });
     } else out.push({ file: p, path: p });
   }
   return out;
@@ -54,8 +55,10 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
     // The running kernel's own image: /boot/vmlinuz-RELEASE (needed for its keys and exports).
     const image = [`/boot/vmlinuz-${release}`, `/boot/vmlinux-${release}`].find((f) => fs.existsSync(f));
     if (!image) {
-      io.stderr(`kmodseal: ERROR: the running kernel ${release} has no /boot/vmlinuz-${release} to read its trusted keys and exports from;\n` +
-        `kmodseal: give the kernel with --kernel IMAGE|DEB|DIR (and modules to check).\n`);
+      io.stderr(
+        `kmodseal: ERROR: the running kernel ${release} has no /boot/vmlinuz-${release} to read its trusted keys and exports from;\n` +
+          `kmodseal: give the kernel with --kernel IMAGE|DEB|DIR (and modules to check).\n`,
+      );
       return EXIT.NOT_FOUND;
     }
     src = await loadKernelSource(image, o.config ? { config: o.config } : {});
@@ -70,11 +73,17 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
   } else {
     src = await loadKernelSource(o.kernel, o.config ? { config: o.config } : {});
     if (!modules.length) {
-      if (!src.modulesDir) throw new KmodsealError('E_USAGE', `${o.kernel}: no module tree beside this kernel; give modules to check`);
+      if (!src.modulesDir)
+        throw new KmodsealError('E_USAGE', `${o.kernel}: no module tree beside this kernel; give modules to check`);
       modules = [src.modulesDir];
     }
   }
-  const target: CheckTarget = buildTarget(src, { sigEnforce: o.sigEnforce, lockdown: o.lockdown, allowBtfMismatch: o.allowBtfMismatch, force: o.force });
+  const target: CheckTarget = buildTarget(src, {
+    sigEnforce: o.sigEnforce,
+    lockdown: o.lockdown,
+    allowBtfMismatch: o.allowBtfMismatch,
+    force: o.force,
+  });
   const extra = (o.trust ?? []).flatMap(readCertificateFile);
   const inputs = await gatherInputs(modules);
   // Files named one by one load in that order (insmod); trees and packages in dependency order (modprobe).
@@ -91,7 +100,8 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
     ...(target.unreadable.length ? { unreadable: target.unreadable } : {}),
   };
   const compressed = src.inspection?.image.compression !== undefined;
-  for (const w of target.unreadable) io.stderr(`kmodseal: warning: ${target.description}: ${formatKernelWarning(w, compressed)}\n`);
+  for (const w of target.unreadable)
+    io.stderr(`kmodseal: warning: ${target.description}: ${formatKernelWarning(w, compressed)}\n`);
   if (o.report) writeFileAtomic(o.report, renderCheckHtml({ kernel: kernelJson, modules: verdicts }));
   if (o.json) io.stdout(Buffer.from(JSON.stringify({ kernel: kernelJson, modules: verdicts }, null, 2) + '\n', 'utf8'));
   else io.stdout(Buffer.from(renderCheckText(kernelJson, verdicts), 'utf8'));
@@ -100,11 +110,17 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
   return EXIT.OK;
 }
 
-function renderCheckText(kernel: { source: string; release: string | null; policy: CheckTarget['policy'] }, verdicts: readonly ModuleVerdict[]): string {
+function renderCheckText(
+  kernel: { source: string; release: string | null; policy: CheckTarget['policy'] },
+  verdicts: readonly ModuleVerdict[],
+): string {
   const lines: string[] = [];
   const pol = kernel.policy;
   lines.push(`kernel: ${kernel.release ?? '?'} (${kernel.source})`);
-  lines.push(`policy: sig_enforce=${pol.sigEnforce ? 1 : 0} lockdown=${pol.lockdown ? 1 : 0} modversions=${pol.modversions ? 1 : 0} allow_btf_mismatch=${pol.allowBtfMismatch ? 1 : 0} force=${pol.force ? 1 : 0}`);
+  lines.push(
+    `policy: sig_enforce=${pol.sigEnforce ? 1 : 0} lockdown=${pol.lockdown ? 1 : 0} modversions=${pol.modversions ? 1 : 0} ` +
+      `allow_btf_mismatch=${pol.allowBtfMismatch ? 1 : 0} force=${pol.force ? 1 : 0}`,
+  );
   for (const outcome of ['rejected', 'loads-tainted', 'loads'] as const) {
     const group = verdicts.filter((v) => v.outcome === outcome);
     if (!group.length) continue;
@@ -112,13 +128,27 @@ function renderCheckText(kernel: { source: string; release: string | null; polic
     for (const v of group) {
       const head = outcome === 'rejected' ? v.errno! : outcome === 'loads-tainted' ? `taint ${v.taints}` : 'ok';
       const fatal = v.reasons.find((r) => r.fatal);
-      lines.push(`  ${v.name.padEnd(24)} ${head.padEnd(13)} ${fatal ? fatal.message : v.reasons.filter((r) => r.check === 'taint' || r.code === 'unsigned' || r.code === 'untrusted-key').map((r) => r.message).join('; ')}`);
+      lines.push(
+        `  ${v.name.padEnd(24)} ${head.padEnd(13)} ${
+          fatal
+            ? fatal.message
+            : v.reasons
+                .filter((r) => r.check === 'taint' || r.code === 'unsigned' || r.code === 'untrusted-key')
+                .map((r) => r.message)
+                .join('; ')
+        }`,
+      );
       // verdicts made without a part of the kernel image say so, and which checks were left undone
       const undone = v.reasons.filter((r) => r.code === 'kernel-unreadable');
-      if (undone.length) lines.push(`    not checked (kernel part unreadable): ${undone.map((r) => `${r.check} (${r.unreadable!.part})`).join(', ')}`);
+      if (undone.length)
+        lines.push(
+          `    not checked (kernel part unreadable): ${undone.map((r) => `${r.check} (${r.unreadable!.part})`).join(', ')}`,
+        );
       if (outcome !== 'loads') {
         lines.push(`    ${v.file}`);
-        for (const r of v.reasons) if (r.log && (r.fatal || outcome === 'rejected')) for (const l of r.log.split('\n')) lines.push(`    kernel: ${l}`);
+        for (const r of v.reasons)
+          if (r.log && (r.fatal || outcome === 'rejected'))
+            for (const l of r.log.split('\n')) lines.push(`    kernel: ${l}`);
       }
     }
   }

@@ -34,7 +34,10 @@ async function runTask(task: InspectTask): Promise<InspectResult> {
   return runInspectTask(task);
 }
 
-type Job = { kind: 'task'; task: InspectTask } | { kind: 'builtin'; name: string; text: string; json: object } | { kind: 'error'; code: ExitCode; message: string };
+type Job =
+  | { kind: 'task'; task: InspectTask }
+  | { kind: 'builtin'; name: string; text: string; json: object }
+  | { kind: 'error'; code: ExitCode; message: string };
 
 export async function inspectCommand(targets: string[], opts: InspectOptions, io: Io): Promise<ExitCode> {
   const mode = opts.json ? 'json' : 'text';
@@ -71,7 +74,8 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
       continue;
     }
     if (st?.isDirectory()) {
-      for (const p of walkModules(t)) jobs.push({ kind: 'task', task: { path: p, display: absolutePath(p), mode, text } });
+      for (const p of walkModules(t))
+        jobs.push({ kind: 'task', task: { path: p, display: absolutePath(p), mode, text } });
       continue;
     }
     if (st && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice() || st.isSocket())) {
@@ -97,7 +101,11 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
       continue;
     }
     if (found.length === 0) {
-      jobs.push({ kind: 'error', code: EXIT.NOT_FOUND, message: opts.modname ? `Module name ${t} not found.` : `Module ${t} not found.` });
+      jobs.push({
+        kind: 'error',
+        code: EXIT.NOT_FOUND,
+        message: opts.modname ? `Module name ${t} not found.` : `Module ${t} not found.`,
+      });
       continue;
     }
     for (const m of found) {
@@ -107,7 +115,13 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
           kind: 'builtin',
           name: m.name,
           text: renderBuiltin(m.name, m.modinfo, text),
-          json: { filename: '(builtin)', name: m.name, builtin: true, modinfo: m.modinfo.map((e) => [utf8(e.key), utf8(e.value)]), signature: null },
+          json: {
+            filename: '(builtin)',
+            name: m.name,
+            builtin: true,
+            modinfo: m.modinfo.map((e) => [utf8(e.key), utf8(e.value)]),
+            signature: null,
+          },
         });
     }
   }
@@ -132,11 +146,13 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
         io.stderr(r.error.stack + '\n');
         exit = EXIT.BUG;
       } else if (exit === EXIT.OK) exit = EXIT.BAD_INPUT;
-      if (mode === 'json') jsonOut.push({ filename: job.task.display, error: { code: r.error.code, message: r.error.message } });
+      if (mode === 'json')
+        jsonOut.push({ filename: job.task.display, error: { code: r.error.code, message: r.error.message } });
       return;
     }
     if (r.text !== undefined) io.stdout(r.text);
-    if (r.json) jsonOut.push(r.warning ? { ...r.json, error: { code: r.warning.code, message: r.warning.message } } : r.json);
+    if (r.json)
+      jsonOut.push(r.warning ? { ...r.json, error: { code: r.warning.code, message: r.warning.message } } : r.json);
     if (r.warning) {
       io.stderr(`kmodseal: ERROR: ${r.warning.message}\n`);
       if (exit === EXIT.OK) exit = EXIT.BAD_INPUT;
@@ -155,23 +171,38 @@ export async function inspectCommand(targets: string[], opts: InspectOptions, io
       while (ji < jobs.length && jobs[ji]!.kind !== 'task') emit(jobs[ji++]!, undefined);
     };
     drainUntilTask();
-    await runJob<InspectTask, InspectResult>('inspect', tasks, workers, (r) => {
-      emit(jobs[ji++]!, r);
-      drainUntilTask();
-    }, async (batch) => {
-      const out: InspectResult[] = [];
-      for (const t of batch) out.push(await runTask(t));
-      return out;
-    });
+    await runJob<InspectTask, InspectResult>(
+      'inspect',
+      tasks,
+      workers,
+      (r) => {
+        emit(jobs[ji++]!, r);
+        drainUntilTask();
+      },
+      async (batch) => {
+        const out: InspectResult[] = [];
+        for (const t of batch) out.push(await runTask(t));
+        return out;
+      },
+    );
   } else if (mode === 'text' && opts.field === undefined && !opts.nul && tasks.some((t) => t.path.endsWith('.ko'))) {
     // modinfo's plain text for plain .ko: the native renderer on all cores, window by window;
     // what it hands back (and everything else) goes through the TypeScript path, in order.
     for (let w = 0; w < jobs.length; w += NATIVE_WINDOW) {
       const window = jobs.slice(w, w + NATIVE_WINDOW);
       const ko = window.flatMap((j) => (j.kind === 'task' && j.task.path.endsWith('.ko') ? [j.task] : []));
-      const native = ko.length > 0 ? nativeModinfoTexts(ko.map((t) => t.path), ko.map((t) => t.display), workers) : null;
+      const native =
+        ko.length > 0
+          ? nativeModinfoTexts(
+              ko.map((t) => t.path),
+              ko.map((t) => t.display),
+              workers,
+            )
+          : null;
       // consecutive native texts are adjacent in `out`: written as one run
-      let k = 0, from = 0, at = 0;
+      let k = 0,
+        from = 0,
+        at = 0;
       for (const job of window) {
         const len = native && job.kind === 'task' && job.task === ko[k] ? native.lens[k++]! : -1;
         if (len >= 0) {

@@ -21,7 +21,12 @@ export interface KernelOptions {
 export async function kernelCommand(target: string | undefined, o: KernelOptions, io: Io): Promise<ExitCode> {
   if (!target && !o.running) throw new KmodsealError('E_USAGE', 'give a kernel image, .deb or directory, or --running');
   if (target && o.running) throw new KmodsealError('E_USAGE', 'give either a kernel or --running, not both');
-  const src = o.running ? loadRunningKernel() : await loadKernelSource(target!, { ...(o.systemMap ? { systemMap: o.systemMap } : {}), ...(o.config ? { config: o.config } : {}) });
+  const src = o.running
+    ? loadRunningKernel()
+    : await loadKernelSource(target!, {
+        ...(o.systemMap ? { systemMap: o.systemMap } : {}),
+        ...(o.config ? { config: o.config } : {}),
+      });
   const k = src.inspection;
   // a part that could not be read is left out, named here and in the report; the rest is reported (exit 0)
   const warnings = k?.warnings ?? [];
@@ -34,7 +39,9 @@ export async function kernelCommand(target: string | undefined, o: KernelOptions
   if (o.extractCerts) {
     if (!k) throw new KmodsealError('E_USAGE', '--extract-certs needs a kernel image, not --running');
     fs.mkdirSync(o.extractCerts, { recursive: true });
-    (k.certificates?.certificates ?? []).forEach((c, i) => writeFileAtomic(path.join(o.extractCerts!, `cert-${i}.der`), Buffer.from(c.der, 'base64')));
+    (k.certificates?.certificates ?? []).forEach((c, i) =>
+      writeFileAtomic(path.join(o.extractCerts!, `cert-${i}.der`), Buffer.from(c.der, 'base64')),
+    );
   }
   if (o.symvers && src.symvers) {
     io.stdout(formatSymvers(src.symvers.exports));
@@ -42,7 +49,11 @@ export async function kernelCommand(target: string | undefined, o: KernelOptions
   }
   if (o.symvers) {
     if (!k?.exports && warnings.some((w) => w.part === 'exports')) return EXIT.BAD_INPUT; // the warning said why
-    if (!k?.exports) throw new KmodsealError('E_NOTFOUND', `${src.description}: no exported-symbol tables to read (raw image or no __ksymtab)`);
+    if (!k?.exports)
+      throw new KmodsealError(
+        'E_NOTFOUND',
+        `${src.description}: no exported-symbol tables to read (raw image or no __ksymtab)`,
+      );
     io.stdout(formatSymvers(k.exports));
     return EXIT.OK;
   }

@@ -7,7 +7,11 @@ import { diff, type DiffEntry } from '../../repro/diff.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { agree, attachSummary, count, detachSummary, diffSummary } from '../../report/counts.js';
 
-export async function detachCommand(tree: string, o: { out?: string; keep?: boolean; json?: boolean }, io: Io): Promise<ExitCode> {
+export async function detachCommand(
+  tree: string,
+  o: { out?: string; keep?: boolean; json?: boolean },
+  io: Io,
+): Promise<ExitCode> {
   if (!o.out) throw new KmodsealError('E_USAGE', 'detach needs --out BUNDLE (an absent or empty directory)');
   const r = await detach(tree, o.out, { keep: Boolean(o.keep) });
   if (o.json) io.stdout(JSON.stringify({ ...r, records: r.records.length }, null, 2) + '\n');
@@ -29,7 +33,8 @@ export async function attachCommand(bundle: string, tree: string, o: { json?: bo
   }
 }
 
-const sections = (names: readonly string[], sep = ' '): string => `${agree(names.length, 'section', 'sections')}${sep}${names.join(', ')}`;
+const sections = (names: readonly string[], sep = ' '): string =>
+  `${agree(names.length, 'section', 'sections')}${sep}${names.join(', ')}`;
 
 function describe(d: DiffEntry): string {
   switch (d.kind) {
@@ -44,7 +49,12 @@ function describe(d: DiffEntry): string {
       return `${d.path}: link to ${d.a} != ${d.b}`;
     case 'content': {
       const what = d.compared === 'module-content' ? 'module content differs' : 'bytes differ';
-      const where = d.sections?.length ? `; ${sections(d.sections.map((s) => s.name), ': ')}` : '';
+      const where = d.sections?.length
+        ? `; ${sections(
+            d.sections.map((s) => s.name),
+            ': ',
+          )}`
+        : '';
       return `${d.path}: ${what} at 0x${d.firstDifference.toString(16)} (${d.sizeA} vs ${d.sizeB} bytes)${where}`;
     }
     case 'compression':
@@ -67,7 +77,9 @@ export async function diffCommand(a: string, b: string, o: { json?: boolean }, i
   else {
     for (const d of r.differences) io.stdout(describe(d) + '\n');
     const signatures = r.ignored.filter((x) => x.kind === 'signature').length;
-    io.stdout(`${diffSummary({ ...r, differences: r.differences.length, signatures, certificates: r.ignored.length - signatures })}\n`);
+    io.stdout(
+      `${diffSummary({ ...r, differences: r.differences.length, signatures, certificates: r.ignored.length - signatures })}\n`,
+    );
   }
   return r.equalModuloSignatures ? EXIT.OK : EXIT.CHECK_FAILED;
 }

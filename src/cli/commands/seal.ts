@@ -29,14 +29,37 @@ function keyType(t: string | undefined): KeyType {
 }
 function hashOf(h: string | undefined): HashAlgorithm {
   const v = h ?? 'sha256';
-  if (!isHashAlgorithm(v)) throw new KmodsealError('E_USAGE', `--hash must be one of sha1, sha224, sha256, sha384, sha512`);
+  if (!isHashAlgorithm(v))
+    throw new KmodsealError('E_USAGE', `--hash must be one of sha1, sha224, sha256, sha384, sha512`);
   return v;
 }
 
-export async function keygenCommand(o: { type?: string; subject?: string; days?: string; ca?: boolean; issuerKey?: string; issuerCert?: string; keyOut?: string; certOut?: string; derOut?: string; json?: boolean }, io: Io): Promise<ExitCode> {
-  if (!o.certOut && !o.derOut) throw new KmodsealError('E_USAGE', 'keygen needs --cert-out FILE.pem and/or --der-out FILE.der (and --key-out to keep the private key)');
-  const issuer = o.issuerKey || o.issuerCert ? { privateKey: readPrivateKeyFile(o.issuerKey ?? ''), certificate: readCertificateFile(o.issuerCert ?? '')[0]! } : undefined;
-  if ((o.issuerKey === undefined) !== (o.issuerCert === undefined)) throw new KmodsealError('E_USAGE', '--issuer-key and --issuer-cert go together');
+export async function keygenCommand(
+  o: {
+    type?: string;
+    subject?: string;
+    days?: string;
+    ca?: boolean;
+    issuerKey?: string;
+    issuerCert?: string;
+    keyOut?: string;
+    certOut?: string;
+    derOut?: string;
+    json?: boolean;
+  },
+  io: Io,
+): Promise<ExitCode> {
+  if (!o.certOut && !o.derOut)
+    throw new KmodsealError(
+      'E_USAGE',
+      'keygen needs --cert-out FILE.pem and/or --der-out FILE.der (and --key-out to keep the private key)',
+    );
+  const issuer =
+    o.issuerKey || o.issuerCert
+      ? { privateKey: readPrivateKeyFile(o.issuerKey ?? ''), certificate: readCertificateFile(o.issuerCert ?? '')[0]! }
+      : undefined;
+  if ((o.issuerKey === undefined) !== (o.issuerCert === undefined))
+    throw new KmodsealError('E_USAGE', '--issuer-key and --issuer-cert go together');
   const k = await generateSigningKey({
     type: keyType(o.type),
     ...(o.subject ? { subject: o.subject } : {}),
@@ -48,8 +71,22 @@ export async function keygenCommand(o: { type?: string; subject?: string; days?:
   if (o.certOut) writeFileAtomic(o.certOut, k.certificatePem);
   if (o.derOut) writeFileAtomic(o.derOut, k.certificate);
   const x = new crypto.X509Certificate(Buffer.from(k.certificate));
-  const info = { type: k.type, subject: x.subject, issuer: x.issuer, serial: x.serialNumber.toLowerCase(), sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(), keyOut: o.keyOut ?? null, certOut: o.certOut ?? null, derOut: o.derOut ?? null };
-  io.stdout(o.json ? JSON.stringify(info, null, 2) + '\n' : `${k.type} key, certificate ${info.subject} (serial ${info.serial})${o.keyOut ? `; private key in ${o.keyOut} (mode 0600)` : '; private key not kept'}\n`);
+  const info = {
+    type: k.type,
+    subject: x.subject,
+    issuer: x.issuer,
+    serial: x.serialNumber.toLowerCase(),
+    sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+    keyOut: o.keyOut ?? null,
+    certOut: o.certOut ?? null,
+    derOut: o.derOut ?? null,
+  };
+  io.stdout(
+    o.json
+      ? JSON.stringify(info, null, 2) + '\n'
+      : `${k.type} key, certificate ${info.subject} (serial ` +
+          `${info.serial})${o.keyOut ? `; private key in ${o.keyOut} (mode 0600)` : '; private key not kept'}\n`,
+  );
   return EXIT.OK;
 }
 
@@ -58,8 +95,14 @@ function signTasks(paths: readonly string[], out: string | undefined): SignTask[
   const tasks: SignTask[] = [];
   for (const p of paths) {
     const st = statOrNotFound(p);
-    const files = st.isDirectory() ? walkModules(p).map((f) => [f, path.relative(p, f)] as const) : [[p, path.basename(p)] as const];
-    for (const [src, rel] of files) tasks.push({ src, dest: out ? path.join(out, st.isDirectory() ? path.join(path.basename(path.resolve(p)), rel) : rel) : src });
+    const files = st.isDirectory()
+      ? walkModules(p).map((f) => [f, path.relative(p, f)] as const)
+      : [[p, path.basename(p)] as const];
+    for (const [src, rel] of files)
+      tasks.push({
+        src,
+        dest: out ? path.join(out, st.isDirectory() ? path.join(path.basename(path.resolve(p)), rel) : rel) : src,
+      });
   }
   return tasks;
 }
@@ -76,11 +119,27 @@ function summarize(results: readonly SignResult[], io: Io, what: string): ExitCo
   return bad ? EXIT.BAD_INPUT : EXIT.OK;
 }
 
-export async function signCommand(paths: string[], o: { key?: string; cert?: string; hash?: string; keyId?: string; chain?: string[]; out?: string; jobs?: number; pkcs11Module?: string; json?: boolean }, io: Io): Promise<ExitCode> {
+export async function signCommand(
+  paths: string[],
+  o: {
+    key?: string;
+    cert?: string;
+    hash?: string;
+    keyId?: string;
+    chain?: string[];
+    out?: string;
+    jobs?: number;
+    pkcs11Module?: string;
+    json?: boolean;
+  },
+  io: Io,
+): Promise<ExitCode> {
   if (!o.key || !o.cert) throw new KmodsealError('E_USAGE', 'sign needs --key (PEM file or pkcs11: URI) and --cert');
   if (!paths.length) throw new KmodsealError('E_USAGE', 'sign needs module files or directories');
-  const keyIdForm = o.keyId === undefined || o.keyId === 'issuer-serial' ? 'issuer-serial' : o.keyId === 'skid' ? 'skid' : undefined;
-  if (!keyIdForm) throw new KmodsealError('E_USAGE', '--key-id must be issuer-serial (sign-file default) or skid (sign-file -k)');
+  const keyIdForm =
+    o.keyId === undefined || o.keyId === 'issuer-serial' ? 'issuer-serial' : o.keyId === 'skid' ? 'skid' : undefined;
+  if (!keyIdForm)
+    throw new KmodsealError('E_USAGE', '--key-id must be issuer-serial (sign-file default) or skid (sign-file -k)');
   const spec: SignerSpec = {
     id: crypto.randomUUID(),
     key: o.key.startsWith('pkcs11:') ? o.key : Buffer.from(readFileBytes(o.key)).toString('latin1'),
@@ -91,23 +150,35 @@ export async function signCommand(paths: string[], o: { key?: string; cert?: str
     ...(o.pkcs11Module ? { pkcs11Module: o.pkcs11Module } : {}),
     digests: o.json === true,
   };
-  const results = await signMany(spec, signTasks(paths, o.out), { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
+  const results = await signMany(spec, signTasks(paths, o.out), {
+    ...(o.jobs ? { jobs: o.jobs } : {}),
+    progress: io.isTTY,
+  });
   if (o.json) io.stdout(JSON.stringify(results, null, 2) + '\n');
   return summarize(results, io, 'signed');
 }
 
-export async function verifyCommand(paths: string[], o: { cert?: string[]; kernel?: string; series?: string; json?: boolean }, io: Io): Promise<ExitCode> {
-  if (!o.cert?.length && !o.kernel) throw new KmodsealError('E_USAGE', 'verify needs --cert CERT (repeatable) or --kernel IMAGE');
+export async function verifyCommand(
+  paths: string[],
+  o: { cert?: string[]; kernel?: string; series?: string; json?: boolean },
+  io: Io,
+): Promise<ExitCode> {
+  if (!o.cert?.length && !o.kernel)
+    throw new KmodsealError('E_USAGE', 'verify needs --cert CERT (repeatable) or --kernel IMAGE');
   let certs: Uint8Array[] = (o.cert ?? []).flatMap(readCertificateFile);
   let series: '6.1' | '6.12' | undefined = o.series === '6.1' || o.series === '6.12' ? o.series : undefined;
   if (o.kernel) {
     const src = await loadKernelSource(o.kernel);
     requireKernelPart(src, 'certificates', 'no module can be verified against it');
-    certs = [...certs, ...(src.inspection?.certificates?.certificates ?? []).map((c) => new Uint8Array(Buffer.from(c.der, 'base64')))];
+    certs = [
+      ...certs,
+      ...(src.inspection?.certificates?.certificates ?? []).map((c) => new Uint8Array(Buffer.from(c.der, 'base64'))),
+    ];
     series ??= kernelSeries(src.inspection?.release);
   }
   const ring = createTrustedKeyring(certs, series ?? '6.12');
-  for (const r of ring.rejected) io.stderr(`kmodseal: warning: trusted certificate ${r.index} is not loadable by the kernel: ${r.reason}\n`);
+  for (const r of ring.rejected)
+    io.stderr(`kmodseal: warning: trusted certificate ${r.index} is not loadable by the kernel: ${r.reason}\n`);
   const out: (VerifyResult & { file: string })[] = [];
   let exit: ExitCode = EXIT.OK;
   const files = paths.flatMap((p) => (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ? walkModules(p) : [p]));
@@ -131,7 +202,20 @@ export async function verifyCommand(paths: string[], o: { cert?: string[]; kerne
 
 export async function sealCommand(
   paths: string[],
-  o: { kernelTree?: string; type?: string; hash?: string; subject?: string; certOut?: string; derOut?: string; manifest?: string; embed?: string; embedOut?: string; systemMap?: string; jobs?: number; json?: boolean },
+  o: {
+    kernelTree?: string;
+    type?: string;
+    hash?: string;
+    subject?: string;
+    certOut?: string;
+    derOut?: string;
+    manifest?: string;
+    embed?: string;
+    embedOut?: string;
+    systemMap?: string;
+    jobs?: number;
+    json?: boolean;
+  },
   io: Io,
 ): Promise<ExitCode> {
   const roots = o.kernelTree ? [o.kernelTree, ...paths] : paths;
@@ -144,10 +228,20 @@ export async function sealCommand(
   const embedSrc = o.embed ? await loadKernelSource(o.embed, o.systemMap ? { systemMap: o.systemMap } : {}) : undefined;
   if (embedSrc) requireKernelPart(embedSrc, 'certificates', 'the reserved area cannot be found');
   if (embedSrc && !embedSrc.inspection?.certificates?.extra) {
-    throw new KmodsealError('E_UNSUPPORTED', `${o.embed}: no reserved extra-certificate area (needs CONFIG_SYSTEM_EXTRA_CERTIFICATE and a vmlinux with symbols or --system-map)`);
+    throw new KmodsealError(
+      'E_UNSUPPORTED',
+      `${o.embed}: no reserved extra-certificate area (needs CONFIG_SYSTEM_EXTRA_CERTIFICATE and a vmlinux with symbols or --system-map)`,
+    );
   }
-  if (embedSrc && !embedSrc.inspection!.isElf) throw new KmodsealError('E_UNSUPPORTED', `${o.embed}: --embed writes into a vmlinux ELF (as insert-sys-cert); rebuild the compressed image from it`);
-  const key = await generateSigningKey({ type: keyType(o.type ?? 'rsa4096'), ...(o.subject ? { subject: o.subject } : {}) });
+  if (embedSrc && !embedSrc.inspection!.isElf)
+    throw new KmodsealError(
+      'E_UNSUPPORTED',
+      `${o.embed}: --embed writes into a vmlinux ELF (as insert-sys-cert); rebuild the compressed image from it`,
+    );
+  const key = await generateSigningKey({
+    type: keyType(o.type ?? 'rsa4096'),
+    ...(o.subject ? { subject: o.subject } : {}),
+  });
   // the certificate is out before any module changes: a certificate that does not fit leaves the modules as they were,
   // and a module signed is never one whose certificate was lost
   const k = embedSrc?.inspection;
@@ -159,19 +253,38 @@ export async function sealCommand(
   if (o.certOut) writeFileAtomic(o.certOut, certificateToPem(key.certificate));
   if (o.derOut) writeFileAtomic(o.derOut, key.certificate);
   const spec: SignerSpec = {
-    id: crypto.randomUUID(), key: key.privateKeyPem, certificate: key.certificate, hash: hashOf(o.hash), keyIdForm: 'issuer-serial', chain: undefined,
+    id: crypto.randomUUID(),
+    key: key.privateKeyPem,
+    certificate: key.certificate,
+    hash: hashOf(o.hash),
+    keyIdForm: 'issuer-serial',
+    chain: undefined,
     digests: o.manifest !== undefined || o.json === true,
   };
   const tasks = signTasks(roots, undefined);
   const results = await signMany(spec, tasks, { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
   const x = new crypto.X509Certificate(Buffer.from(key.certificate));
   const manifest = {
-    certificate: { subject: x.subject, serial: x.serialNumber.toLowerCase(), sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(), type: key.type },
+    certificate: {
+      subject: x.subject,
+      serial: x.serialNumber.toLowerCase(),
+      sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+      type: key.type,
+    },
     hash: spec.hash,
-    modules: results.map((r) => ({ path: r.file, compression: r.compression ?? null, sha256Before: r.sha256Before ?? null, sha256After: r.sha256After ?? null, error: r.error?.message ?? null })),
+    modules: results.map((r) => ({
+      path: r.file,
+      compression: r.compression ?? null,
+      sha256Before: r.sha256Before ?? null,
+      sha256After: r.sha256After ?? null,
+      error: r.error?.message ?? null,
+    })),
   };
   if (o.manifest) writeFileAtomic(o.manifest, JSON.stringify(manifest, null, 2) + '\n');
   if (o.json) io.stdout(JSON.stringify(manifest, null, 2) + '\n');
-  else io.stdout(`sealed with ${key.type} key ${manifest.certificate.subject} serial ${manifest.certificate.serial}; the private key is discarded\n`);
+  else
+    io.stdout(
+      `sealed with ${key.type} key ${manifest.certificate.subject} serial ${manifest.certificate.serial}; the private key is discarded\n`,
+    );
   return summarize(results, io, 'sealed');
 }

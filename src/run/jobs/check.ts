@@ -6,7 +6,15 @@
 import { readFileScratch } from '../../io/files.js';
 import { decompressModuleTransient } from '../../compress/index.js';
 import { parseBtf } from '../../btf/btf.js';
-import { checkFront, MODULE_FILE_MAX, prepareModule, trustedKeys, unreadableSize, type FrontTarget, type ModuleFront } from '../../check/check.js';
+import {
+  checkFront,
+  MODULE_FILE_MAX,
+  prepareModule,
+  trustedKeys,
+  unreadableSize,
+  type FrontTarget,
+  type ModuleFront,
+} from '../../check/check.js';
 import type { KeyCert } from '../../check/signature.js';
 import { flattenError, type Job, type JobError } from '../job.js';
 
@@ -55,7 +63,8 @@ export async function runCheckTask(ctx: CheckContext, task: CheckTask): Promise<
   try {
     // Buffers are reused from module to module: nothing of them outlives checkFront.
     const raw = task.data ?? readTransient(task.path ?? task.file);
-    const prepared = typeof raw === 'number' ? unreadableSize(raw)! : await prepareModule(task.file, raw, decompressModuleTransient);
+    const prepared =
+      typeof raw === 'number' ? unreadableSize(raw)! : await prepareModule(task.file, raw, decompressModuleTransient);
     return { front: checkFront(ctx.target, ctx.keys, task.file, prepared) };
   } catch (e) {
     return { error: flattenError(e) };
@@ -63,4 +72,7 @@ export async function runCheckTask(ctx: CheckContext, task: CheckTask): Promise<
 }
 
 /** The `check` job: the target's front facts shared, opened once per thread. */
-export const checkJob: Job<CheckShared, CheckContext, CheckTask, CheckJobResult> = { open: openCheckContext, run: runCheckTask };
+export const checkJob: Job<CheckShared, CheckContext, CheckTask, CheckJobResult> = {
+  open: openCheckContext,
+  run: runCheckTask,
+};

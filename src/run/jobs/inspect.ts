@@ -43,7 +43,11 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
     else {
       let raw = readFileScratch(task.path, LARGE);
       if (typeof raw === 'number') {
-        if (raw > MODULE_FILE_MAX) throw new KmodsealError('E_LIMIT', `${task.path}: ${raw} bytes: larger than any module can be (the kernel reads at most ${MODULE_FILE_MAX})`);
+        if (raw > MODULE_FILE_MAX)
+          throw new KmodsealError(
+            'E_LIMIT',
+            `${task.path}: ${raw} bytes: larger than any module can be (the kernel reads at most ${MODULE_FILE_MAX})`,
+          );
         // A large file that is neither ELF nor compressed is refused from its first bytes (as
         // modinfo, which maps it, does), not read whole first.
         const head = readFileHead(task.path, 16);
@@ -60,7 +64,10 @@ export async function runInspectTask(task: InspectTask): Promise<InspectResult> 
   if (task.mode === 'json') return { json: inspectionToJson(info, task.display), ...(warning ? { warning } : {}) };
   // The text is bytes (one char per byte, written as latin1); the name is a real string: its
   // UTF-8 bytes are what modinfo prints for it.
-  return { text: renderModinfo(Buffer.from(task.display, 'utf8').toString('latin1'), info.modinfo, task.text), ...(warning ? { warning } : {}) };
+  return {
+    text: renderModinfo(Buffer.from(task.display, 'utf8').toString('latin1'), info.modinfo, task.text),
+    ...(warning ? { warning } : {}),
+  };
 }
 
 /** The `inspect` job: nothing shared. */

@@ -48,7 +48,10 @@ let cached: { id: string; signer: Signer } | undefined;
 function signerFor(spec: SignerSpec): Signer {
   if (cached?.id === spec.id) return cached.signer;
   const signer = spec.key.startsWith('pkcs11:')
-    ? openPkcs11Signer(spec.key, { certificate: spec.certificate, ...(spec.pkcs11Module ? { modulePath: spec.pkcs11Module } : {}) })
+    ? openPkcs11Signer(spec.key, {
+        certificate: spec.certificate,
+        ...(spec.pkcs11Module ? { modulePath: spec.pkcs11Module } : {}),
+      })
     : createNodeSigner(spec.key, spec.certificate);
   cached = { id: spec.id, signer };
   return signer;
@@ -85,7 +88,11 @@ function readModule(file: string): { data: Uint8Array; mode: number; release: ()
       off += n;
     }
     if (!own) scratchHeld = true;
-    return { data: buf.subarray(0, off), mode: st.mode & 0o7777, release: own ? () => {} : () => void (scratchHeld = false) };
+    return {
+      data: buf.subarray(0, off),
+      mode: st.mode & 0o7777,
+      release: own ? () => {} : () => void (scratchHeld = false),
+    };
   } catch (e) {
     throw new KmodsealError('E_IO', `${file}: cannot read: ${(e as Error).message}`, { cause: e });
   } finally {
@@ -98,7 +105,12 @@ export async function runSignTask(spec: SignerSpec, task: SignTask): Promise<Sig
   try {
     input = readModule(task.src);
     const { data, mode } = input;
-    const out = await signModuleFileParts(data, signerFor(spec), { hash: spec.hash, keyIdForm: spec.keyIdForm, ...(spec.chain ? { chain: spec.chain } : {}), file: task.src });
+    const out = await signModuleFileParts(data, signerFor(spec), {
+      hash: spec.hash,
+      keyIdForm: spec.keyIdForm,
+      ...(spec.chain ? { chain: spec.chain } : {}),
+      file: task.src,
+    });
     const digests = spec.digests ? { sha256Before: sha256([data]), sha256After: sha256(out.parts) } : {};
     if (task.dest === task.src) writePartsAtomic(task.dest, out.parts, mode, false);
     else {
