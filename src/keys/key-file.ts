@@ -10,6 +10,7 @@ import { KmodsealError } from '../bytes/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readFileBytes } from '../io/files.js';
 import { certificatesFromPem } from './certificate.js';
+import { parseCertificate } from '../pki/certificate.js';
 import { signPinFromEnv } from '../io/env.js';
 
 export const PRIVATE_KEY_MODE = 0o600;
@@ -50,20 +51,16 @@ export function readPrivateKeyFile(file: string, passphrase = signPinFromEnv()):
 
 /**
  * The DER certificates in a file: one DER certificate, or every CERTIFICATE block of a PEM
- * file. Each must parse as X.509.
- * @throws KmodsealError E_USAGE (PEM without certificates), E_FORMAT (not X.509), E_IO
+ * file. Each must parse as X.509 (the one certificate parser of src/pki, which accepts what the
+ * kernel's x509_cert_parse accepts).
+ * @throws KmodsealError E_USAGE (PEM without certificates), E_IO; FormatError E_ASN1/E_TRUNCATED (not X.509)
  */
 export function readCertificateFile(file: string): Uint8Array[] {
   const bytes = readFileBytes(file);
   const text = Buffer.from(bytes).toString('latin1');
   const ders = text.includes('-----BEGIN') ? certificatesFromPem(text) : [bytes];
   if (!ders.length) throw new KmodsealError('E_USAGE', `${file}: no certificate in this PEM file`);
-  for (const der of ders) {
-    try {
-      new crypto.X509Certificate(Buffer.from(der));
-    } catch (e) {
-      throw new KmodsealError('E_FORMAT', `${file}: not an X.509 certificate: ${(e as Error).message}`);
-    }
-  }
+  // A FormatError names the file and the offset of the first byte the parser refused.
+  for (const der of ders) parseCertificate(der, { file });
   return ders;
 }
