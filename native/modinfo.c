@@ -322,6 +322,9 @@ static uint64_t rd(const uint8_t *p, int bytes, int le) {
 
 #define SAFE(x) ((x) <= 0x1fffffffffffffULL) /* what the TypeScript reader takes as a number */
 
+/* The module signature trailer (struct module_signature, then this magic): a C copy of
+ * findSignatureTrailer() in src/modsig/trailer.ts, the one finder every TypeScript reader uses.
+ * This fast path reads the same fields and falls back to TypeScript whenever in doubt. */
 static const char MAGIC[] = "~Module signature appended~\n";
 
 /* Renders one module onto w->out; 0 when the TypeScript path must do it (the caller then drops

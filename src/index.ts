@@ -9,6 +9,7 @@
 export { inspectModuleBytes } from './modinfo/inspect.js';
 export type { ModuleInspection, SignatureSummary, InspectOptions } from './modinfo/inspect.js';
 export type { ModinfoEntry } from './modinfo/modinfo.js';
+export type { ModuleSignatureRaw } from './modsig/trailer.js';
 export { renderModinfo } from './report/modinfo-text.js';
 export type { ModinfoTextOptions } from './report/modinfo-text.js';
 export { inspectionToJson } from './report/inspect-json.js';
@@ -51,6 +52,7 @@ export { buildTarget } from './check/target.js';
 export type { CheckTarget, LoadPolicy, PolicyOverrides, ExportInfo } from './check/target.js';
 export { checkModules } from './check/check.js';
 export type { ModuleVerdict, Reason, Outcome, CheckInput, CheckOptions } from './check/check.js';
+export type { ReasonCode } from './check/codes.js';
 export { kernelElfValidity } from './check/elf-validity.js';
 export type { ElfValidityTarget, ElfValidityFailure } from './check/elf-validity.js';
 // keys, signing, verification

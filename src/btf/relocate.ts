@@ -37,7 +37,7 @@ import {
   Btf,
   findElfBtf,
 } from './btf.js';
-import { ByteReader } from '../bytes/reader.js';
+import { ByteReader, ByteWriter } from '../bytes/reader.js';
 import { KmodsealError } from '../bytes/errors.js';
 import type { Elf } from '../elf/elf.js';
 
@@ -164,6 +164,46 @@ function fields(kind: number, vlen: number): { ids: number[]; strs: number[] } {
   return { ids, strs };
 }
 
+/** One relocation's inputs, sizes and maps, shared by its steps. */
+interface Relocation {
+  readonly split: Btf;
+  readonly dist: Btf;
+  readonly target: Btf;
+  readonly nrTypes: number;
+  readonly nrDist: number;
+  readonly nrBase: number;
+  readonly distStrLen: number;
+  readonly baseStrLen: number;
+  readonly idShift: number;
+  readonly strShift: number;
+  /** split and distilled id -> target id (EMBEDDED: a distilled composite embedded by value, not mapped yet) */
+  readonly idMap: Uint32Array;
+  /** distilled string offset -> target string offset */
+  readonly strMap: Uint32Array;
+  readonly mappings: DistilledMapping[];
+}
+
+/** btf_relocate() fails with `err`. */
+function fail(c: Relocation, err: number, reason: string, typeId?: number): RelocationResult {
+  return {
+    status: 'fail',
+    err: -err,
+    reason,
+    ...(typeId !== undefined ? { typeId } : {}),
+    ...common(c),
+    mappings: c.mappings,
+  };
+}
+
+/** The kernel's behaviour is undefined here. */
+function undef(c: Relocation, reason: string, typeId: number): RelocationResult {
+  return { status: 'undefined', err: 0, reason, typeId, ...common(c), mappings: c.mappings };
+}
+
+function common(c: Relocation): Pick<RelocationResult, 'distilledTypes' | 'targetTypes' | 'idShift' | 'strShift'> {
+  return { distilledTypes: c.nrDist, targetTypes: c.nrBase, idShift: c.idShift, strShift: c.strShift };
+}
+
 /**
  * btf_relocate(split, target): maps the distilled base of `split` (its `base`, parsed from
  * `.BTF.base`) onto `target` (vmlinux BTF) and rewrites a copy of the split BTF.
@@ -181,28 +221,37 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
   const distStrLen = dist.header.str_len;
   const baseStrLen = target.header.str_len;
   const idShift = nrBase - nrDist;
-  const strShift = baseStrLen - distStrLen;
-  const mappings: DistilledMapping[] = [];
-  const common = { distilledTypes: nrDist, targetTypes: nrBase, idShift, strShift };
-  const fail = (err: number, reason: string, typeId?: number): RelocationResult => ({
-    status: 'fail',
-    err: -err,
-    reason,
-    ...(typeId !== undefined ? { typeId } : {}),
-    ...common,
-    mappings,
-  });
-  const undef = (reason: string, typeId: number): RelocationResult => ({
-    status: 'undefined',
-    err: 0,
-    reason,
-    typeId,
-    ...common,
-    mappings,
-  });
+  const c: Relocation = {
+    split,
+    dist,
+    target,
+    nrTypes,
+    nrDist,
+    nrBase,
+    distStrLen,
+    baseStrLen,
+    idShift,
+    strShift: baseStrLen - distStrLen,
+    idMap: new Uint32Array(nrTypes),
+    strMap: new Uint32Array(distStrLen),
+    mappings: [],
+  };
+  const invalid = validateDistilledBase(c);
+  if (invalid) return invalid;
+  for (let id = nrDist; id < nrTypes; id++) c.idMap[id] = id + idShift;
+  const info = sortedDistilledNames(c);
+  const endless = markEmbedded(c);
+  if (endless) return endless;
+  const unmapped = mapDistilledBase(c, info);
+  if (unmapped) return unmapped;
+  c.mappings.sort((a, b) => a.id - b.id);
+  return rewriteSplit(c);
+}
 
-  // 1. btf_relocate_validate_distilled_base()
-  for (let i = 1; i < nrDist; i++) {
+/** 1. btf_relocate_validate_distilled_base(): named INT, FLOAT, ENUM, STRUCT, UNION and FWD types only. */
+function validateDistilledBase(c: Relocation): RelocationResult | undefined {
+  const { dist } = c;
+  for (let i = 1; i < c.nrDist; i++) {
     const kind = dist.kind(i);
     switch (kind) {
       case BTF_KIND_INT:
@@ -212,19 +261,19 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
       case BTF_KIND_UNION:
       case BTF_KIND_FWD:
         if (dist.nameOff(i)) break;
-        return fail(EINVAL, `type [${i}], kind [${kind}] is invalid for distilled base BTF; it is anonymous`, i);
+        return fail(c, EINVAL, `type [${i}], kind [${kind}] is invalid for distilled base BTF; it is anonymous`, i);
       default:
-        return fail(EINVAL, `type [${i}] in distilled based BTF has unexpected kind [${kind}]`, i);
+        return fail(c, EINVAL, `type [${i}] in distilled based BTF has unexpected kind [${kind}]`, i);
     }
   }
+  return undefined;
+}
 
-  const idMap = new Uint32Array(nrTypes);
-  for (let id = nrDist; id < nrTypes; id++) idMap[id] = id + idShift;
-  const strMap = new Uint32Array(distStrLen);
-
-  // 2. btf_relocate_map_distilled_base(): distilled types sorted by (name, size descending)
-  const info: NameInfo[] = new Array(nrDist);
-  for (let id = 0; id < nrDist; id++) {
+/** 2. btf_relocate_map_distilled_base(), first: the distilled types sorted by (name, size descending). */
+function sortedDistilledNames(c: Relocation): NameInfo[] {
+  const { dist } = c;
+  const info: NameInfo[] = new Array(c.nrDist);
+  for (let id = 0; id < c.nrDist; id++) {
     info[id] = {
       name: id === 0 ? '' : (dist.str(dist.nameOff(id)) ?? ''),
       size: id === 0 ? 0 : dist.sizeOrType(id) & 0x7fffffff,
@@ -234,8 +283,12 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
   // The kernel sorts with heapsort (unstable), libbpf with qsort: equal (name, size) entries
   // keep id order here; their order only changes which of two conflicting ids an error names.
   info.sort((a, b) => strcmp(a.name, b.name) || b.size - a.size || a.id - b.id);
+  return info;
+}
 
-  // 2a. mark distilled composites embedded by value in split composites (6.12: every split type)
+/** 2a. Marks the distilled composites embedded by value in split composites (6.12: every split type). */
+function markEmbedded(c: Relocation): RelocationResult | undefined {
+  const { split, nrTypes, nrDist, idMap } = c;
   const typeAt = (id: number): { kind: number; next: number } | undefined => {
     if (id >= nrTypes) return undefined;
     const t = split.owner(id);
@@ -257,12 +310,14 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
       while (next) {
         if (++steps > nrTypes)
           return undef(
+            c,
             `type [${id}]: a member's array/modifier chain never ends; the kernel's btf_relocate() would loop forever`,
             id,
           );
         const n = typeAt(next);
         if (!n)
           return undef(
+            c,
             `type [${id}]: a member refers to type id ${next}, past the last type; the kernel's btf_relocate() dereferences NULL`,
             id,
           );
@@ -286,103 +341,116 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
       }
     }
   }
+  return undefined;
+}
 
-  // 2b. composite name counts in the target (by name offset, saturating at 255)
+/** 2b. Composite name counts in the target (by name offset, saturating at 255). */
+function targetCompositeNameCounts(c: Relocation): Uint8Array {
+  const { target, baseStrLen } = c;
   const nameCnt = new Uint8Array(baseStrLen);
-  for (let id = 1; id < nrBase; id++) {
+  for (let id = 1; id < c.nrBase; id++) {
     if (!isComposite(target.kind(id))) continue;
     const off = target.nameOff(id);
     if (off && off < baseStrLen && nameCnt[off]! < 255) nameCnt[off]!++;
   }
+  return nameCnt;
+}
 
-  // 2c. walk the target's types, looking up distilled equivalents
-  const lowerBound = (key: NameInfo & { needsSize: boolean }): number => {
-    let lo = 0;
-    let hi = info.length - 1;
-    let ret = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const d = cmp(key, info[mid]!, true);
-      if (d === 0) ret = mid;
-      if (d <= 0) hi = mid - 1;
-      else lo = mid + 1;
-    }
-    return ret;
-  };
-  for (let id = 1; id < nrBase; id++) {
+/** The first index of `info` (sorted) equal to `key`, or -1. */
+function lowerBound(info: readonly NameInfo[], key: NameInfo & { needsSize: boolean }): number {
+  let lo = 0;
+  let hi = info.length - 1;
+  let ret = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const d = cmp(key, info[mid]!, true);
+    if (d === 0) ret = mid;
+    if (d <= 0) hi = mid - 1;
+    else lo = mid + 1;
+  }
+  return ret;
+}
+
+/** Whether a target type of `baseKind` needs the size to match (undefined: not a kind distilled types map onto). */
+function targetNeedsSize(c: Relocation, nameCnt: Uint8Array, baseKind: number, nameOff: number): boolean | undefined {
+  switch (baseKind) {
+    case BTF_KIND_INT:
+    case BTF_KIND_FLOAT:
+    case BTF_KIND_ENUM:
+    case BTF_KIND_ENUM64:
+      return true;
+    case BTF_KIND_FWD:
+      return false;
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION:
+      return nameOff < c.baseStrLen && nameCnt[nameOff]! > 1;
+    default:
+      return undefined;
+  }
+}
+
+/** Whether distilled type `distId` is compatible with target type `id` (kinds, kflags, encodings, embedded sizes). */
+function compatible(c: Relocation, distId: number, id: number, baseKind: number, baseSize: number): boolean {
+  const { dist, target } = c;
+  const distKind = dist.kind(distId);
+  const distKflag = (dist.info(distId) & 0x80000000) !== 0;
+  const baseKflag = (target.info(id) & 0x80000000) !== 0;
+  switch (distKind) {
+    case BTF_KIND_FWD:
+      return baseKind === BTF_KIND_FWD
+        ? distKflag === baseKflag
+        : baseKind === BTF_KIND_STRUCT
+          ? !baseKflag
+          : baseKind === BTF_KIND_UNION
+            ? baseKflag
+            : false;
+    case BTF_KIND_INT:
+      return baseKind === BTF_KIND_INT && intEncoding(target, id) === intEncoding(dist, distId);
+    case BTF_KIND_FLOAT:
+      return baseKind === BTF_KIND_FLOAT;
+    case BTF_KIND_ENUM:
+      return baseKind === BTF_KIND_ENUM || baseKind === BTF_KIND_ENUM64;
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION:
+      return !(c.idMap[distId] === EMBEDDED && baseSize !== dist.sizeOrType(distId));
+    default:
+      return false;
+  }
+}
+
+/** 2c. Walks the target's types, looking up distilled equivalents; then every distilled type must be mapped. */
+function mapDistilledBase(c: Relocation, info: readonly NameInfo[]): RelocationResult | undefined {
+  const { dist, target, idMap, strMap, nrDist } = c;
+  const nameCnt = targetCompositeNameCounts(c);
+  for (let id = 1; id < c.nrBase; id++) {
     const nameOff = target.nameOff(id);
     if (!nameOff) continue;
     const baseKind = target.kind(id);
     const baseSize = target.sizeOrType(id);
-    let needsSize: boolean;
-    switch (baseKind) {
-      case BTF_KIND_INT:
-      case BTF_KIND_FLOAT:
-      case BTF_KIND_ENUM:
-      case BTF_KIND_ENUM64:
-        needsSize = true;
-        break;
-      case BTF_KIND_FWD:
-        needsSize = false;
-        break;
-      case BTF_KIND_STRUCT:
-      case BTF_KIND_UNION:
-        needsSize = nameOff < baseStrLen && nameCnt[nameOff]! > 1;
-        break;
-      default:
-        continue;
-    }
+    const needsSize = targetNeedsSize(c, nameCnt, baseKind, nameOff);
+    if (needsSize === undefined) continue;
     const key = { name: target.str(nameOff) ?? '', size: needsSize ? baseSize & 0x7fffffff : 0, id, needsSize };
-    const first = lowerBound(key);
+    const first = lowerBound(info, key);
     if (first < 0) continue;
     for (let i = first; i < info.length && cmp(key, info[i]!, true) === 0; i++) {
       const di = info[i]!;
       if (!di.id || di.id >= nrDist)
-        return fail(EINVAL, `base BTF id [${id}] maps to invalid distilled base BTF id [${di.id}]`, di.id);
-      const distKind = dist.kind(di.id);
-      const distKflag = (dist.info(di.id) & 0x80000000) !== 0;
-      const baseKflag = (target.info(id) & 0x80000000) !== 0;
-      let ok: boolean;
-      switch (distKind) {
-        case BTF_KIND_FWD:
-          ok =
-            baseKind === BTF_KIND_FWD
-              ? distKflag === baseKflag
-              : baseKind === BTF_KIND_STRUCT
-                ? !baseKflag
-                : baseKind === BTF_KIND_UNION
-                  ? baseKflag
-                  : false;
-          break;
-        case BTF_KIND_INT:
-          ok = baseKind === BTF_KIND_INT && intEncoding(target, id) === intEncoding(dist, di.id);
-          break;
-        case BTF_KIND_FLOAT:
-          ok = baseKind === BTF_KIND_FLOAT;
-          break;
-        case BTF_KIND_ENUM:
-          ok = baseKind === BTF_KIND_ENUM || baseKind === BTF_KIND_ENUM64;
-          break;
-        case BTF_KIND_STRUCT:
-        case BTF_KIND_UNION:
-          ok = !(idMap[di.id] === EMBEDDED && baseSize !== dist.sizeOrType(di.id));
-          break;
-        default:
-          ok = false;
-      }
-      if (!ok) continue;
+        return fail(c, EINVAL, `base BTF id [${id}] maps to invalid distilled base BTF id [${di.id}]`, di.id);
+      if (!compatible(c, di.id, id, baseKind, baseSize)) continue;
       if (idMap[di.id] && idMap[di.id] !== EMBEDDED) {
         return fail(
+          c,
           EINVAL,
           `distilled base BTF type '${key.name}' [${di.id}], size ${baseSize} has multiple candidates of the same size (ids ` +
             `[${id}, ${idMap[di.id]}]) in base BTF`,
           di.id,
         );
       }
+      const distKind = dist.kind(di.id);
       const embedded = idMap[di.id] === EMBEDDED;
       idMap[di.id] = id;
       strMap[dist.nameOff(di.id)] = nameOff;
-      mappings.push({
+      c.mappings.push({
         id: di.id,
         kind: kindName(distKind),
         name: di.name,
@@ -396,17 +464,25 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
   for (let id = 1; id < nrDist; id++) {
     if (idMap[id] && idMap[id] !== EMBEDDED) continue;
     return fail(
+      c,
       EINVAL,
       `distilled base BTF type '${dist.str(dist.nameOff(id)) ?? ''}' [${id}] is not mapped to base BTF id`,
       id,
     );
   }
-  mappings.sort((a, b) => a.id - b.id);
+  return undefined;
+}
 
-  // 3. rewrite the split types' ids, then their string offsets, in a copy
+/** 3. Rewrites the split types' ids, then their string offsets, in a copy. */
+function rewriteSplit(c: Relocation): RelocationResult {
+  const { split, nrDist, nrTypes, distStrLen, strShift, idMap, strMap } = c;
   const out = new Uint8Array(split.data);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const le = split.littleEndian;
+  const w = new ByteWriter(out, {
+    file: split.r.file,
+    format: 'btf',
+    base: split.r.base,
+    littleEndian: split.littleEndian,
+  });
   const base = split.r.base;
   const recs: { off: number; ids: number[]; strs: number[] }[] = [];
   for (let id = nrDist; id < nrTypes; id++) {
@@ -416,30 +492,35 @@ export function relocateDistilledBtf(split: Btf, target: Btf): RelocationResult 
   for (let i = 0; i < recs.length; i++) {
     const { off, ids } = recs[i]!;
     for (const f of ids) {
-      const v = view.getUint32(off + f, le);
+      const v = w.u32(off + f, 'type id');
       if (v >= nrTypes)
         return undef(
+          c,
           `type [${nrDist + i}] refers to type id ${v}, past the last type; the kernel's btf_relocate() reads past its id map`,
           nrDist + i,
         );
-      view.setUint32(off + f, idMap[v]!, le);
+      w.setU32(off + f, idMap[v]!, 'type id');
     }
   }
   for (let i = 0; i < recs.length; i++) {
     const { off, strs } = recs[i]!;
     for (const f of strs) {
-      const v = view.getUint32(off + f, le);
+      const v = w.u32(off + f, 'string offset');
       if (!v) continue;
-      if (v >= distStrLen) view.setUint32(off + f, (v + strShift) >>> 0, le);
+      if (v >= distStrLen) w.setU32(off + f, (v + strShift) >>> 0, 'string offset');
       else {
         const m = strMap[v]!;
         // the kernel prints the string at offset 0 here (always ''), not the unmapped one
-        if (!m) return { ...fail(ENOENT, `string '' [offset ${v}] is not mapped to base BTF`, nrDist + i), mappings };
-        view.setUint32(off + f, m, le);
+        if (!m)
+          return {
+            ...fail(c, ENOENT, `string '' [offset ${v}] is not mapped to base BTF`, nrDist + i),
+            mappings: c.mappings,
+          };
+        w.setU32(off + f, m, 'string offset');
       }
     }
   }
-  return { status: 'ok', err: 0, ...common, mappings, relocated: out };
+  return { status: 'ok', err: 0, ...common(c), mappings: c.mappings, relocated: out };
 }
 
 /**

@@ -51,20 +51,14 @@ import {
   Btf,
 } from './btf.js';
 import type { KernelSeries } from '../kernel/series.js';
+import { errnoName, errnoNumber } from '../bytes/errno.js';
 
-export const EINVAL = 22;
-export const E2BIG = 7;
-export const ELOOP = 40;
+export const EINVAL = errnoNumber('EINVAL');
+export const E2BIG = errnoNumber('E2BIG');
+export const ELOOP = errnoNumber('ELOOP');
 /** Kernel-internal ENOTSUPP (not EOPNOTSUPP). */
-export const ENOTSUPP = 524;
-export const ENOENT = 2;
-const ERRNO_NAMES: Record<number, string> = {
-  [EINVAL]: 'EINVAL',
-  [E2BIG]: 'E2BIG',
-  [ELOOP]: 'ELOOP',
-  [ENOTSUPP]: 'ENOTSUPP',
-  [ENOENT]: 'ENOENT',
-};
+export const ENOTSUPP = errnoNumber('ENOTSUPP');
+export const ENOENT = errnoNumber('ENOENT');
 
 /** KSYM_NAME_LEN (512 in 6.1 and 6.12): names must be shorter. */
 const KSYM_NAME_LEN = 512;
@@ -485,184 +479,283 @@ function parseStrSec(env: Env): void {
 }
 
 /** One kind's check_meta; returns the kind data size. */
+/** A type record's common fields, read once for its kind's meta check. */
+interface TypeMeta {
+  readonly env: Env;
+  /** Offset of the type record. */
+  readonly off: number;
+  readonly kind: number;
+  readonly nameOff: number;
+  readonly vlen: number;
+  readonly kflag: boolean;
+  readonly sizeOrType: number;
+  /** Offset of the kind's data after the record. */
+  readonly d: number;
+  /** Bytes of type section left after the record. */
+  readonly metaLeft: number;
+}
+
+/** btf_check_meta()'s per-kind step (the kernel's `check_meta` operations): the kind's bytes of meta data, or a failure thrown. */
 function checkKindMeta(env: Env, off: number, kind: number, metaLeft: number): number {
   const r = env.r;
   const nameOff = r.u32(off);
   const info = r.u32(off + 4);
   const sizeOrType = r.u32(off + 8);
-  const vlen = info & 0xffff;
-  const kflag = (info & 0x80000000) !== 0;
-  const d = off + 12;
-  const needMeta = (needed: number): void => {
-    if (metaLeft < needed) throw typeFail(env, off, `meta_left:${metaLeft} meta_needed:${needed}`, EINVAL, false);
+  const t: TypeMeta = {
+    env,
+    off,
+    kind,
+    nameOff,
+    vlen: info & 0xffff,
+    kflag: (info & 0x80000000) !== 0,
+    sizeOrType,
+    d: off + 12,
+    metaLeft,
   };
-  const validId = (id: number): boolean => id <= BTF_MAX_TYPE;
   switch (kind) {
-    case BTF_KIND_INT: {
-      needMeta(4);
-      if (vlen) throw typeFail(env, off, 'vlen != 0');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      const v = r.u32(d);
-      if ((v & ~BTF_INT_MASK) !== 0) throw typeFail(env, off, `Invalid int_data:${v.toString(16)}`, EINVAL, false);
-      const nrBits = (v & 0xff) + ((v >>> 16) & 0xff);
-      if (nrBits > 128) throw typeFail(env, off, 'nr_bits exceeds 128');
-      if ((nrBits >>> 3) + (nrBits & 7 ? 1 : 0) > sizeOrType) throw typeFail(env, off, 'nr_bits exceeds type_size');
-      const enc = (v >>> 24) & 0x0f;
-      if (enc && enc !== 1 && enc !== 2 && enc !== 4) throw typeFail(env, off, 'Unsupported encoding', ENOTSUPP);
-      return 4;
-    }
+    case BTF_KIND_INT:
+      return checkIntMeta(t);
     case BTF_KIND_PTR:
     case BTF_KIND_TYPEDEF:
     case BTF_KIND_VOLATILE:
     case BTF_KIND_CONST:
     case BTF_KIND_RESTRICT:
-    case BTF_KIND_TYPE_TAG: {
-      if (vlen) throw typeFail(env, off, 'vlen != 0');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      if (!validId(sizeOrType)) throw typeFail(env, off, 'Invalid type_id');
-      if (kind === BTF_KIND_TYPEDEF) {
-        if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
-      } else if (kind === BTF_KIND_TYPE_TAG) {
-        const v = env.strAt(nameOff);
-        if (!v || v.length === 0) throw typeFail(env, off, 'Invalid name');
-      } else if (nameOff) throw typeFail(env, off, 'Invalid name');
-      return 0;
-    }
-    case BTF_KIND_ARRAY: {
-      needMeta(12);
-      if (nameOff) throw typeFail(env, off, 'Invalid name');
-      if (vlen) throw typeFail(env, off, 'vlen != 0');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      if (sizeOrType) throw typeFail(env, off, 'size != 0');
-      const elem = r.u32(d);
-      const index = r.u32(d + 4);
-      if (!elem || !validId(elem)) throw typeFail(env, off, 'Invalid elem');
-      if (!index || !validId(index)) throw typeFail(env, off, 'Invalid index');
-      return 12;
-    }
+    case BTF_KIND_TYPE_TAG:
+      return checkRefMeta(t);
+    case BTF_KIND_ARRAY:
+      return checkArrayMeta(t);
     case BTF_KIND_STRUCT:
-    case BTF_KIND_UNION: {
-      const needed = vlen * 12;
-      needMeta(needed);
-      if (nameOff && !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
-      const isUnion = kind === BTF_KIND_UNION;
-      let last = 0;
-      for (let i = 0; i < vlen; i++) {
-        const m = d + i * 12;
-        const memberFail = (msg: string): Fail => {
-          env.logMember(off, m, msg);
-          return env.fail(-EINVAL, 'meta', msg, env.logTypeId, m);
-        };
-        const mName = r.u32(m);
-        if (!env.nameOffsetValid(mName)) throw memberFail(`Invalid member name_offset:${mName}`);
-        if (mName && !env.validIdentifier(mName)) throw memberFail('Invalid name');
-        const mType = r.u32(m + 4);
-        if (!mType || !validId(mType)) throw memberFail('Invalid type_id');
-        const raw = r.u32(m + 8);
-        const bitOff = kflag ? raw & 0xffffff : raw;
-        if (isUnion && bitOff) throw memberFail('Invalid member bits_offset');
-        if (last > bitOff) throw memberFail('Invalid member bits_offset');
-        if ((bitOff >>> 3) + (bitOff & 7 ? 1 : 0) > sizeOrType)
-          throw memberFail('Member bits_offset exceeds its struct size');
-        last = bitOff;
-      }
-      return needed;
-    }
+    case BTF_KIND_UNION:
+      return checkMembersMeta(t);
     case BTF_KIND_ENUM:
-    case BTF_KIND_ENUM64: {
-      const esz = kind === BTF_KIND_ENUM ? 8 : 12;
-      const needed = vlen * esz;
-      needMeta(needed);
-      if (sizeOrType > 8 || sizeOrType === 0 || (sizeOrType & (sizeOrType - 1)) !== 0)
-        throw typeFail(env, off, 'Unexpected size');
-      if (nameOff && !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
-      for (let i = 0; i < vlen; i++) {
-        const e = d + i * esz;
-        const eName = r.u32(e);
-        if (!env.nameOffsetValid(eName)) {
-          const msg = `\tInvalid name_offset:${eName}`;
-          env.vlog(msg);
-          throw env.fail(-EINVAL, 'meta', `Invalid name_offset:${eName}`, env.logTypeId, e);
-        }
-        if (!eName || !env.validIdentifier(eName)) {
-          env.logType(off, true, 'Invalid name');
-          throw env.fail(-EINVAL, 'meta', 'Invalid name', env.logTypeId, e);
-        }
-      }
-      return needed;
-    }
+    case BTF_KIND_ENUM64:
+      return checkEnumMeta(t);
     case BTF_KIND_FWD:
-      if (vlen) throw typeFail(env, off, 'vlen != 0');
-      if (sizeOrType) throw typeFail(env, off, 'type != 0');
-      if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
-      return 0;
+      return checkFwdMeta(t);
     case BTF_KIND_FUNC:
-      if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
-      if (vlen > 1) throw typeFail(env, off, 'Invalid func linkage');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      return 0;
-    case BTF_KIND_FUNC_PROTO: {
-      const needed = vlen * 8;
-      needMeta(needed);
-      if (nameOff) throw typeFail(env, off, 'Invalid name');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      return needed;
-    }
-    case BTF_KIND_VAR: {
-      needMeta(4);
-      if (vlen) throw typeFail(env, off, 'vlen != 0');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
-      if (!sizeOrType || !validId(sizeOrType)) throw typeFail(env, off, 'Invalid type_id');
-      const linkage = r.u32(d);
-      if (linkage !== 0 && linkage !== 1) throw typeFail(env, off, 'Linkage not supported');
-      return 4;
-    }
-    case BTF_KIND_DATASEC: {
-      const needed = vlen * 12;
-      needMeta(needed);
-      if (!sizeOrType) throw typeFail(env, off, 'size == 0');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      if (!nameOff || !env.validSection(nameOff)) throw typeFail(env, off, 'Invalid name');
-      let lastEnd = 0;
-      let sum = 0;
-      for (let i = 0; i < vlen; i++) {
-        const v = d + i * 12;
-        const vsiFail = (msg: string): Fail => {
-          env.logVsi(v, msg);
-          return env.fail(-EINVAL, 'meta', msg, env.logTypeId, v);
-        };
-        const vType = r.u32(v);
-        const vOff = r.u32(v + 4);
-        const vSize = r.u32(v + 8);
-        if (!vType || !validId(vType)) throw vsiFail('Invalid type_id');
-        if (vOff < lastEnd || vOff >= sizeOrType) throw vsiFail('Invalid offset');
-        if (!vSize || vSize > sizeOrType) throw vsiFail('Invalid size');
-        lastEnd = vOff + vSize;
-        if (lastEnd > sizeOrType) throw vsiFail('Invalid offset+size');
-        sum += vSize;
-      }
-      if (sizeOrType < sum) throw typeFail(env, off, 'Invalid btf_info size');
-      return needed;
-    }
+      return checkFuncMeta(t);
+    case BTF_KIND_FUNC_PROTO:
+      return checkFuncProtoMeta(t);
+    case BTF_KIND_VAR:
+      return checkVarMeta(t);
+    case BTF_KIND_DATASEC:
+      return checkDatasecMeta(t);
     case BTF_KIND_FLOAT:
-      if (vlen) throw typeFail(env, off, 'vlen != 0');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      if (![2, 4, 8, 12, 16].includes(sizeOrType)) throw typeFail(env, off, 'Invalid type_size');
-      return 0;
-    case BTF_KIND_DECL_TAG: {
-      needMeta(4);
-      const v = env.strAt(nameOff);
-      if (!v || v.length === 0) throw typeFail(env, off, 'Invalid value');
-      if (vlen) throw typeFail(env, off, 'vlen != 0');
-      if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
-      if (r.i32(d) < -1) throw typeFail(env, off, 'Invalid component_idx');
-      return 4;
-    }
+      return checkFloatMeta(t);
+    case BTF_KIND_DECL_TAG:
+      return checkDeclTagMeta(t);
     default:
       // btf_check_meta() rejected other kinds
       return 0;
   }
+}
+
+function needMeta(t: TypeMeta, needed: number): void {
+  if (t.metaLeft < needed) throw typeFail(t.env, t.off, `meta_left:${t.metaLeft} meta_needed:${needed}`, EINVAL, false);
+}
+
+function validId(id: number): boolean {
+  return id <= BTF_MAX_TYPE;
+}
+
+/** btf_int_check_meta() */
+function checkIntMeta(t: TypeMeta): number {
+  const { env, off, vlen, kflag, sizeOrType, d } = t;
+  const r = t.env.r;
+  needMeta(t, 4);
+  if (vlen) throw typeFail(env, off, 'vlen != 0');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  const v = r.u32(d);
+  if ((v & ~BTF_INT_MASK) !== 0) throw typeFail(env, off, `Invalid int_data:${v.toString(16)}`, EINVAL, false);
+  const nrBits = (v & 0xff) + ((v >>> 16) & 0xff);
+  if (nrBits > 128) throw typeFail(env, off, 'nr_bits exceeds 128');
+  if ((nrBits >>> 3) + (nrBits & 7 ? 1 : 0) > sizeOrType) throw typeFail(env, off, 'nr_bits exceeds type_size');
+  const enc = (v >>> 24) & 0x0f;
+  if (enc && enc !== 1 && enc !== 2 && enc !== 4) throw typeFail(env, off, 'Unsupported encoding', ENOTSUPP);
+  return 4;
+}
+
+/** btf_ref_type_check_meta(): PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG */
+function checkRefMeta(t: TypeMeta): number {
+  const { env, off, kind, nameOff, vlen, kflag, sizeOrType } = t;
+  if (vlen) throw typeFail(env, off, 'vlen != 0');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  if (!validId(sizeOrType)) throw typeFail(env, off, 'Invalid type_id');
+  if (kind === BTF_KIND_TYPEDEF) {
+    if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
+  } else if (kind === BTF_KIND_TYPE_TAG) {
+    const v = env.strAt(nameOff);
+    if (!v || v.length === 0) throw typeFail(env, off, 'Invalid name');
+  } else if (nameOff) throw typeFail(env, off, 'Invalid name');
+  return 0;
+}
+
+/** btf_array_check_meta() */
+function checkArrayMeta(t: TypeMeta): number {
+  const { env, off, nameOff, vlen, kflag, sizeOrType, d } = t;
+  const r = t.env.r;
+  needMeta(t, 12);
+  if (nameOff) throw typeFail(env, off, 'Invalid name');
+  if (vlen) throw typeFail(env, off, 'vlen != 0');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  if (sizeOrType) throw typeFail(env, off, 'size != 0');
+  const elem = r.u32(d);
+  const index = r.u32(d + 4);
+  if (!elem || !validId(elem)) throw typeFail(env, off, 'Invalid elem');
+  if (!index || !validId(index)) throw typeFail(env, off, 'Invalid index');
+  return 12;
+}
+
+/** btf_struct_check_meta(): STRUCT and UNION members */
+function checkMembersMeta(t: TypeMeta): number {
+  const { env, off, kind, nameOff, vlen, kflag, sizeOrType, d } = t;
+  const r = t.env.r;
+  const needed = vlen * 12;
+  needMeta(t, needed);
+  if (nameOff && !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
+  const isUnion = kind === BTF_KIND_UNION;
+  let last = 0;
+  for (let i = 0; i < vlen; i++) {
+    const m = d + i * 12;
+    const memberFail = (msg: string): Fail => {
+      env.logMember(off, m, msg);
+      return env.fail(-EINVAL, 'meta', msg, env.logTypeId, m);
+    };
+    const mName = r.u32(m);
+    if (!env.nameOffsetValid(mName)) throw memberFail(`Invalid member name_offset:${mName}`);
+    if (mName && !env.validIdentifier(mName)) throw memberFail('Invalid name');
+    const mType = r.u32(m + 4);
+    if (!mType || !validId(mType)) throw memberFail('Invalid type_id');
+    const raw = r.u32(m + 8);
+    const bitOff = kflag ? raw & 0xffffff : raw;
+    if (isUnion && bitOff) throw memberFail('Invalid member bits_offset');
+    if (last > bitOff) throw memberFail('Invalid member bits_offset');
+    if ((bitOff >>> 3) + (bitOff & 7 ? 1 : 0) > sizeOrType)
+      throw memberFail('Member bits_offset exceeds its struct size');
+    last = bitOff;
+  }
+  return needed;
+}
+
+/** btf_enum_check_meta() and btf_enum64_check_meta() */
+function checkEnumMeta(t: TypeMeta): number {
+  const { env, off, kind, nameOff, vlen, sizeOrType, d } = t;
+  const r = t.env.r;
+  const esz = kind === BTF_KIND_ENUM ? 8 : 12;
+  const needed = vlen * esz;
+  needMeta(t, needed);
+  if (sizeOrType > 8 || sizeOrType === 0 || (sizeOrType & (sizeOrType - 1)) !== 0)
+    throw typeFail(env, off, 'Unexpected size');
+  if (nameOff && !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
+  for (let i = 0; i < vlen; i++) {
+    const e = d + i * esz;
+    const eName = r.u32(e);
+    if (!env.nameOffsetValid(eName)) {
+      const msg = `\tInvalid name_offset:${eName}`;
+      env.vlog(msg);
+      throw env.fail(-EINVAL, 'meta', `Invalid name_offset:${eName}`, env.logTypeId, e);
+    }
+    if (!eName || !env.validIdentifier(eName)) {
+      env.logType(off, true, 'Invalid name');
+      throw env.fail(-EINVAL, 'meta', 'Invalid name', env.logTypeId, e);
+    }
+  }
+  return needed;
+}
+
+/** btf_fwd_check_meta() */
+function checkFwdMeta(t: TypeMeta): number {
+  const { env, off, nameOff, vlen, sizeOrType } = t;
+  if (vlen) throw typeFail(env, off, 'vlen != 0');
+  if (sizeOrType) throw typeFail(env, off, 'type != 0');
+  if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
+  return 0;
+}
+
+/** btf_func_check_meta() */
+function checkFuncMeta(t: TypeMeta): number {
+  const { env, off, nameOff, vlen, kflag } = t;
+  if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
+  if (vlen > 1) throw typeFail(env, off, 'Invalid func linkage');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  return 0;
+}
+
+/** btf_func_proto_check_meta() */
+function checkFuncProtoMeta(t: TypeMeta): number {
+  const { env, off, nameOff, vlen, kflag } = t;
+  const needed = vlen * 8;
+  needMeta(t, needed);
+  if (nameOff) throw typeFail(env, off, 'Invalid name');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  return needed;
+}
+
+/** btf_var_check_meta() */
+function checkVarMeta(t: TypeMeta): number {
+  const { env, off, nameOff, vlen, kflag, sizeOrType, d } = t;
+  const r = t.env.r;
+  needMeta(t, 4);
+  if (vlen) throw typeFail(env, off, 'vlen != 0');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  if (!nameOff || !env.validIdentifier(nameOff)) throw typeFail(env, off, 'Invalid name');
+  if (!sizeOrType || !validId(sizeOrType)) throw typeFail(env, off, 'Invalid type_id');
+  const linkage = r.u32(d);
+  if (linkage !== 0 && linkage !== 1) throw typeFail(env, off, 'Linkage not supported');
+  return 4;
+}
+
+/** btf_datasec_check_meta(): the variables of a section */
+function checkDatasecMeta(t: TypeMeta): number {
+  const { env, off, nameOff, vlen, kflag, sizeOrType, d } = t;
+  const r = t.env.r;
+  const needed = vlen * 12;
+  needMeta(t, needed);
+  if (!sizeOrType) throw typeFail(env, off, 'size == 0');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  if (!nameOff || !env.validSection(nameOff)) throw typeFail(env, off, 'Invalid name');
+  let lastEnd = 0;
+  let sum = 0;
+  for (let i = 0; i < vlen; i++) {
+    const v = d + i * 12;
+    const vsiFail = (msg: string): Fail => {
+      env.logVsi(v, msg);
+      return env.fail(-EINVAL, 'meta', msg, env.logTypeId, v);
+    };
+    const vType = r.u32(v);
+    const vOff = r.u32(v + 4);
+    const vSize = r.u32(v + 8);
+    if (!vType || !validId(vType)) throw vsiFail('Invalid type_id');
+    if (vOff < lastEnd || vOff >= sizeOrType) throw vsiFail('Invalid offset');
+    if (!vSize || vSize > sizeOrType) throw vsiFail('Invalid size');
+    lastEnd = vOff + vSize;
+    if (lastEnd > sizeOrType) throw vsiFail('Invalid offset+size');
+    sum += vSize;
+  }
+  if (sizeOrType < sum) throw typeFail(env, off, 'Invalid btf_info size');
+  return needed;
+}
+
+/** btf_float_check_meta() */
+function checkFloatMeta(t: TypeMeta): number {
+  const { env, off, vlen, kflag, sizeOrType } = t;
+  if (vlen) throw typeFail(env, off, 'vlen != 0');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  if (![2, 4, 8, 12, 16].includes(sizeOrType)) throw typeFail(env, off, 'Invalid type_size');
+  return 0;
+}
+
+/** btf_decl_tag_check_meta() */
+function checkDeclTagMeta(t: TypeMeta): number {
+  const { env, off, nameOff, vlen, kflag, d } = t;
+  const r = t.env.r;
+  needMeta(t, 4);
+  const v = env.strAt(nameOff);
+  if (!v || v.length === 0) throw typeFail(env, off, 'Invalid value');
+  if (vlen) throw typeFail(env, off, 'vlen != 0');
+  if (kflag) throw typeFail(env, off, 'Invalid btf_info kind_flag');
+  if (r.i32(d) < -1) throw typeFail(env, off, 'Invalid component_idx');
+  return 4;
 }
 
 function checkAllMetas(env: Env): void {
@@ -791,7 +884,7 @@ export function checkModuleBtf(data: Uint8Array, base: Btf, opts: ModuleBtfCheck
     return {
       status: 'fail',
       err: e.err,
-      errName: ERRNO_NAMES[-e.err] ?? `E${-e.err}`,
+      errName: errnoName(-e.err) ?? `E${-e.err}`,
       stage: e.stage,
       ...(e.typeId !== undefined ? { typeId: e.typeId } : {}),
       reason: e.reason,

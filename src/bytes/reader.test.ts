@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ByteReader, copyBytes } from './reader.js';
+import { ByteReader, ByteWriter, copyBytes } from './reader.js';
 import { FormatError } from './errors.js';
 
 test('reads both byte orders and reports absolute offsets from child readers', () => {
@@ -44,4 +44,30 @@ test('cstring stops at NUL or the table end; copyBytes detaches from Buffers', (
   const c = copyBytes(b, 1);
   b[1] = 9;
   assert.deepEqual([...c], [2, 3]);
+});
+
+test('unchecked reads agree with checked ones inside the window; word() of 2^53 and more is Infinity', () => {
+  const data = Uint8Array.from([0, 1, 2, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0x20, 0]);
+  for (const littleEndian of [true, false]) {
+    const r = new ByteReader(data, { file: 'f', format: 't', littleEndian });
+    assert.equal(r.u16Unchecked(2), r.u16(2));
+    assert.equal(r.u32Unchecked(4), r.u32(4));
+    assert.equal(r.wordUnchecked(4, 4), r.u32(4));
+    assert.equal(r.wordUnchecked(0, 8), r.u64n(0));
+  }
+  assert.equal(new ByteReader(data, { file: 'f', format: 't' }).wordUnchecked(8, 8), Infinity);
+});
+
+test('ByteWriter writes in its byte order and refuses writes past its window', () => {
+  const data = new Uint8Array(8);
+  const w = new ByteWriter(data, { file: 'f', format: 't', base: 0x100, littleEndian: false });
+  w.setU32(0, 0x01020304);
+  w.setI32(4, -2);
+  assert.deepEqual([...data], [1, 2, 3, 4, 0xff, 0xff, 0xff, 0xfe]);
+  w.setU64(0, 0x1122334455667788n);
+  assert.equal(w.u64(0), 0x1122334455667788n);
+  assert.throws(
+    () => w.setU32(6, 1, 'field'),
+    (e: FormatError) => e.code === 'E_TRUNCATED' && e.offset === 0x106,
+  );
 });

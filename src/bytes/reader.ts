@@ -26,7 +26,7 @@ export class ByteReader {
   readonly format: string;
   readonly base: number;
   readonly littleEndian: boolean;
-  private readonly view: DataView;
+  protected readonly view: DataView;
 
   constructor(data: Uint8Array, options: ReaderOptions) {
     this.data = data;
@@ -102,6 +102,26 @@ export class ByteReader {
     return size === 8 ? this.u64n(off, what) : this.u32(off, what);
   }
 
+  /**
+   * Unchecked reads, for hot loops only: the caller has checked the whole range once with
+   * {@link need} (or holds a reader whose window it walks inside). Out of range they return
+   * garbage (or throw a RangeError from the DataView), never a FormatError.
+   */
+  u16Unchecked(off: number): number {
+    return this.view.getUint16(off, this.littleEndian);
+  }
+  u32Unchecked(off: number): number {
+    return this.view.getUint32(off, this.littleEndian);
+  }
+  /** A word of `size` bytes, unchecked; a 64-bit value of 2^53 or more is Infinity. */
+  wordUnchecked(off: number, size: 4 | 8): number {
+    if (size === 4) return this.view.getUint32(off, this.littleEndian);
+    const lo = this.view.getUint32(this.littleEndian ? off : off + 4, this.littleEndian);
+    const hi = this.view.getUint32(this.littleEndian ? off + 4 : off, this.littleEndian);
+    const v = hi * 0x100000000 + lo;
+    return v >= 2 ** 53 ? Infinity : v;
+  }
+
   /** Zero-copy view of [off, off+len). */
   bytes(off: number, len: number, what = 'bytes'): Uint8Array {
     this.need(off, len, what);
@@ -133,6 +153,30 @@ export class ByteReader {
     if (off < 0 || off + bytes.length > this.data.length) return false;
     for (let i = 0; i < bytes.length; i++) if (this.data[off + i] !== bytes[i]) return false;
     return true;
+  }
+}
+
+/**
+ * A {@link ByteReader} that also writes, for the few places that patch bytes in place (the
+ * module signature info block, the kernel's extra-certificate area, relocated BTF): every
+ * write is bounds-checked like a read.
+ */
+export class ByteWriter extends ByteReader {
+  setU32(off: number, value: number, what = 'u32'): void {
+    this.need(off, 4, what);
+    this.view.setUint32(off, value, this.littleEndian);
+  }
+  setI32(off: number, value: number, what = 'i32'): void {
+    this.need(off, 4, what);
+    this.view.setInt32(off, value, this.littleEndian);
+  }
+  setU64(off: number, value: bigint, what = 'u64'): void {
+    this.need(off, 8, what);
+    this.view.setBigUint64(off, value, this.littleEndian);
+  }
+  /** A u32 inside a range the caller has checked once (hot loops). */
+  setU32Unchecked(off: number, value: number): void {
+    this.view.setUint32(off, value, this.littleEndian);
   }
 }
 

@@ -4,11 +4,13 @@
  * every finding reported. Modules are loaded in the order given, so a later module may use
  * an earlier one's exports (as with insmod).
  */
+import type { ReasonCode } from './codes.js';
 import { decompressModule } from '../compress/index.js';
 import { isKmodsealError, KmodsealError, type ErrorCode } from '../bytes/errors.js';
 import { checkModuleBtf, type ModuleBtfCheckResult } from '../btf/validate.js';
 import { findElfBtf, type Btf } from '../btf/btf.js';
 import type { ModinfoEntry } from '../modinfo/modinfo.js';
+import type { Elf } from '../elf/elf.js';
 import {
   moduleFacts,
   first,
@@ -31,7 +33,7 @@ export interface Reason {
   /** Which check: signature, elf, modinfo, struct-module, modversions, vermagic, taint, exports, symbols, btf, input. */
   readonly check: string;
   /** A stable code, e.g. "unsigned", "untrusted-key", "crc-mismatch", "unknown-symbol". */
-  readonly code: string;
+  readonly code: ReasonCode;
   /** Human explanation. */
   readonly message: string;
   /** The line the kernel logs for it, when it logs one. */
@@ -147,7 +149,7 @@ export type Prepared =
   | { readonly data: Uint8Array; readonly facts: ModuleFacts }
   | { readonly error: KmodsealError }
   /** kernel_read_file() refuses the file before anything else looks at it (its size). */
-  | { readonly unread: { readonly errno: 'EINVAL' | 'EFBIG'; readonly code: string; readonly message: string } };
+  | { readonly unread: { readonly errno: 'EINVAL' | 'EFBIG'; readonly code: ReasonCode; readonly message: string } };
 
 export { MODULE_FILE_MAX };
 
@@ -332,12 +334,12 @@ class Findings {
     this.taints = new Set(taints);
     this.errno = errno;
   }
-  reject(check: string, code: string, err: string, message: string, log?: string): void {
+  reject(check: string, code: ReasonCode, err: string, message: string, log?: string): void {
     const fatal = this.errno === null;
     if (fatal) this.errno = err;
     this.reasons.push({ check, code, message, fatal, ...(log !== undefined ? { log } : {}) });
   }
-  note(check: string, code: string, message: string, log?: string): void {
+  note(check: string, code: ReasonCode, message: string, log?: string): void {
     this.reasons.push({ check, code, message, fatal: false, ...(log !== undefined ? { log } : {}) });
   }
 }
@@ -391,6 +393,11 @@ function indexedVersions(versions: readonly VersionRecord[]): VersionLookup {
   return (sym) => index.get(sym);
 }
 
+/**
+ * check_version(): the module's CRC for `sym` against the kernel's `crc`. A failure is fatal
+ * (it decides the errno), except for `symbols`: simplify_symbols() reports every symbol and
+ * returns the last error, so there the failure is recorded and its caller decides the errno.
+ */
 function checkVersion(
   f: Findings,
   p: LoadPolicy,
@@ -398,13 +405,16 @@ function checkVersion(
   versions: VersionLookup | undefined,
   sym: string,
   crc: number | undefined,
-  check: string,
+  check: 'modversions' | 'symbols',
 ): boolean {
   if (!p.modversions || crc === undefined) return true;
+  const refuse = (code: ReasonCode, err: string, message: string, log?: string): void => {
+    if (check === 'symbols') f.note(check, code, message, log);
+    else f.reject(check, code, err, message, log);
+  };
   if (!versions) {
     if (tryForce(f, p, `no __versions for ${sym}`, `${name}: ${sym}: kernel tainted.`)) return true;
-    f.reject(
-      check,
+    refuse(
       'no-versions',
       'ENOEXEC',
       `the module has no __versions and ${sym} needs a CRC (CONFIG_MODULE_FORCE_LOAD is off)`,
@@ -414,18 +424,16 @@ function checkVersion(
   const rec = versions(sym);
   if (rec) {
     if (rec.crc === crc) return true;
-    f.reject(
-      check,
+    refuse(
       'crc-mismatch',
-      check === 'symbols' ? 'EINVAL' : 'ENOEXEC',
+      'ENOEXEC',
       `${sym}: the module expects CRC 0x${rec.crc.toString(16).padStart(8, '0')}, the kernel has 0x${crc.toString(16).padStart(8, '0')}`,
       `${name}: disagrees about version of symbol ${sym}`,
     );
     return false;
   }
   if (p.rejectMissingCrc) {
-    f.reject(
-      check,
+    refuse(
       'no-symbol-version',
       'EINVAL',
       `${sym} has no CRC in __versions (Debian kernels reject this; upstream only warns)`,
@@ -455,20 +463,18 @@ export function checkFront(
 ): ModuleFront {
   const base = fileModname(file);
   const f = new Findings();
-  let signedBy: string | null = null;
-  const p = target.policy;
+  let signer: SignatureFinding = { signedBy: null, unsignedTaint: false };
   const done = (name: string, facts?: ModuleFacts): ModuleFront => ({
     file,
     name,
     reasons: f.reasons,
     taints: [...f.taints],
     errno: f.errno,
-    signedBy,
-    unsignedTaint,
+    signedBy: signer.signedBy,
+    unsignedTaint: signer.unsignedTaint,
     exports: facts?.exports ?? [],
     undefinedSymbols: facts?.undefinedSymbols ?? [],
   });
-  let unsignedTaint = false;
 
   // 0c. kernel_read_file(): an empty file, or one larger than INT_MAX
   if ('unread' in prepared) {
@@ -481,64 +487,109 @@ export function checkFront(
     return done(base);
   }
   const data = prepared.data;
-  let facts = prepared.facts;
-  let name = facts.name;
-
   noteUnreadable(f, target.unreadable, 'policy', 'config', 'the load policy is assumed (pass --config)');
   // 1. module_sig_check()
-  if (p.moduleSig) {
-    noteUnreadable(
-      f,
-      target.unreadable,
-      'signature',
-      'certificates',
-      'the signature is checked against no built-in key',
-    );
-    const sig = kernelSignatureVerdict(data, facts.trailer, keys, { series: target.series, force: p.force });
-    for (const l of sig.log) f.note('signature', 'log', l, l);
-    const soft: Record<string, [string, string]> = {
-      ENODATA: ['unsigned', 'Loading of unsigned module is rejected'],
-      ENOPKG: ['unsupported-crypto', 'Loading of module with unsupported crypto is rejected'],
-      ENOKEY: ['untrusted-key', 'Loading of module with unavailable key is rejected'],
-    };
-    const r: SigResult = sig.result;
-    if (r === 'OK') {
-      signedBy = sig.trustedBy ?? null;
-      f.note('signature', 'trusted', sig.detail);
-    } else if (soft[r]) {
-      const [code, msg] = soft[r]!;
-      if (p.sigEnforce) f.reject('signature', code, 'EKEYREJECTED', `${sig.detail}; signatures are enforced`, msg);
-      else if (p.lockdown)
-        f.reject(
-          'signature',
-          code,
-          'EPERM',
-          `${sig.detail}; the kernel is locked down`,
-          `Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7`,
-        );
-      else {
-        unsignedTaint = true;
-        f.note(
-          'signature',
-          code,
-          `${sig.detail}; not enforced: the module loads and taints the kernel (E)`,
-          `${name}: module verification failed: signature and/or required key missing - tainting kernel`,
-        );
-      }
-    } else {
-      f.reject(
-        'signature',
-        r === 'EKEYREJECTED' ? 'bad-signature' : 'bad-message',
-        r,
-        `${sig.detail} (fatal even without enforcement)`,
-      );
-    }
-  }
+  if (target.policy.moduleSig) signer = checkSignature(f, target, keys, data, prepared.facts);
+  if (f.errno) return done(prepared.facts.name, prepared.facts);
+  // 2-5. the kernel's ELF checks
+  const facts = checkElf(f, target, file, data, prepared.facts);
+  const name = facts.name;
+  if (f.errno || !facts.elf) return done(name, facts);
+  // 7-8. check_modstruct_version() and check_modinfo(): module_layout CRC, then vermagic, then livepatch
+  const versions = target.policy.force ? undefined : facts.versions;
+  checkModuleLayout(f, target, name, versions);
   if (f.errno) return done(name, facts);
+  checkVermagic(f, target, name, facts, versions);
+  if (f.errno) return done(name, facts);
+  checkLivepatch(f, target, name, facts);
+  if (f.errno) return done(name, facts);
+  // 20, ahead of time: BTF (module notifier). An error is kept and raised only if the module gets there.
+  noteUnreadable(f, target.unreadable, 'btf', 'btf', "the module's BTF is not checked");
+  const btf = moduleBtfStep(target, facts.elf, name, file);
+  return {
+    ...done(name, facts),
+    rest: {
+      settled: settledImports(target, facts, versions),
+      versions,
+      modinfo: facts.modinfo.filter((e) => LATER_MODINFO.has(e.key)),
+      writeExec: facts.writeExecSections.map((s) => ({ name: s.name, index: s.index })),
+      ctorsAndInitArray: facts.ctorsAndInitArray,
+      hasKcrctab: facts.hasKcrctab,
+      commonSymbols: facts.commonSymbols,
+      btf,
+    },
+  };
+}
 
-  // 2-5. the kernel's ELF checks (header, section table, names; .modinfo, symbol table,
-  // this_module), in its order and with its lines; it reads the module with its own word size
-  // and byte order, whatever e_ident says
+/** What step 1 says of the module for later: who signed it, and whether it taints the kernel (E). */
+interface SignatureFinding {
+  readonly signedBy: string | null;
+  readonly unsignedTaint: boolean;
+}
+
+const SOFT_SIGNATURE_RESULTS: Readonly<Record<string, readonly [ReasonCode, string]>> = {
+  ENODATA: ['unsigned', 'Loading of unsigned module is rejected'],
+  ENOPKG: ['unsupported-crypto', 'Loading of module with unsupported crypto is rejected'],
+  ENOKEY: ['untrusted-key', 'Loading of module with unavailable key is rejected'],
+};
+
+/** 1. module_sig_check(): the signature's verdict, enforced, under lockdown, or tainting. */
+function checkSignature(
+  f: Findings,
+  target: FrontTarget,
+  keys: readonly KeyCert[],
+  data: Uint8Array,
+  facts: ModuleFacts,
+): SignatureFinding {
+  const p = target.policy;
+  noteUnreadable(f, target.unreadable, 'signature', 'certificates', 'the signature is checked against no built-in key');
+  const sig = kernelSignatureVerdict(data, facts.trailer, keys, { series: target.series, force: p.force });
+  for (const l of sig.log) f.note('signature', 'log', l, l);
+  const r: SigResult = sig.result;
+  if (r === 'OK') {
+    f.note('signature', 'trusted', sig.detail);
+    return { signedBy: sig.trustedBy ?? null, unsignedTaint: false };
+  }
+  const soft = SOFT_SIGNATURE_RESULTS[r];
+  if (!soft) {
+    f.reject(
+      'signature',
+      r === 'EKEYREJECTED' ? 'bad-signature' : 'bad-message',
+      r,
+      `${sig.detail} (fatal even without enforcement)`,
+    );
+    return { signedBy: null, unsignedTaint: false };
+  }
+  const [code, msg] = soft;
+  if (p.sigEnforce) f.reject('signature', code, 'EKEYREJECTED', `${sig.detail}; signatures are enforced`, msg);
+  else if (p.lockdown)
+    f.reject(
+      'signature',
+      code,
+      'EPERM',
+      `${sig.detail}; the kernel is locked down`,
+      `Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7`,
+    );
+  else {
+    f.note(
+      'signature',
+      code,
+      `${sig.detail}; not enforced: the module loads and taints the kernel (E)`,
+      `${facts.name}: module verification failed: signature and/or required key missing - tainting kernel`,
+    );
+    return { signedBy: null, unsignedTaint: true };
+  }
+  return { signedBy: null, unsignedTaint: false };
+}
+
+/**
+ * 2-5. The kernel's ELF checks (header, section table, names; .modinfo, symbol table,
+ * this_module), in its order and with its lines; it reads the module with its own word size
+ * and byte order, whatever e_ident says. @returns the module's facts as the kernel reads them
+ * (read again when its layout is not the one of e_ident).
+ */
+function checkElf(f: Findings, target: FrontTarget, file: string, data: Uint8Array, facts: ModuleFacts): ModuleFacts {
+  const p = target.policy;
   const kernelLayout = target.layout ?? {
     is64: facts.elf ? facts.elf.header.class === 64 : data[4] !== 1,
     littleEndian: facts.elf ? facts.elf.header.littleEndian : data[5] !== 2,
@@ -555,28 +606,31 @@ export function checkFront(
   });
   if (bad) {
     f.reject(bad.check, bad.code, 'ENOEXEC', bad.message, bad.log);
-    return done(name, facts);
+    return facts;
   }
-  if (
-    !facts.elf ||
-    (facts.elf.header.class === 64) !== kernelLayout.is64 ||
-    facts.elf.header.littleEndian !== kernelLayout.littleEndian
-  ) {
-    facts = moduleFacts(data, file, base, {
-      class: kernelLayout.is64 ? 64 : 32,
-      littleEndian: kernelLayout.littleEndian,
-    });
-    name = facts.name;
-  }
-  if (!facts.elf) {
-    // the kernel's checks passed but ours did not: nothing further can be worked out
-    f.reject('elf', 'invalid-elf', 'ENOEXEC', facts.elfError?.message ?? 'not an ELF relocatable object');
-    return done(name, facts);
-  }
-  const elf = facts.elf;
+  const asKernel =
+    facts.elf &&
+    (facts.elf.header.class === 64) === kernelLayout.is64 &&
+    facts.elf.header.littleEndian === kernelLayout.littleEndian
+      ? facts
+      : moduleFacts(data, file, fileModname(file), {
+          class: kernelLayout.is64 ? 64 : 32,
+          littleEndian: kernelLayout.littleEndian,
+        });
+  // the kernel's checks passed but ours did not: nothing further can be worked out
+  if (!asKernel.elf)
+    f.reject('elf', 'invalid-elf', 'ENOEXEC', asKernel.elfError?.message ?? 'not an ELF relocatable object');
+  return asKernel;
+}
 
-  // 7-8. check_modstruct_version() and check_modinfo(): module_layout CRC, then vermagic
-  const versions = p.force ? undefined : facts.versions;
+/** 7. check_modstruct_version(): module_layout's CRC. */
+function checkModuleLayout(
+  f: Findings,
+  target: FrontTarget,
+  name: string,
+  versions: readonly VersionRecord[] | undefined,
+): void {
+  const p = target.policy;
   const layout = target.moduleLayout;
   if (p.modversions && target.exportsKnown) {
     if (!layout) f.note('modversions', 'no-module-layout', 'the kernel exports no module_layout: nothing to compare');
@@ -584,8 +638,17 @@ export function checkFront(
   } else if (p.modversions && !noteUnreadable(f, target.unreadable, 'modversions', 'exports', 'CRCs not checked')) {
     f.note('modversions', 'unknown', "the kernel's exports are unknown (raw image): CRCs not checked");
   }
-  if (f.errno) return done(name, facts);
+}
 
+/** 8. check_modinfo(): vermagic (its release ignored when the module has CRCs), or a forced load. */
+function checkVermagic(
+  f: Findings,
+  target: FrontTarget,
+  name: string,
+  facts: ModuleFacts,
+  versions: readonly VersionRecord[] | undefined,
+): void {
+  const p = target.policy;
   const vermagic = first(facts.modinfo, 'vermagic');
   if (p.force || vermagic === undefined) {
     if (!tryForce(f, p, 'bad vermagic', `${name}: bad vermagic: kernel tainted.`))
@@ -610,32 +673,32 @@ export function checkFront(
         `${name}: version magic '${vermagic}' should be '${target.vermagic}'`,
       );
   } else f.note('vermagic', 'unknown', "the kernel's vermagic string was not found in the image: not compared");
-  if (f.errno) return done(name, facts);
+}
 
-  // 8. check_modinfo_livepatch(): any `livepatch` entry, whatever its value
-  if (first(facts.modinfo, 'livepatch') !== undefined) {
-    if (p.livepatch) {
-      f.taints.add('K');
-      f.note(
-        'taint',
-        'livepatch',
-        'a live patch: taints the kernel (K)',
-        `${name}: tainting kernel with TAINT_LIVEPATCH`,
-      );
-    } else
-      f.reject(
-        'modinfo',
-        'livepatch',
-        'ENOEXEC',
-        'marked as a live patch (modinfo livepatch), and this kernel is built without CONFIG_LIVEPATCH',
-        `${name}: module is marked as livepatch module, but livepatch support is disabled`,
-      );
-  }
-  if (f.errno) return done(name, facts);
+/** 8. check_modinfo_livepatch(): any `livepatch` entry, whatever its value. */
+function checkLivepatch(f: Findings, target: FrontTarget, name: string, facts: ModuleFacts): void {
+  if (first(facts.modinfo, 'livepatch') === undefined) return;
+  if (target.policy.livepatch) {
+    f.taints.add('K');
+    f.note(
+      'taint',
+      'livepatch',
+      'a live patch: taints the kernel (K)',
+      `${name}: tainting kernel with TAINT_LIVEPATCH`,
+    );
+  } else
+    f.reject(
+      'modinfo',
+      'livepatch',
+      'ENOEXEC',
+      'marked as a live patch (modinfo livepatch), and this kernel is built without CONFIG_LIVEPATCH',
+      `${name}: module is marked as livepatch module, but livepatch support is disabled`,
+    );
+}
 
-  // 20, ahead of time: BTF (module notifier). An error is kept and raised only if the module gets there.
-  noteUnreadable(f, target.unreadable, 'btf', 'btf', "the module's BTF is not checked");
-  let btfStep: BtfStep;
+/** 20, worked out ahead: the module's BTF validated against the kernel's (an error is kept, not thrown). */
+function moduleBtfStep(target: FrontTarget, elf: Elf, name: string, file: string): BtfStep {
+  const p = target.policy;
   try {
     const btf = findElfBtf(elf);
     if (target.btf && p.btfModules && btf && btf.btf.length > 0) {
@@ -648,7 +711,7 @@ export function checkFront(
         offset: btf.btfOffset,
         ...(btf.distilledBase ? { distilledBase: btf.distilledBase } : {}),
       });
-      btfStep = {
+      return {
         kind: 'checked',
         status: r.status,
         loads: r.loads,
@@ -657,25 +720,13 @@ export function checkFront(
         typeId: r.typeId,
         kernelLog: r.kernelLog,
       };
-    } else if (target.btf && p.btfModules && btf === undefined) btfStep = { kind: 'no-btf' };
-    else btfStep = { kind: 'skip' };
+    }
+    if (target.btf && p.btfModules && btf === undefined) return { kind: 'no-btf' };
+    return { kind: 'skip' };
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    btfStep = { kind: 'error', code: isKmodsealError(e) ? e.code : undefined, message: err.message, stack: err.stack };
+    return { kind: 'error', code: isKmodsealError(e) ? e.code : undefined, message: err.message, stack: err.stack };
   }
-  return {
-    ...done(name, facts),
-    rest: {
-      settled: settledImports(target, facts, versions),
-      versions,
-      modinfo: facts.modinfo.filter((e) => LATER_MODINFO.has(e.key)),
-      writeExec: facts.writeExecSections.map((s) => ({ name: s.name, index: s.index })),
-      ctorsAndInitArray: facts.ctorsAndInitArray,
-      hasKcrctab: facts.hasKcrctab,
-      commonSymbols: facts.commonSymbols,
-      btf: btfStep,
-    },
-  };
 }
 
 /** {@link ModuleFront} rest.settled: the imports step 16 passes silently, known from the kernel's exports alone. */
@@ -711,6 +762,7 @@ export function checkBack(
 ): ModuleVerdict {
   const f = new Findings(front.reasons.slice(), front.taints, front.errno);
   const { name, file, signedBy, rest } = front;
+  const result = (): ModuleVerdict => verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
   // The unsigned-module and live-patch lines are printed where the taints are applied (step 12):
   // a module refused before that never prints them.
   const early = (): ModuleVerdict =>
@@ -724,14 +776,48 @@ export function checkBack(
     );
   if (f.errno || !rest) return early();
   const p = target.policy;
-  const versions = rest.versions && indexedVersions(rest.versions);
-
   // 9/11. duplicate name
   if (boot.loadedNames.has(name))
     f.reject('modinfo', 'duplicate', 'EEXIST', `a module named ${name} is already loaded`);
   if (f.errno) return early();
+  checkWriteExec(f, name, rest);
+  if (f.errno) return early();
+  const proprietary = applyTaints(f, target.series, front, rest, boot);
+  // 14. find_module_sections(): with CONFIG_CONSTRUCTORS, one constructor table
+  if (p.constructors && rest.ctorsAndInitArray)
+    f.reject(
+      'elf',
+      'ctors-and-init-array',
+      'EINVAL',
+      'the module has both .ctors and .init_array',
+      `${name}: has both .ctors and .init_array.`,
+    );
+  if (f.errno) return result();
+  // 15. exports without CRCs
+  if (p.modversions && front.exports.length > 0 && !rest.hasKcrctab && !p.force) {
+    if (
+      !tryForce(f, p, 'no versions for exported symbols', `${name}: no versions for exported symbols: kernel tainted.`)
+    )
+      f.reject('exports', 'no-export-crcs', 'ENOEXEC', 'the module exports symbols without CRCs');
+  }
+  if (f.errno) return result();
+  resolveSymbols(f, target, front, rest, exportsNow, proprietary);
+  if (f.errno) return result();
+  checkDuplicateExports(f, name, front.exports, exportsNow);
+  if (f.errno) return result();
+  applyBtf(f, rest.btf, boot);
+  if (f.errno) return result();
+  // loaded: its exports become visible to later modules
+  boot.loadedNames.add(name);
+  for (const ex of front.exports)
+    exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
+  return result();
+}
 
-  // 10. STRICT_MODULE_RWX
+type FrontRest = NonNullable<ModuleFront['rest']>;
+
+/** 10. STRICT_MODULE_RWX: sections both writable and executable. */
+function checkWriteExec(f: Findings, name: string, rest: FrontRest): void {
   for (const s of rest.writeExec)
     f.reject(
       'elf',
@@ -740,13 +826,23 @@ export function checkBack(
       `section ${s.name} is both writable and executable`,
       `${name}: section ${s.name} (index ${s.index}) has invalid WRITE|EXEC flags`,
     );
-  if (f.errno) return early();
+}
 
-  // 12. taints
+/**
+ * 12. The module's taints (P, O, C, N, E) and their lines: a taint's line when that taint is new
+ * to the boot, the once-lines once a boot (modules checked together are loaded into one fresh
+ * boot). @returns whether the license is proprietary (GPL-only symbols are then invisible).
+ */
+function applyTaints(
+  f: Findings,
+  series: CheckTarget['series'],
+  front: ModuleFront,
+  rest: FrontRest,
+  boot: BootState,
+): boolean {
+  const { name } = front;
   const license = first(rest.modinfo, 'license');
   const proprietary = license === undefined || !GPL_COMPATIBLE.has(license);
-  // The kernel prints a taint's line when that taint is new to it, the once-lines once a boot:
-  // modules checked together are loaded into one fresh boot.
   const firstTaint = (t: string): boolean => {
     const fresh = !boot.taints.has(t);
     boot.taints.add(t);
@@ -762,7 +858,7 @@ export function checkBack(
       fresh ? `${name}: module license '${license ?? 'unspecified'}' taints kernel.` : undefined,
     );
     // 6.12 checks the taint again once the module's taints are applied
-    if (fresh && target.series === '6.12')
+    if (fresh && series === '6.12')
       f.note('taint', 'proprietary-summary', 'the kernel is newly tainted P', `${name}: module license taints kernel.`);
   }
   if (first(rest.modinfo, 'intree') === undefined) {
@@ -799,119 +895,110 @@ export function checkBack(
     if (boot.once.has(r.code === 'livepatch' ? 'K' : 'E')) f.reasons[i] = withoutLog(r);
     else boot.once.add(r.code === 'livepatch' ? 'K' : 'E');
   }
+  return proprietary;
+}
 
-  // 14. find_module_sections(): with CONFIG_CONSTRUCTORS, one constructor table
-  if (p.constructors && rest.ctorsAndInitArray)
-    f.reject(
-      'elf',
-      'ctors-and-init-array',
-      'EINVAL',
-      'the module has both .ctors and .init_array',
-      `${name}: has both .ctors and .init_array.`,
-    );
-  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
-
-  // 15. exports without CRCs
-  if (p.modversions && front.exports.length > 0 && !rest.hasKcrctab && !p.force) {
-    if (
-      !tryForce(f, p, 'no versions for exported symbols', `${name}: no versions for exported symbols: kernel tainted.`)
-    )
-      f.reject('exports', 'no-export-crcs', 'ENOEXEC', 'the module exports symbols without CRCs');
-  }
-  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
-
-  // 16. simplify_symbols(): every undefined symbol, all reported, last error returned
+/**
+ * 16. simplify_symbols(): every undefined symbol against the kernel's exports and those of the
+ * modules loaded so far (GPL visibility, CRCs, namespaces), all reported; the last error is
+ * the errno, and its reason the fatal one.
+ */
+function resolveSymbols(
+  f: Findings,
+  target: CheckTarget,
+  front: ModuleFront,
+  rest: FrontRest,
+  exportsNow: ReadonlyMap<string, ExportInfo>,
+  proprietary: boolean,
+): void {
+  const p = target.policy;
+  const { name } = front;
   const reasons = f.reasons;
-  const imports = new Set(rest.modinfo.filter((e) => e.key === 'import_ns').map((e) => e.value));
-  let symErr: string | null = null;
   if (!target.exports) {
     if (!noteUnreadable(f, target.unreadable, 'symbols', 'exports', 'symbols not resolved')) {
       f.note('symbols', 'unknown', "the kernel's exports are unknown (raw image): symbols not resolved");
     }
-  } else {
-    for (const c of rest.commonSymbols) {
-      reasons.push({
-        check: 'symbols',
-        code: 'common-symbol',
-        message: `${c} is a common symbol`,
-        fatal: false,
-        log: `${name}: please compile with -fno-common`,
-      });
-      symErr = 'ENOEXEC';
+    return;
+  }
+  const versions = rest.versions && indexedVersions(rest.versions);
+  const imports = new Set(rest.modinfo.filter((e) => e.key === 'import_ns').map((e) => e.value));
+  const unknown = (sym: string, message: string, err: number): void => {
+    reasons.push({
+      check: 'symbols',
+      code: 'unknown-symbol',
+      message,
+      fatal: false,
+      log: `${name}: Unknown symbol ${sym} (err -${err})`,
+    });
+  };
+  let symErr: string | null = null;
+  for (const c of rest.commonSymbols) {
+    reasons.push({
+      check: 'symbols',
+      code: 'common-symbol',
+      message: `${c} is a common symbol`,
+      fatal: false,
+      log: `${name}: please compile with -fno-common`,
+    });
+    symErr = 'ENOEXEC';
+  }
+  const settled = rest.settled;
+  for (const [k, u] of front.undefinedSymbols.entries()) {
+    if (settled?.[k]) continue;
+    const ex = exportsNow.get(u.name);
+    const visible = ex && !(ex.gpl && proprietary);
+    if (!visible) {
+      if (u.weak) continue;
+      symErr = 'ENOENT';
+      const message = ex
+        ? `${u.name} is GPL-only and the module is not GPL-compatible`
+        : `${u.name} is exported by neither the kernel nor an earlier module`;
+      unknown(u.name, message, 2);
+      continue;
     }
-    const settled = rest.settled;
-    for (const [k, u] of front.undefinedSymbols.entries()) {
-      if (settled?.[k]) continue;
-      const ex = exportsNow.get(u.name);
-      const visible = ex && !(ex.gpl && proprietary);
-      if (!visible) {
-        if (u.weak) continue;
-        symErr = 'ENOENT';
+    // a CRC failure is recorded, not fatal: the loop goes on and returns the last error
+    if (!checkVersion(f, p, name, versions, u.name, ex.crc, 'symbols')) {
+      unknown(u.name, `${u.name} cannot be used (CRC)`, 22);
+      symErr = 'EINVAL';
+      continue;
+    }
+    if (ex.namespace && !imports.has(ex.namespace)) {
+      const log = `${name}: module uses symbol (${u.name}) from namespace ${ex.namespace}, but does not import it.`;
+      if (p.allowMissingNamespaceImports)
+        f.note('symbols', 'namespace', `${u.name} is in namespace ${ex.namespace}, not imported (allowed)`, log);
+      else {
         reasons.push({
           check: 'symbols',
-          code: 'unknown-symbol',
-          message: ex
-            ? `${u.name} is GPL-only and the module is not GPL-compatible`
-            : `${u.name} is exported by neither the kernel nor an earlier module`,
+          code: 'namespace',
+          message: `${u.name} is in namespace ${ex.namespace}, which the module does not import`,
           fatal: false,
-          log: `${name}: Unknown symbol ${u.name} (err -2)`,
+          log,
         });
-        continue;
-      }
-      const before = reasons.length;
-      const prevErrno: string | null = f.errno;
-      if (!checkVersion(f, p, name, versions, u.name, ex.crc, 'symbols')) {
-        // checkVersion recorded the failure as fatal; the symbol loop goes on and returns the last error
-        f.errno = prevErrno;
-        const r = reasons[before]!;
-        reasons[before] = { ...r, fatal: false };
-        reasons.push({
-          check: 'symbols',
-          code: 'unknown-symbol',
-          message: `${u.name} cannot be used (CRC)`,
-          fatal: false,
-          log: `${name}: Unknown symbol ${u.name} (err -22)`,
-        });
+        unknown(u.name, `${u.name} cannot be used (namespace)`, 22);
         symErr = 'EINVAL';
-        continue;
-      }
-      if (ex.namespace && !imports.has(ex.namespace)) {
-        const log = `${name}: module uses symbol (${u.name}) from namespace ${ex.namespace}, but does not import it.`;
-        if (p.allowMissingNamespaceImports)
-          f.note('symbols', 'namespace', `${u.name} is in namespace ${ex.namespace}, not imported (allowed)`, log);
-        else {
-          reasons.push({
-            check: 'symbols',
-            code: 'namespace',
-            message: `${u.name} is in namespace ${ex.namespace}, which the module does not import`,
-            fatal: false,
-            log,
-          });
-          reasons.push({
-            check: 'symbols',
-            code: 'unknown-symbol',
-            message: `${u.name} cannot be used (namespace)`,
-            fatal: false,
-            log: `${name}: Unknown symbol ${u.name} (err -22)`,
-          });
-          symErr = 'EINVAL';
-        }
       }
     }
   }
-  if (symErr) {
-    f.errno = symErr;
-    const last = reasons
-      .map((r, i) => [r, i] as const)
-      .filter(([r]) => r.check === 'symbols' && r.code === 'unknown-symbol')
-      .pop();
-    if (last) reasons[last[1]] = { ...last[0], fatal: true };
-    return verdict(file, name, reasons, f.taints, f.errno, signedBy);
-  }
+  if (!symErr) return;
+  f.errno = symErr;
+  const last = reasons
+    .map((r, i) => [r, i] as const)
+    .filter(([r]) => r.check === 'symbols' && r.code === 'unknown-symbol')
+    .pop();
+  if (last) reasons[last[1]] = { ...last[0], fatal: true };
+}
 
-  // 19. verify_exported_symbols(): __ksymtab then __ksymtab_gpl, the first duplicate refused
-  // (module_name() of the kernel itself is "kernel")
-  for (const ex of front.exports) {
+/**
+ * 19. verify_exported_symbols(): __ksymtab then __ksymtab_gpl, the first duplicate refused
+ * (module_name() of the kernel itself is "kernel").
+ */
+function checkDuplicateExports(
+  f: Findings,
+  name: string,
+  exports: readonly ModuleExport[],
+  exportsNow: ReadonlyMap<string, ExportInfo>,
+): void {
+  for (const ex of exports) {
     const owner = exportsNow.get(ex.name);
     if (!owner) continue;
     const by = owner.owner === 'vmlinux' ? 'kernel' : owner.owner;
@@ -924,10 +1011,10 @@ export function checkBack(
     );
     break;
   }
-  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
+}
 
-  // 20. BTF (module notifier), worked out by checkFront
-  const b = rest.btf;
+/** 20. BTF (module notifier), worked out by checkFront: an error kept then is raised now. */
+function applyBtf(f: Findings, b: BtfStep, boot: BootState): void {
   if (b.kind === 'error') {
     if (b.code !== undefined) throw new KmodsealError(b.code as ErrorCode, b.message);
     const e = new Error(b.message);
@@ -957,13 +1044,6 @@ export function checkBack(
         );
     }
   } else if (b.kind === 'no-btf') f.note('btf', 'no-btf', 'the module has no .BTF');
-  if (f.errno) return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
-
-  // loaded: its exports become visible to later modules
-  boot.loadedNames.add(name);
-  for (const ex of front.exports)
-    exportsNow.set(ex.name, { crc: ex.crc, gpl: ex.gpl, namespace: ex.namespace, owner: name });
-  return verdict(file, name, f.reasons, f.taints, f.errno, signedBy);
 }
 
 /** What one boot remembers from module to module: names loaded, taints set, once-lines printed. */

@@ -17,7 +17,7 @@ import {
   type ElfSection,
 } from '../elf/elf.js';
 import { readModinfo, type ModinfoEntry } from '../modinfo/modinfo.js';
-import { MODULE_SIG_MAGIC } from '../modsig/signature.js';
+import { findSignatureTrailer } from '../modsig/trailer.js';
 import { ByteReader, latin1 } from '../bytes/reader.js';
 import { isKmodsealError, type KmodsealError } from '../bytes/errors.js';
 
@@ -38,10 +38,9 @@ export interface TrailerFacts {
 /** §1.2: locate the trailer exactly as module_sig_check()/mod_check_sig() do. Never throws. */
 export function trailerFacts(data: Uint8Array): TrailerFacts {
   const L = data.length;
-  const n = MODULE_SIG_MAGIC.length;
-  let present = L > n;
-  for (let i = 0; present && i < n; i++) if (data[L - n + i] !== MODULE_SIG_MAGIC[i]) present = false;
-  if (!present)
+  const trailer = findSignatureTrailer(data);
+  // module_sig_check(): the magic, after at least one byte of module
+  if (!trailer || trailer.magicOffset === 0)
     return {
       present: false,
       check: 'none',
@@ -51,7 +50,7 @@ export function trailerFacts(data: Uint8Array): TrailerFacts {
       sigLength: 0,
       elfLength: L,
     };
-  const L1 = L - n;
+  const L1 = trailer.magicOffset;
   const bad = (log?: string): TrailerFacts => ({
     present: true,
     check: 'EBADMSG',
@@ -61,11 +60,12 @@ export function trailerFacts(data: Uint8Array): TrailerFacts {
     sigLength: 0,
     elfLength: L1,
   });
-  if (L1 <= 12) return bad();
-  const t = L1 - 12;
-  const sigLen = ((data[t + 8]! << 24) | (data[t + 9]! << 16) | (data[t + 10]! << 8) | data[t + 11]!) >>> 0;
+  // mod_check_sig()
+  const info = trailer.info;
+  if (!info || trailer.infoOffset === 0) return bad();
+  const sigLen = info.sig_len;
   if (sigLen >= L1 - 12) return bad();
-  if (data[t + 2] !== 2)
+  if (info.id_type !== 2)
     return {
       present: true,
       check: 'ENOPKG',
@@ -75,8 +75,8 @@ export function trailerFacts(data: Uint8Array): TrailerFacts {
       sigLength: 0,
       elfLength: L1,
     };
-  for (const i of [0, 1, 3, 4, 5, 6, 7])
-    if (data[t + i] !== 0) return bad('module: PKCS#7 signature info has unexpected non-zero params');
+  if (info.algo !== 0 || info.hash !== 0 || info.signer_len !== 0 || info.key_id_len !== 0 || trailer.pad !== 0)
+    return bad('module: PKCS#7 signature info has unexpected non-zero params');
   const M = L1 - 12 - sigLen;
   return {
     present: true,
@@ -412,8 +412,7 @@ function symbolFactsFast(elf: Elf, withExports: boolean): SymbolFacts | undefine
   }
   const n = Math.floor(symtab.sh_size / entsize);
   // the entries lie inside the section (sectionReader checked it); read them without per-field checks
-  const view = new DataView(sr.data.buffer, sr.data.byteOffset, sr.data.byteLength);
-  const le = sr.littleEndian;
+  const sd = sr.data;
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const name = (st_name: number): string => {
     if (st_name === 0 || st_name >= strtab.sh_size) return '';
@@ -428,12 +427,12 @@ function symbolFactsFast(elf: Elf, withExports: boolean): SymbolFacts | undefine
   const byName = new Map<string, number>(); // __crc_ and __kstrtabns_ symbols: the last of each name, as a Map over all symbols keeps
   for (let i = 0; i < n; i++) {
     const o = i * entsize;
-    const st_name = view.getUint32(o, le);
-    const shndx = view.getUint16(is64 ? o + 6 : o + 14, le);
+    const st_name = sr.u32Unchecked(o);
+    const shndx = sr.u16Unchecked(is64 ? o + 6 : o + 14);
     let nm: string | undefined;
     if (i > 0 && shndx === SHN_UNDEF) {
       nm = name(st_name);
-      if (nm) undefinedSymbols.push({ name: nm, weak: view.getUint8(is64 ? o + 4 : o + 12) >> 4 === STB_WEAK });
+      if (nm) undefinedSymbols.push({ name: nm, weak: sd[is64 ? o + 4 : o + 12]! >> 4 === STB_WEAK });
     } else if (i > 0 && shndx === SHN_COMMON_) {
       nm = name(st_name);
       commonSymbols.push(nm);

@@ -15,8 +15,9 @@ import { nativeEcVerifier } from '../keys/native-crypto.js';
 import { parseCertificate, verifyCertificateSignature, type ParsedCertificate } from '../pki/certificate.js';
 import { decodePkcs7, Pkcs7DecodeError, type Pkcs7Message } from '../pki/pkcs7.js';
 import { FormatError } from '../bytes/errors.js';
+import type { Errno } from '../bytes/errno.js';
 
-export type SigResult = 'OK' | 'ENODATA' | 'ENOPKG' | 'ENOKEY' | 'EKEYREJECTED' | 'EBADMSG' | 'EINVAL';
+export type SigResult = 'OK' | Extract<Errno, 'ENODATA' | 'ENOPKG' | 'ENOKEY' | 'EKEYREJECTED' | 'EBADMSG' | 'EINVAL'>;
 
 export interface SignatureVerdict {
   readonly result: SigResult;
@@ -192,7 +193,9 @@ interface Signer {
 /**
  * The verdict of module_sig_check()'s signature step for decompressed module bytes.
  * `trusted`: certificates of the keyrings modules are checked against (builtin, secondary,
- * machine); Debian also retries `platform` on ENOKEY.
+ * machine); Debian also retries `platform` on ENOKEY. The steps, in the kernel's order:
+ * {@link trailerVerdict}, {@link parseMessage}, {@link parseSigners}, {@link moduleSigRules},
+ * {@link verifySigners}, {@link validateTrust}.
  */
 export function kernelSignatureVerdict(
   data: Uint8Array,
@@ -200,128 +203,200 @@ export function kernelSignatureVerdict(
   trusted: readonly KeyCert[],
   options: { series: KernelSeries; force?: boolean; platform?: readonly KeyCert[] },
 ): SignatureVerdict {
-  const v = (result: SigResult, detail: string, log: string[] = []): SignatureVerdict => ({ result, detail, log });
-  if (options.force) return v('ENODATA', 'forced load (modprobe --force): the signature is not looked at');
-  if (!trailer.present) return v('ENODATA', 'unsigned: no "~Module signature appended~" trailer');
+  const early = trailerVerdict(trailer, options.force);
+  if (early) return early;
+  const content = data.subarray(0, trailer.contentLength);
+  const m = parseMessage(data.subarray(trailer.sigOffset, trailer.sigOffset + trailer.sigLength));
+  if (isVerdict(m)) return m;
+  const signers = parseSigners(m, options.series);
+  if (isVerdict(signers)) return signers;
+  const refused = moduleSigRules(m, signers);
+  if (refused) return refused;
+  const issuerOf = verifySigners(signers, m.certs, content);
+  if (isVerdict(issuerOf)) return issuerOf;
+  let t = validateTrust(signers, issuerOf, content, trusted);
+  if (t.r === 'ENOKEY' && options.platform?.length) t = validateTrust(signers, issuerOf, content, options.platform);
+  return {
+    result: t.r,
+    detail: t.detail,
+    log: [],
+    hash: signers[0]!.hash,
+    ...(t.by ? { trustedBy: t.by.name, trustedKey: t.by } : {}),
+  };
+}
+
+function verdict(result: SigResult, detail: string, log: string[] = []): SignatureVerdict {
+  return { result, detail, log };
+}
+
+function isVerdict<T extends object>(x: T | SignatureVerdict): x is SignatureVerdict {
+  return 'result' in x;
+}
+
+/** The trailer (struct module_signature) decides first: forced, unsigned, malformed, not PKCS#7. */
+function trailerVerdict(trailer: TrailerFacts, force: boolean | undefined): SignatureVerdict | undefined {
+  if (force) return verdict('ENODATA', 'forced load (modprobe --force): the signature is not looked at');
+  if (!trailer.present) return verdict('ENODATA', 'unsigned: no "~Module signature appended~" trailer');
   if (trailer.check === 'EBADMSG')
-    return v(
+    return verdict(
       'EBADMSG',
       'struct module_signature is malformed (sig_len or non-zero fields)',
       trailer.log ? [trailer.log] : [],
     );
   if (trailer.check === 'ENOPKG')
-    return v('ENOPKG', 'the signature is not PKCS#7 (id_type != 2)', trailer.log ? [trailer.log] : []);
-  const content = data.subarray(0, trailer.contentLength);
-  const p7 = data.subarray(trailer.sigOffset, trailer.sigOffset + trailer.sigLength);
+    return verdict('ENOPKG', 'the signature is not PKCS#7 (id_type != 2)', trailer.log ? [trailer.log] : []);
+  return undefined;
+}
 
-  // pkcs7_parse_message()
+interface ParsedMessage {
+  readonly msg: Pkcs7Message;
+  readonly sd: Pkcs7Message['signedData'];
+  /** The encapsulated content type. */
+  readonly ect: string;
+  /** The certificates the PKCS#7 carries. */
+  readonly certs: readonly KeyCert[];
+}
+
+/** pkcs7_parse_message(): the SignedData, its version and content type, its certificates. */
+function parseMessage(p7: Uint8Array): ParsedMessage | SignatureVerdict {
   let msg: Pkcs7Message;
   try {
     msg = decodePkcs7(p7);
   } catch (e) {
     if (e instanceof Pkcs7DecodeError && e.stage === 'content-type') {
-      return v('EINVAL', `PKCS#7 content type ${e.reason} is not signedData`);
+      return verdict('EINVAL', `PKCS#7 content type ${e.reason} is not signedData`);
     }
-    return v('EBADMSG', `the PKCS#7 message does not decode: ${failureReason(e)}`);
+    return verdict('EBADMSG', `the PKCS#7 message does not decode: ${failureReason(e)}`);
   }
   const sd = msg.signedData;
-  if (sd.version !== 1 && sd.version !== 3) return v('EINVAL', `SignedData version ${sd.version}`);
+  if (sd.version !== 1 && sd.version !== 3) return verdict('EINVAL', `SignedData version ${sd.version}`);
   const ect = sd.encapContentInfo.eContentType;
-  if (ect !== OID.data && ect !== OID.spcIndirect) return v('EINVAL', `encapsulated content type ${ect}`);
+  if (ect !== OID.data && ect !== OID.spcIndirect) return verdict('EINVAL', `encapsulated content type ${ect}`);
   const certs: KeyCert[] = [];
   for (const c of msg.certificates) {
-    if (!c.ok) return v('EBADMSG', `a certificate in the PKCS#7 does not parse: ${c.reason}`);
+    if (!c.ok) return verdict('EBADMSG', `a certificate in the PKCS#7 does not parse: ${c.reason}`);
     let k = carriedKeys.get(c.certificate);
     if (!k) carriedKeys.set(c.certificate, (k = keyCertOf(c.certificate, '')));
     certs.push(k);
   }
-  if (sd.signerInfos.length === 0) return v('EINVAL', 'no SignerInfo');
-  const digests = options.series === '6.1' ? DIGESTS_61 : DIGESTS_612;
-  const signers: Signer[] = [];
-  let withAttrs = 0;
-  for (const [i, si] of sd.signerInfos.entries()) {
-    let authId: string;
-    if (si.version === 1) {
-      const ias = si.sid.issuerAndSerialNumber;
-      if (!ias || sd.version !== 1)
-        return v('EBADMSG', 'SignedData-SignerInfo version mismatch', [
-          'PKCS7: SignedData-SignerInfo version mismatch',
-        ]);
-      const raw = msg.signers[i]!.issuerSerialId;
-      if (!raw) return v('EBADMSG', 'SignerInfo issuerAndSerialNumber does not decode');
-      authId = hex(raw);
-    } else if (si.version === 3) {
-      if (!si.sid.subjectKeyIdentifier || sd.version === 1)
-        return v('EBADMSG', 'SignedData-SignerInfo version mismatch', [
-          'PKCS7: SignedData-SignerInfo version mismatch',
-        ]);
-      authId = hex(si.sid.subjectKeyIdentifier.buffer);
-    } else return v('EINVAL', `SignerInfo version ${si.version}`);
-    const hash = digests[si.digestAlgorithm.algorithm];
-    if (!hash)
-      return v('ENOPKG', `unsupported digest ${si.digestAlgorithm.algorithm}`, [
-        `PKCS7: Unsupported digest algo: ${si.digestAlgorithm.algorithm}`,
-      ]);
-    const sa = si.signatureAlgorithm.algorithm;
-    const pkey =
-      sa === OID.rsaEncryption
-        ? 'rsa'
-        : ECDSA_SIG[sa] || (options.series === '6.12' && ECDSA_SIG_612[sa])
-          ? 'ecdsa'
-          : undefined;
-    if (!pkey)
-      return v('ENOPKG', `unsupported signature algorithm ${sa} (the kernel takes rsaEncryption or ecdsa-with-SHA*)`, [
-        `PKCS7: Unsupported pkey algo: ${sa}`,
-      ]);
-    if (si.signedAttrs && si.signedAttrs.length) {
-      withAttrs++;
-      const types = si.signedAttrs.map((a) => a.attrType);
-      if (new Set(types).size !== types.length)
-        return v('EKEYREJECTED', 'a signed attribute is repeated', ['PKCS7: Repeated/multivalue attribute']);
-      if (types.includes(OID.smimeCaps) && ect !== OID.spcIndirect)
-        return v('EKEYREJECTED', 'signed attributes include S/MIME capabilities', [
-          'PKCS7: S/MIME Caps only allowed with Authenticode',
-        ]);
-      if ((types.includes(OID.spcSpOpusInfo) || types.includes(OID.spcStatementType)) && ect !== OID.spcIndirect)
-        return v('EKEYREJECTED', 'Authenticode attributes without Authenticode content', [
-          'PKCS7: Authenticode AuthAttrs only allowed with Authenticode',
-        ]);
-      if (!types.includes(OID.contentType) || !types.includes(OID.messageDigest))
-        return v('EBADMSG', 'signed attributes lack contentType or messageDigest');
-    }
-    signers.push({ info: si, version: si.version, authId, hash, pkey, sig: msg.signers[i]!.signature });
-  }
-  if (withAttrs !== 0 && withAttrs !== signers.length)
-    return v('EINVAL', 'signers disagree on signed attributes', ['PKCS7: Inconsistently supplied authAttrs']);
+  return { msg, sd, ect, certs };
+}
 
+/** pkcs7_parse_message()'s SignerInfos: version and id, digest and key algorithms, signed attributes. */
+function parseSigners(m: ParsedMessage, series: KernelSeries): Signer[] | SignatureVerdict {
+  if (m.sd.signerInfos.length === 0) return verdict('EINVAL', 'no SignerInfo');
+  const signers: Signer[] = [];
+  for (const [i, si] of m.sd.signerInfos.entries()) {
+    const s = parseSigner(m, i, si, series);
+    if (isVerdict(s)) return s;
+    signers.push(s);
+  }
+  return signers;
+}
+
+function parseSigner(m: ParsedMessage, i: number, si: SignerInfo, series: KernelSeries): Signer | SignatureVerdict {
+  const { msg, sd, ect } = m;
+  let authId: string;
+  if (si.version === 1) {
+    const ias = si.sid.issuerAndSerialNumber;
+    if (!ias || sd.version !== 1)
+      return verdict('EBADMSG', 'SignedData-SignerInfo version mismatch', [
+        'PKCS7: SignedData-SignerInfo version mismatch',
+      ]);
+    const raw = msg.signers[i]!.issuerSerialId;
+    if (!raw) return verdict('EBADMSG', 'SignerInfo issuerAndSerialNumber does not decode');
+    authId = hex(raw);
+  } else if (si.version === 3) {
+    if (!si.sid.subjectKeyIdentifier || sd.version === 1)
+      return verdict('EBADMSG', 'SignedData-SignerInfo version mismatch', [
+        'PKCS7: SignedData-SignerInfo version mismatch',
+      ]);
+    authId = hex(si.sid.subjectKeyIdentifier.buffer);
+  } else return verdict('EINVAL', `SignerInfo version ${si.version}`);
+  const digests = series === '6.1' ? DIGESTS_61 : DIGESTS_612;
+  const hash = digests[si.digestAlgorithm.algorithm];
+  if (!hash)
+    return verdict('ENOPKG', `unsupported digest ${si.digestAlgorithm.algorithm}`, [
+      `PKCS7: Unsupported digest algo: ${si.digestAlgorithm.algorithm}`,
+    ]);
+  const sa = si.signatureAlgorithm.algorithm;
+  const pkey =
+    sa === OID.rsaEncryption ? 'rsa' : ECDSA_SIG[sa] || (series === '6.12' && ECDSA_SIG_612[sa]) ? 'ecdsa' : undefined;
+  if (!pkey)
+    return verdict(
+      'ENOPKG',
+      `unsupported signature algorithm ${sa} (the kernel takes rsaEncryption or ecdsa-with-SHA*)`,
+      [`PKCS7: Unsupported pkey algo: ${sa}`],
+    );
+  const attrs = signedAttrsVerdict(si, ect);
+  if (attrs) return attrs;
+  return { info: si, version: si.version, authId, hash, pkey, sig: msg.signers[i]!.signature };
+}
+
+/** The signed attributes pkcs7_sig_note_set_of_authattrs() refuses. */
+function signedAttrsVerdict(si: SignerInfo, ect: string): SignatureVerdict | undefined {
+  if (!si.signedAttrs || !si.signedAttrs.length) return undefined;
+  const types = si.signedAttrs.map((a) => a.attrType);
+  if (new Set(types).size !== types.length)
+    return verdict('EKEYREJECTED', 'a signed attribute is repeated', ['PKCS7: Repeated/multivalue attribute']);
+  if (types.includes(OID.smimeCaps) && ect !== OID.spcIndirect)
+    return verdict('EKEYREJECTED', 'signed attributes include S/MIME capabilities', [
+      'PKCS7: S/MIME Caps only allowed with Authenticode',
+    ]);
+  if ((types.includes(OID.spcSpOpusInfo) || types.includes(OID.spcStatementType)) && ect !== OID.spcIndirect)
+    return verdict('EKEYREJECTED', 'Authenticode attributes without Authenticode content', [
+      'PKCS7: Authenticode AuthAttrs only allowed with Authenticode',
+    ]);
+  if (!types.includes(OID.contentType) || !types.includes(OID.messageDigest))
+    return verdict('EBADMSG', 'signed attributes lack contentType or messageDigest');
+  return undefined;
+}
+
+/** What a module signature must be besides a valid PKCS#7: detached, pkcs7-data, no signed attributes. */
+function moduleSigRules(m: ParsedMessage, signers: readonly Signer[]): SignatureVerdict | undefined {
+  const withAttrs = signers.filter((s) => s.info.signedAttrs && s.info.signedAttrs.length).length;
+  if (withAttrs !== 0 && withAttrs !== signers.length)
+    return verdict('EINVAL', 'signers disagree on signed attributes', ['PKCS7: Inconsistently supplied authAttrs']);
   // verify_pkcs7_message_sig() → pkcs7_supply_detached_data(), pkcs7_verify()
-  if (sd.encapContentInfo.eContent)
-    return v('EBADMSG', 'the PKCS#7 carries the content: module signatures must be detached', [
+  if (m.sd.encapContentInfo.eContent)
+    return verdict('EBADMSG', 'the PKCS#7 carries the content: module signatures must be detached', [
       'PKCS7: PKCS#7 signature with non-detached data',
     ]);
-  if (ect !== OID.data)
-    return v('EKEYREJECTED', 'content type is not pkcs7-data', ['PKCS7: Invalid module sig (not pkcs7-data)']);
+  if (m.ect !== OID.data)
+    return verdict('EKEYREJECTED', 'content type is not pkcs7-data', ['PKCS7: Invalid module sig (not pkcs7-data)']);
   if (withAttrs)
-    return v('EKEYREJECTED', 'the signature has signed attributes (modules must be signed with none)', [
+    return verdict('EKEYREJECTED', 'the signature has signed attributes (modules must be signed with none)', [
       'PKCS7: Invalid module sig (has authattrs)',
     ]);
+  return undefined;
+}
 
-  const verifySinfo = (s: Signer, key: KeyCert): boolean => {
-    if (!key.key || key.keyAlgo !== s.pkey) return false;
-    const native = s.pkey === 'ecdsa' ? key.nativeVerify?.(s.hash!, content, s.sig) : undefined;
-    if (native !== undefined) return native;
-    try {
-      return crypto.verify(
-        s.hash!,
-        content,
-        s.pkey === 'rsa' ? { key: key.key, padding: crypto.constants.RSA_PKCS1_PADDING } : key.key,
-        s.sig,
-      );
-    } catch {
-      return false;
-    }
-  };
-  // pkcs7_verify_one(): digest, embedded signer cert, embedded chain; x509->signer links
+/** public_key_verify_signature() of one SignerInfo over the module content with `key`. */
+function verifySinfo(s: Signer, key: KeyCert, content: Uint8Array): boolean {
+  if (!key.key || key.keyAlgo !== s.pkey) return false;
+  const native = s.pkey === 'ecdsa' ? key.nativeVerify?.(s.hash!, content, s.sig) : undefined;
+  if (native !== undefined) return native;
+  try {
+    return crypto.verify(
+      s.hash!,
+      content,
+      s.pkey === 'rsa' ? { key: key.key, padding: crypto.constants.RSA_PKCS1_PADDING } : key.key,
+      s.sig,
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * pkcs7_verify_one() for each signer: digest, embedded signer certificate, embedded chain; returns
+ * the x509->signer links of the carried certificates.
+ */
+function verifySigners(
+  signers: Signer[],
+  certs: readonly KeyCert[],
+  content: Uint8Array,
+): Map<KeyCert, KeyCert> | SignatureVerdict {
   const issuerOf = new Map<KeyCert, KeyCert>();
   let anyOk = false;
   for (const s of signers) {
@@ -337,87 +412,108 @@ export function kernelSignatureVerdict(
         s.unsupported = true;
         continue;
       }
-      if (!verifySinfo(s, cert))
-        return v(
+      if (!verifySinfo(s, cert, content))
+        return verdict(
           'EKEYREJECTED',
           'the signature does not verify with the certificate carried in the PKCS#7 (content changed, or wrong key)',
         );
       s.cert = cert;
-      // pkcs7_verify_sig_chain(): link each cert to its issuer among the carried certs
-      const seen = new Set<KeyCert>();
-      for (let x: KeyCert | undefined = cert; x && !seen.has(x) && !x.selfSigned;) {
-        seen.add(x);
-        const cur: KeyCert = x;
-        const issuer: KeyCert | undefined = cur.authIds[0]
-          ? certs.find((c) => c.id === cur.authIds[0])
-          : cur.authIds[1]
-            ? certs.find((c) => c.skid === cur.authIds[1])
-            : undefined;
-        if (!issuer) break;
-        if (cur.authIds[1] && issuer.skid && cur.authIds[1] !== issuer.skid)
-          return v('EKEYREJECTED', "a carried certificate's AKID does not match its issuer");
-        if (!verifyCertSig(cur, issuer)) return v('EKEYREJECTED', 'a carried certificate is not signed by its issuer');
-        issuerOf.set(cur, issuer);
-        x = issuer;
-      }
+      const chain = linkCarriedChain(cert, certs, issuerOf);
+      if (chain) return chain;
     }
     anyOk = true;
   }
-  if (!anyOk) return v('ENOPKG', 'no signer uses supported crypto');
+  if (!anyOk) return verdict('ENOPKG', 'no signer uses supported crypto');
+  return issuerOf;
+}
 
-  // pkcs7_validate_trust()
-  const trustOne = (s: Signer, keys: readonly KeyCert[]): { r: SigResult; by?: KeyCert; detail: string } => {
-    if (s.unsupported) return { r: 'ENOPKG', detail: 'unsupported crypto' };
-    let last: KeyCert | undefined;
-    for (let x: KeyCert | undefined = s.cert; x; x = issuerOf.get(x)) {
-      const k = findKey(keys, x.id, x.skid);
-      if (k) {
-        const ok = last ? verifyCertSig(last, k) : verifySinfo(s, k);
-        return ok
-          ? {
-              r: 'OK',
-              by: k,
-              detail: `signed by a certificate the kernel trusts${last ? ' (through the carried chain)' : ''}`,
-            }
-          : { r: 'EKEYREJECTED', detail: 'a trusted key matches but the signature does not verify with it' };
-      }
-      if (x.selfSigned)
-        return { r: 'ENOKEY', detail: 'the carried chain ends in a self-signed certificate the kernel does not trust' };
-      last = x;
+/** pkcs7_verify_sig_chain(): link each certificate to its issuer among the carried ones. */
+function linkCarriedChain(
+  cert: KeyCert,
+  certs: readonly KeyCert[],
+  issuerOf: Map<KeyCert, KeyCert>,
+): SignatureVerdict | undefined {
+  const seen = new Set<KeyCert>();
+  for (let x: KeyCert | undefined = cert; x && !seen.has(x) && !x.selfSigned;) {
+    seen.add(x);
+    const cur: KeyCert = x;
+    const issuer: KeyCert | undefined = cur.authIds[0]
+      ? certs.find((c) => c.id === cur.authIds[0])
+      : cur.authIds[1]
+        ? certs.find((c) => c.skid === cur.authIds[1])
+        : undefined;
+    if (!issuer) break;
+    if (cur.authIds[1] && issuer.skid && cur.authIds[1] !== issuer.skid)
+      return verdict('EKEYREJECTED', "a carried certificate's AKID does not match its issuer");
+    if (!verifyCertSig(cur, issuer))
+      return verdict('EKEYREJECTED', 'a carried certificate is not signed by its issuer');
+    issuerOf.set(cur, issuer);
+    x = issuer;
+  }
+  return undefined;
+}
+
+interface TrustResult {
+  readonly r: SigResult;
+  readonly by?: KeyCert;
+  readonly detail: string;
+}
+
+/** pkcs7_validate_trust(): the first signer a key in `keys` vouches for (or rejects) decides. */
+function validateTrust(
+  signers: readonly Signer[],
+  issuerOf: ReadonlyMap<KeyCert, KeyCert>,
+  content: Uint8Array,
+  keys: readonly KeyCert[],
+): TrustResult {
+  let sawPkg = false;
+  let lastDetail = 'no trusted key matches the signer';
+  for (const s of signers) {
+    const t = trustOne(s, issuerOf, content, keys);
+    if (t.r === 'OK') return t;
+    if (t.r === 'EKEYREJECTED') return t;
+    if (t.r === 'ENOPKG') sawPkg = true;
+    lastDetail = t.detail;
+  }
+  return { r: sawPkg ? 'ENOPKG' : 'ENOKEY', detail: lastDetail };
+}
+
+/** pkcs7_validate_trust_one(): walk the signer's carried chain up to a trusted key. */
+function trustOne(
+  s: Signer,
+  issuerOf: ReadonlyMap<KeyCert, KeyCert>,
+  content: Uint8Array,
+  keys: readonly KeyCert[],
+): TrustResult {
+  if (s.unsupported) return { r: 'ENOPKG', detail: 'unsupported crypto' };
+  let last: KeyCert | undefined;
+  for (let x: KeyCert | undefined = s.cert; x; x = issuerOf.get(x)) {
+    const k = findKey(keys, x.id, x.skid);
+    if (k) {
+      const ok = last ? verifyCertSig(last, k) : verifySinfo(s, k, content);
+      return ok
+        ? {
+            r: 'OK',
+            by: k,
+            detail: `signed by a certificate the kernel trusts${last ? ' (through the carried chain)' : ''}`,
+          }
+        : { r: 'EKEYREJECTED', detail: 'a trusted key matches but the signature does not verify with it' };
     }
-    if (last && (last.authIds[0] || last.authIds[1])) {
-      const k = findKey(keys, last.authIds[0], last.authIds[1]);
-      if (k)
-        return verifyCertSig(last, k)
-          ? { r: 'OK', by: k, detail: 'the carried chain is issued by a certificate the kernel trusts' }
-          : { r: 'EKEYREJECTED', detail: "the carried chain's issuer is trusted but its signature does not verify" };
-    }
-    const k = findKey(keys, s.authId);
+    if (x.selfSigned)
+      return { r: 'ENOKEY', detail: 'the carried chain ends in a self-signed certificate the kernel does not trust' };
+    last = x;
+  }
+  if (last && (last.authIds[0] || last.authIds[1])) {
+    const k = findKey(keys, last.authIds[0], last.authIds[1]);
     if (k)
-      return verifySinfo(s, k)
-        ? { r: 'OK', by: k, detail: 'signed by a certificate the kernel trusts' }
-        : { r: 'EKEYREJECTED', detail: 'the trusted key named by the signature does not verify it (content changed?)' };
-    return { r: 'ENOKEY', detail: 'no trusted key matches the signer' };
-  };
-  const decide = (keys: readonly KeyCert[]): { r: SigResult; by?: KeyCert; detail: string } => {
-    let sawPkg = false;
-    let lastDetail = 'no trusted key matches the signer';
-    for (const s of signers) {
-      const t = trustOne(s, keys);
-      if (t.r === 'OK') return t;
-      if (t.r === 'EKEYREJECTED') return t;
-      if (t.r === 'ENOPKG') sawPkg = true;
-      lastDetail = t.detail;
-    }
-    return { r: sawPkg ? 'ENOPKG' : 'ENOKEY', detail: lastDetail };
-  };
-  let t = decide(trusted);
-  if (t.r === 'ENOKEY' && options.platform?.length) t = decide(options.platform);
-  return {
-    result: t.r,
-    detail: t.detail,
-    log: [],
-    hash: signers[0]!.hash,
-    ...(t.by ? { trustedBy: t.by.name, trustedKey: t.by } : {}),
-  };
+      return verifyCertSig(last, k)
+        ? { r: 'OK', by: k, detail: 'the carried chain is issued by a certificate the kernel trusts' }
+        : { r: 'EKEYREJECTED', detail: "the carried chain's issuer is trusted but its signature does not verify" };
+  }
+  const k = findKey(keys, s.authId);
+  if (k)
+    return verifySinfo(s, k, content)
+      ? { r: 'OK', by: k, detail: 'signed by a certificate the kernel trusts' }
+      : { r: 'EKEYREJECTED', detail: 'the trusted key named by the signature does not verify it (content changed?)' };
+  return { r: 'ENOKEY', detail: 'no trusted key matches the signer' };
 }

@@ -1,8 +1,9 @@
 /**
- * The command table and argument parsing (commander). Commands return exit codes; only
- * bin/kmodseal.ts calls process.exit.
+ * The command table and argument parsing (commander, with @commander-js/extra-typings: each
+ * action's arguments and options are typed from their declarations). Commands return exit codes;
+ * only bin/kmodseal.ts calls process.exit.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import type { Io } from './io.js';
 import { isKmodsealError } from '../bytes/errors.js';
@@ -16,10 +17,39 @@ function intArg(v: string): number {
   return n;
 }
 
-/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function run(argv: string[], io: Io): Promise<ExitCode> {
-  let result: ExitCode = EXIT.OK;
-  const program = new Command('kmodseal')
+/** Where an action leaves its exit code. */
+type Done = (code: ExitCode) => void;
+
+/** `inspect`'s one field: -F FIELD, or the field of -a, -d, -l, -p or -n. */
+function modinfoField(o: {
+  field?: string;
+  author?: true;
+  description?: true;
+  license?: true;
+  parameters?: true;
+  filename?: true;
+}): string | undefined {
+  return (
+    o.field ??
+    (o.author
+      ? 'author'
+      : o.description
+        ? 'description'
+        : o.license
+          ? 'license'
+          : o.parameters
+            ? 'parm'
+            : o.filename
+              ? 'filename'
+              : undefined)
+  );
+}
+
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+/** The program: name, description, version, and output through `io`; commander's exits become exceptions. */
+function createProgram(io: Io): Command {
+  return new Command('kmodseal')
     .description(
       'Make the compatibility between a Linux kernel build and its modules explicit, enforceable and checkable.',
     )
@@ -27,7 +57,10 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .showHelpAfterError(false);
+}
 
+/** `inspect`. */
+function addInspect(program: Command, io: Io, done: Done): void {
   program
     .command('inspect')
     .summary('show module metadata and signatures (byte-identical to modinfo)')
@@ -48,36 +81,28 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('-b, --basedir <dir>', 'root of the module tree (BASEDIR/lib/modules/RELEASE)')
     .option('--json', 'print a JSON array: one object per module with ordered modinfo pairs and a structured signature')
     .addOption(new Option('-j, --jobs <n>', 'worker threads (default: all cores)').argParser(intArg))
-    .action(async (targets: string[], o: Record<string, unknown>) => {
+    .action(async (targets, o) => {
       const { inspectCommand } = await import('./commands/inspect.js');
-      const field =
-        (o.field as string | undefined) ??
-        (o.author
-          ? 'author'
-          : o.description
-            ? 'description'
-            : o.license
-              ? 'license'
-              : o.parameters
-                ? 'parm'
-                : o.filename
-                  ? 'filename'
-                  : undefined);
-      result = await inspectCommand(
-        targets,
-        {
-          field,
-          nul: Boolean(o.null),
-          modname: Boolean(o.modname),
-          setVersion: o.setVersion as string | undefined,
-          basedir: o.basedir as string | undefined,
-          json: Boolean(o.json),
-          jobs: o.jobs as number | undefined,
-        },
-        io,
+      done(
+        await inspectCommand(
+          targets,
+          {
+            field: modinfoField(o),
+            nul: Boolean(o.null),
+            modname: Boolean(o.modname),
+            setVersion: o.setVersion,
+            basedir: o.basedir,
+            json: Boolean(o.json),
+            jobs: o.jobs,
+          },
+          io,
+        ),
       );
     });
+}
 
+/** `kernel`. */
+function addKernel(program: Command, io: Io, done: Done): void {
   program
     .command('kernel')
     .summary('read a kernel: release, trusted certificates, BTF, config policy, exports')
@@ -93,12 +118,14 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--extract-certs <dir>', 'write each trusted certificate to DIR/cert-N.der')
     .option('--system-map <file>', 'System.map of the image, to locate the certificate list exactly')
     .option('--config <file>', 'the kernel .config (default: embedded, or config-RELEASE beside the image)')
-    .action(async (target: string | undefined, o: Record<string, unknown>) => {
+    .action(async (target, o) => {
       const { kernelCommand } = await import('./commands/kernel.js');
-      result = await kernelCommand(target, o, io);
+      done(await kernelCommand(target, o, io));
     });
+}
 
-  const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+/** `keygen`, `sign`, `verify`, `seal`. */
+function addKeys(program: Command, io: Io, done: Done): void {
   program
     .command('keygen')
     .summary("generate a module-signing key and certificate (kbuild's extensions), optionally issued by a CA")
@@ -115,9 +142,9 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--cert-out <file>', 'write the certificate (PEM)')
     .option('--der-out <file>', 'write the certificate (DER)')
     .option('--json', 'print JSON')
-    .action(async (o: Record<string, unknown>) => {
+    .action(async (o) => {
       const { keygenCommand } = await import('./commands/seal.js');
-      result = await keygenCommand(o, io);
+      done(await keygenCommand(o, io));
     });
   program
     .command('sign')
@@ -139,9 +166,9 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     )
     .addOption(new Option('-j, --jobs <n>', 'worker threads (default: all cores)').argParser(intArg))
     .option('--json', 'print one JSON record per module')
-    .action(async (paths: string[], o: Record<string, unknown>) => {
+    .action(async (paths, o) => {
       const { signCommand } = await import('./commands/seal.js');
-      result = await signCommand(paths, o, io);
+      done(await signCommand(paths, o, io));
     });
   program
     .command('verify')
@@ -151,9 +178,9 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--kernel <kernel>', 'trust what this kernel image (or .deb, directory) embeds')
     .option('--series <series>', '6.1 or 6.12 algorithm rules (default: from --kernel, else 6.12)')
     .option('--json', 'print JSON')
-    .action(async (paths: string[], o: Record<string, unknown>) => {
+    .action(async (paths, o) => {
       const { verifyCommand } = await import('./commands/seal.js');
-      result = await verifyCommand(paths, o, io);
+      done(await verifyCommand(paths, o, io));
     });
   program
     .command('seal')
@@ -174,11 +201,14 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--system-map <file>', 'System.map of a stripped vmlinux, to find the reserved area')
     .addOption(new Option('-j, --jobs <n>', 'worker threads (default: all cores)').argParser(intArg))
     .option('--json', 'print the manifest')
-    .action(async (paths: string[], o: Record<string, unknown>) => {
+    .action(async (paths, o) => {
       const { sealCommand } = await import('./commands/seal.js');
-      result = await sealCommand(paths, o, io);
+      done(await sealCommand(paths, o, io));
     });
+}
 
+/** `detach`, `attach`, `diff`. */
+function addRepro(program: Command, io: Io, done: Done): void {
   program
     .command('detach')
     .summary("move every module's signature into a bundle (sign-file -d blobs + manifest)")
@@ -186,9 +216,9 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--out <bundle>', 'bundle directory (absent or empty)')
     .option('--keep', 'leave the tree signed (default: the modules are left unsigned)')
     .option('--json', 'print JSON')
-    .action(async (tree: string, o: Record<string, unknown>) => {
+    .action(async (tree, o) => {
       const { detachCommand } = await import('./commands/repro.js');
-      result = await detachCommand(tree, o, io);
+      done(await detachCommand(tree, o, io));
     });
   program
     .command('attach')
@@ -196,9 +226,9 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .argument('<bundle>', 'bundle written by detach')
     .argument('<tree>', 'module tree of the second build')
     .option('--json', 'print JSON')
-    .action(async (bundle: string, tree: string, o: Record<string, unknown>) => {
+    .action(async (bundle, tree, o) => {
       const { attachCommand } = await import('./commands/repro.js');
-      result = await attachCommand(bundle, tree, o, io);
+      done(await attachCommand(bundle, tree, o, io));
     });
   program
     .command('diff')
@@ -206,11 +236,14 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .argument('<a>')
     .argument('<b>')
     .option('--json', 'print JSON')
-    .action(async (a: string, b: string, o: Record<string, unknown>) => {
+    .action(async (a, b, o) => {
       const { diffCommand } = await import('./commands/repro.js');
-      result = await diffCommand(a, b, o, io);
+      done(await diffCommand(a, b, o, io));
     });
+}
 
+/** `check`. */
+function addCheck(program: Command, io: Io, done: Done): void {
   program
     .command('check')
     .summary('predict, offline, whether modules load into a kernel, and why not')
@@ -237,11 +270,14 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     )
     .option('--json', 'print {"kernel": {...}, "modules": [...]}')
     .option('--report <file.html>', 'also write a self-contained HTML report')
-    .action(async (modules: string[], o: Record<string, unknown>) => {
+    .action(async (modules, o) => {
       const { checkCommand } = await import('./commands/check.js');
-      result = await checkCommand(modules, o, io);
+      done(await checkCommand(modules, o, io));
     });
+}
 
+/** `btf dump`, `btf check`. */
+function addBtf(program: Command, io: Io, done: Done): void {
   const btf = program
     .command('btf')
     .summary('dump BTF like bpftool; check module BTF against a kernel as the kernel does');
@@ -251,9 +287,9 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .argument('<file>', 'raw BTF, vmlinux, or a module (.ko, .ko.xz, .ko.zst, .ko.gz)')
     .option('--base <kernel>', 'base BTF for a module: raw BTF, vmlinux, image, .deb, directory, or "running"')
     .option('--json', 'the JSON bpftool prints with -j')
-    .action(async (file: string, o: Record<string, unknown>) => {
+    .action(async (file, o) => {
       const { btfDumpCommand } = await import('./commands/btf.js');
-      result = await btfDumpCommand(file, o, io);
+      done(await btfDumpCommand(file, o, io));
     });
   btf
     .command('check')
@@ -270,27 +306,41 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     .option('--allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=y (default: from the target config)')
     .option('--no-allow-btf-mismatch', 'assume CONFIG_MODULE_ALLOW_BTF_MISMATCH=n')
     .option('--json', 'print JSON')
-    .action(async (modules: string[], o: Record<string, unknown>) => {
+    .action(async (modules, o) => {
       const { btfCheckCommand } = await import('./commands/btf.js');
-      result = await btfCheckCommand(modules, o, io);
+      done(await btfCheckCommand(modules, o, io));
     });
+}
 
+/** The exit code of what a command threw, said on stderr: usage (2), a KmodsealError (1, 2 or 3), or a bug (70, with its stack). */
+function errorExit(e: unknown, io: Io): ExitCode {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+      return EXIT.OK;
+    if (e.code === 'kmodseal.usage') io.stderr(`kmodseal: ERROR: ${e.message}\n`);
+    return EXIT.USAGE;
+  }
+  if (isKmodsealError(e)) {
+    io.stderr(`kmodseal: ERROR: ${e.message}\n`);
+    return e.code === 'E_NOTFOUND' ? EXIT.NOT_FOUND : e.code === 'E_USAGE' ? EXIT.USAGE : EXIT.BAD_INPUT;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  io.stderr(`kmodseal: internal error (please report): ${err.stack ?? err.message}\n`);
+  return EXIT.BUG;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function run(argv: string[], io: Io): Promise<ExitCode> {
+  let result: ExitCode = EXIT.OK;
+  const done: Done = (code) => {
+    result = code;
+  };
+  const program = createProgram(io);
+  for (const add of [addInspect, addKernel, addKeys, addRepro, addCheck, addBtf]) add(program, io, done);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
-        return EXIT.OK;
-      if (e.code === 'kmodseal.usage') io.stderr(`kmodseal: ERROR: ${e.message}\n`);
-      return EXIT.USAGE;
-    }
-    if (isKmodsealError(e)) {
-      io.stderr(`kmodseal: ERROR: ${e.message}\n`);
-      return e.code === 'E_NOTFOUND' ? EXIT.NOT_FOUND : e.code === 'E_USAGE' ? EXIT.USAGE : EXIT.BAD_INPUT;
-    }
-    const err = e instanceof Error ? e : new Error(String(e));
-    io.stderr(`kmodseal: internal error (please report): ${err.stack ?? err.message}\n`);
-    return EXIT.BUG;
+    return errorExit(e, io);
   }
   return result;
 }

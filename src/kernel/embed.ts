@@ -4,7 +4,7 @@
  * `system_extra_cert_used` = its size, `system_certificate_list_size` += new - old used.
  * Pure: returns a new array.
  */
-import { ByteReader, copyBytes } from '../bytes/reader.js';
+import { ByteWriter, copyBytes } from '../bytes/reader.js';
 import { KmodsealError } from '../bytes/errors.js';
 import type { CertificateList } from './certs.js';
 
@@ -46,15 +46,14 @@ export function embedExtraCertificate(
       `certificate: ${der.length} bytes do not fit the ${extra.size}-byte reserved area of ${file}`,
     );
   const out = copyBytes(vmlinux);
-  const r = new ByteReader(out, { file, format: 'vmlinux', littleEndian: layout.littleEndian });
-  r.need(extra.offset, extra.size, 'system_extra_cert');
+  const w = new ByteWriter(out, { file, format: 'vmlinux', littleEndian: layout.littleEndian });
+  w.need(extra.offset, extra.size, 'system_extra_cert');
   out.fill(0, extra.offset, extra.offset + extra.size);
   out.set(der, extra.offset);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const oldUsed = extra.used;
-  dv.setInt32(extra.usedOffset, der.length, layout.littleEndian);
+  w.setI32(extra.usedOffset, der.length, 'system_extra_cert_used');
   const newSize = list.listSize + der.length - oldUsed;
-  if (layout.wordSize === 8) dv.setBigUint64(list.listSizeOffset, BigInt(newSize), layout.littleEndian);
-  else dv.setUint32(list.listSizeOffset, newSize, layout.littleEndian);
+  if (layout.wordSize === 8) w.setU64(list.listSizeOffset, BigInt(newSize), 'system_certificate_list_size');
+  else w.setU32(list.listSizeOffset, newSize, 'system_certificate_list_size');
   return out;
 }

@@ -13,6 +13,7 @@ import {
 } from '../modsig/signature.js';
 import { kmodHex, readModinfo, type ModinfoEntry } from './modinfo.js';
 import { toHex } from '../bytes/reader.js';
+import type { ModuleSignatureRaw } from '../modsig/trailer.js';
 
 /** The structured signature in `--json` output. */
 export interface SignatureSummary {
@@ -37,14 +38,7 @@ export interface SignatureSummary {
   readonly offset: number;
   readonly certificates: number;
   readonly signers: number;
-  readonly trailer: {
-    readonly algo: number;
-    readonly hash: number;
-    readonly id_type: number;
-    readonly signer_len: number;
-    readonly key_id_len: number;
-    readonly sig_len: number;
-  };
+  readonly trailer: ModuleSignatureRaw;
 }
 
 /** What {@link inspectModuleBytes} reads from a module: modinfo's fields in order, the structured signature, sizes and compression. */

@@ -3,6 +3,9 @@
  * headers, `.modinfo` and the signature trailer, read through a caller's positional reader.
  * Pure: the file is opened by the caller (src/run/jobs/inspect.ts over src/io/files.ts).
  */
+import { ByteReader } from '../bytes/reader.js';
+import { rawElfHeader, RawSectionTable } from '../elf/section-table.js';
+import { findSignatureTrailer } from '../modsig/trailer.js';
 
 /** A positional reader: `read` fills exactly `len` bytes of `buf` at `at` from file offset `pos`, false on a short read or an error. */
 export interface RangeSource {
@@ -37,46 +40,39 @@ export function readModuleSparse(f: RangeSource, buffer: (size: number) => Buffe
     const is64 = buf[4] === 2;
     const le = buf[5] === 1;
     if ((buf[4] !== 1 && buf[4] !== 2) || (buf[5] !== 1 && buf[5] !== 2)) return undefined;
-    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const w = (off: number): number =>
-      is64
-        ? dv.getUint32(off + (le ? 4 : 0), le) * 0x100000000 + dv.getUint32(off + (le ? 0 : 4), le)
-        : dv.getUint32(off, le);
-    const shoff = w(is64 ? 40 : 32);
-    const shentsize = dv.getUint16(is64 ? 58 : 46, le);
-    const shnum = dv.getUint16(is64 ? 60 : 48, le);
-    const shstrndx = dv.getUint16(is64 ? 62 : 50, le);
+    const r = new ByteReader(buf.subarray(0, size), { file: '<module>', format: 'elf', littleEndian: le });
+    const { e_shoff: shoff, e_shentsize: shentsize, e_shnum: shnum, e_shstrndx: shstrndx } = rawElfHeader(r, is64);
     if (shentsize !== (is64 ? 64 : 40) || shstrndx >= shnum || shoff + shnum * shentsize > size) return undefined;
     // Modules keep the name table and the section headers at the end, followed by the
     // signature: one read from the name table (when it is near) to the end of the file.
     const tailFrom = size <= SPARSE_HEAD ? 0 : Math.min(shoff, size - SPARSE_HEAD);
     if (!load(tailFrom, size - tailFrom)) return undefined;
-    const sec = (i: number): { name: number; type: number; off: number; size: number } => {
-      const h = shoff + i * shentsize;
-      return {
-        name: dv.getUint32(h, le),
-        type: dv.getUint32(h + 4, le),
-        off: w(h + (is64 ? 24 : 16)),
-        size: w(h + (is64 ? 32 : 20)),
-      };
-    };
+    const table = new RawSectionTable(r, is64, shoff, shnum);
+    const sec = (i: number): { name: number; type: number; off: number; size: number } => ({
+      name: table.nameOff(i),
+      type: table.type(i),
+      off: table.offset(i),
+      size: table.size(i),
+    });
     const str = sec(shstrndx);
     if (!load(str.off, str.size)) return undefined;
     for (let i = 1; i < shnum; i++) {
       const s = sec(i);
       if (s.type !== SHT_NOBITS_ && s.type !== 0 && s.off + s.size > size) return undefined; // let the full parser report it
-      if (s.name + 8 < str.size && buf.toString('latin1', str.off + s.name, str.off + s.name + 9) === '.modinfo\0') {
+      if (s.name + 8 < str.size && r.startsWith(str.off + s.name, MODINFO_NAME)) {
         if (!load(s.off, s.size)) return undefined;
         break;
       }
     }
     const tail = Math.min(size, 40);
     if (!load(size - tail, tail)) return undefined;
-    if (size >= 40 && buf.toString('latin1', size - 28, size) === '~Module signature appended~\n') {
-      const t = size - 40;
-      const sigLen = dv.getUint32(t + 8, false);
-      const extra = sigLen + buf[t + 3]! + buf[t + 4]!;
-      if (sigLen === 0 || extra > t || !load(t - extra, extra)) return undefined;
+    // the signature blob, when the trailer (struct module_signature and the magic) is complete
+    const trailer = findSignatureTrailer(r.data);
+    if (trailer?.info) {
+      const t = trailer.infoOffset;
+      const { sig_len, signer_len, key_id_len } = trailer.info;
+      const extra = sig_len + signer_len + key_id_len;
+      if (sig_len === 0 || extra > t || !load(t - extra, extra)) return undefined;
     }
     return buf.subarray(0, size);
   } catch {
@@ -84,5 +80,6 @@ export function readModuleSparse(f: RangeSource, buffer: (size: number) => Buffe
   }
 }
 const SHT_NOBITS_ = 8;
+const MODINFO_NAME = new TextEncoder().encode('.modinfo\0');
 /** Bytes read from the start of a module in one go (the median Debian module is smaller). */
 const SPARSE_HEAD = 16 * 1024;

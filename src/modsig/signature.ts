@@ -16,10 +16,16 @@ import { ByteReader, copyBytes, latin1 } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
 import { nameAttributes } from '../pki/certificate.js';
 import { decodePkcs7 } from '../pki/pkcs7.js';
+import { findSignatureTrailer, type ModuleSignatureRaw } from './trailer.js';
 
-export const MODULE_SIG_STRING = '~Module signature appended~\n';
-export const MODULE_SIG_MAGIC = new TextEncoder().encode(MODULE_SIG_STRING);
-export const MODULE_SIGNATURE_SIZE = 12;
+export {
+  MODULE_SIG_STRING,
+  MODULE_SIG_MAGIC,
+  MODULE_SIGNATURE_SIZE,
+  findSignatureTrailer,
+  type ModuleSignatureRaw,
+  type SignatureTrailer,
+} from './trailer.js';
 
 export const PKEY_ID_PGP = 0;
 export const PKEY_ID_X509 = 1;
@@ -72,16 +78,6 @@ export function digestName(oid: string): string {
   return DIGEST_NAMES[oid] ?? oid;
 }
 
-/** `struct module_signature`, field names as in the kernel. */
-export interface ModuleSignatureRaw {
-  readonly algo: number;
-  readonly hash: number;
-  readonly id_type: number;
-  readonly signer_len: number;
-  readonly key_id_len: number;
-  readonly sig_len: number;
-}
-
 /** What the PKCS#7 SignedData says about its (first) signer. */
 export interface Pkcs7Info {
   /** Issuer common name of the first SignerInfo (raw bytes as a latin1 string, cut at NUL like kmod). */
@@ -122,10 +118,7 @@ export interface ModuleSignature {
 
 /** True when the data ends with the signature magic. Never throws. */
 export function probeModuleSignature(data: Uint8Array): boolean {
-  const n = MODULE_SIG_MAGIC.length;
-  if (data.length < n) return false;
-  for (let i = 0; i < n; i++) if (data[data.length - n + i] !== MODULE_SIG_MAGIC[i]) return false;
-  return true;
+  return findSignatureTrailer(data) !== undefined;
 }
 
 /**
@@ -135,20 +128,12 @@ export function probeModuleSignature(data: Uint8Array): boolean {
  *         E_ASN1 (the PKCS#7 blob does not decode)
  */
 export function findModuleSignature(data: Uint8Array, file: string): ModuleSignature | undefined {
-  if (!probeModuleSignature(data)) return undefined;
+  const trailer = findSignatureTrailer(data);
+  if (!trailer) return undefined;
   const r = new ByteReader(data, { file, format: 'modsig', littleEndian: false });
-  const magicAt = data.length - MODULE_SIG_MAGIC.length;
-  if (magicAt < MODULE_SIGNATURE_SIZE)
-    throw r.error('E_SIG', 0, 'signature magic present but no room for struct module_signature');
-  const t = magicAt - MODULE_SIGNATURE_SIZE;
-  const raw: ModuleSignatureRaw = {
-    algo: r.u8(t),
-    hash: r.u8(t + 1),
-    id_type: r.u8(t + 2),
-    signer_len: r.u8(t + 3),
-    key_id_len: r.u8(t + 4),
-    sig_len: r.u32be(t + 8),
-  };
+  const raw = trailer.info;
+  if (!raw) throw r.error('E_SIG', 0, 'signature magic present but no room for struct module_signature');
+  const t = trailer.infoOffset;
   if (raw.sig_len === 0) throw r.error('E_SIG', t + 8, 'sig_len is 0');
   const total = raw.sig_len + raw.signer_len + raw.key_id_len;
   if (total > t)

@@ -52,16 +52,6 @@ export function encodeTlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
   return concatBytes([Uint8Array.of(tag), encodeLength(body.length), body]);
 }
 
-/** Length of the identifier + length octets for a definite-length TLV with `contentLength` bytes. */
-export function tlvHeaderLength(contentLength: number): number {
-  return 1 + encodeLength(contentLength).length;
-}
-
-/** The header (identifier + length) alone, for splicing a known-length value after it. */
-export function encodeTlvHeader(tag: number, contentLength: number): Uint8Array {
-  return concatBytes([Uint8Array.of(tag), encodeLength(contentLength)]);
-}
-
 /** An OBJECT IDENTIFIER TLV from dotted notation. */
 export function encodeOid(dotted: string): Uint8Array {
   const arcs = dotted.split('.').map((s) => BigInt(s));

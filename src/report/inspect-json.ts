@@ -1,5 +1,6 @@
 /** `inspect --json`: one object per module, modinfo pairs in order plus a structured signature. */
 import type { ModuleInspection, SignatureSummary } from '../modinfo/inspect.js';
+import type { ModinfoEntry } from '../modinfo/modinfo.js';
 
 /** One module in `kmodseal inspect --json` output (see {@link inspectionToJson}). */
 export interface InspectJson {
@@ -32,4 +33,20 @@ export function inspectionToJson(info: ModuleInspection, filename: string): Insp
     modinfo: info.modinfo.map((e) => [utf8(e.key), utf8(e.value)] as const),
     signature: info.signature ? { ...info.signature, signer: utf8(info.signature.signer) } : null,
   };
+}
+
+/** The object `kmodseal inspect --json` prints for a built-in module (modules.builtin.modinfo). */
+export function builtinToJson(name: string, modinfo: readonly ModinfoEntry[]): object {
+  return {
+    filename: '(builtin)',
+    name,
+    builtin: true,
+    modinfo: modinfo.map((e) => [utf8(e.key), utf8(e.value)]),
+    signature: null,
+  };
+}
+
+/** `inspect --json`: the array of module objects, UTF-8. */
+export function renderInspectJson(objects: readonly object[]): Uint8Array {
+  return Buffer.from(JSON.stringify(objects, null, 2) + '\n', 'utf8');
 }

@@ -4,7 +4,7 @@
  * shares (plain data, sent to each worker once as `workerData`) into this thread's context, and
  * `run` does one task. Tasks and results are plain data, so they cross thread boundaries; an
  * error crosses as a {@link JobError}. The same job runs on the calling thread and in the one
- * worker entry, src/run/worker.ts.
+ * worker, src/run/worker.ts.
  */
 import { isKmodsealError, KmodsealError, type ErrorCode } from '../bytes/errors.js';
 
@@ -18,8 +18,10 @@ export interface Job<Shared, Context, Task, Result> {
 /** The job kinds, by the module that holds each (src/run/jobs/KIND.ts). */
 export type JobKind = 'inspect' | 'check' | 'sign';
 
-/** What the worker entry receives as `workerData`. */
+/** What each worker receives as `workerData`. */
 export interface WorkerData {
+  /** Marks a thread the runner started (src/run/worker.ts `isWorkerData`). */
+  readonly entry: 'kmodseal-job';
   readonly job: JobKind;
   readonly shared: unknown;
 }

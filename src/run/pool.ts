@@ -3,10 +3,11 @@
  * in batches, results come back in task order; a few dozen lines, the ecosystem trial found a
  * hand-rolled pool as fast as piscina), and a bounded in-thread map for I/O-bound work.
  */
-import { Worker } from 'node:worker_threads';
+import { isMainThread, Worker, workerData as threadData } from 'node:worker_threads';
 import os from 'node:os';
 import { jobsFromEnv } from '../io/env.js';
 import type { JobKind, WorkerData } from './job.js';
+import { isWorkerData, serveJobs } from './worker.js';
 
 /** The one jobs default: KMODSEAL_JOBS, else every core. `inspect`, `check`, `seal`/`sign`, `detach` and `attach` use it. */
 export function defaultJobs(): number {
@@ -42,11 +43,11 @@ export async function mapLimit<T, R>(
 }
 
 /**
- * Runs the tasks of one job kind (src/run/job.ts) on `workers` threads of the one worker entry
- * (src/run/worker.ts, found beside this module: src/run/ under tsx, dist/src/run/ from tsc, and
- * dist/bundle/ where this module is a chunk beside the bundle's `worker` entry), calling
- * `onResult` strictly in task order. `shared` reaches each worker once; `local`, when given,
- * lets this thread take batches too.
+ * Runs the tasks of one job kind (src/run/job.ts) on `workers` threads of the one worker
+ * (src/run/worker.ts), calling `onResult` strictly in task order. Each thread starts on this
+ * very module (`import.meta.url`: src/run/pool.ts under tsx, dist/src/run/pool.js from tsc, the
+ * chunk that holds it in the bundle), which serves the job when it finds itself on one (below).
+ * `shared` reaches each worker once; `local`, when given, lets this thread take batches too.
  */
 export async function runJob<T, R>(
   job: JobKind,
@@ -56,8 +57,8 @@ export async function runJob<T, R>(
   local?: (tasks: T[]) => Promise<R[]>,
   shared?: unknown,
 ): Promise<void> {
-  const data: WorkerData = { job, shared };
-  await runOrdered<T, R>(siblingUrl(import.meta.url, 'worker'), tasks, workers, onResult, local, data);
+  const data: WorkerData = { entry: 'kmodseal-job', job, shared };
+  await runOrdered<T, R>(new URL(import.meta.url), tasks, workers, onResult, local, data);
 }
 
 /**
@@ -144,12 +145,6 @@ async function runOrdered<T, R>(
   flush();
 }
 
-/** The URL of a sibling module, whether running from TypeScript sources (tsx) or from dist/. */
-function siblingUrl(base: string, name: string): URL {
-  const ext = /\.[cm]?[jt]s$/.exec(base)?.[0] ?? '.js';
-  return new URL(`./${name}${ext}`, base);
-}
-
 /** Starts a worker; TypeScript sources (tests, `npm run kmodseal`) get tsx registered first. */
 function startWorker(url: URL, workerData?: unknown): Worker {
   const data = workerData === undefined ? {} : { workerData };
@@ -157,3 +152,6 @@ function startWorker(url: URL, workerData?: unknown): Worker {
   const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
   return new Worker(boot, { eval: true, ...data });
 }
+
+// This module is the workers' entry: on a thread runJob() started, serve its job.
+if (!isMainThread && isWorkerData(threadData)) void serveJobs(threadData);

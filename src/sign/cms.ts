@@ -28,8 +28,10 @@
  */
 import crypto from 'node:crypto';
 import { FormatError, KmodsealError } from '../bytes/errors.js';
+import { ByteWriter } from '../bytes/reader.js';
 import {
   findModuleSignature,
+  findSignatureTrailer,
   MODULE_SIG_MAGIC,
   MODULE_SIGNATURE_SIZE,
   PKEY_ID_PKCS7,
@@ -82,8 +84,9 @@ export interface Pkcs7Options {
 /** The 12-byte struct module_signature for a PKCS#7 of `sigLen` bytes. */
 export function encodeModuleSignatureInfo(sigLen: number): Uint8Array {
   const b = new Uint8Array(MODULE_SIGNATURE_SIZE);
+  const w = new ByteWriter(b, { file: '<module>', format: 'modsig', littleEndian: false });
   b[2] = PKEY_ID_PKCS7;
-  new DataView(b.buffer).setUint32(8, sigLen, false);
+  w.setU32(8, sigLen, 'sig_len');
   return b;
 }
 
@@ -124,9 +127,8 @@ function signedContentLength(data: Uint8Array, file: string): number {
     // An undecodable PKCS#7 is still removable: the trailer lengths were checked before the
     // blob was parsed, so recompute the span from them.
     if (!(e instanceof FormatError) || e.code !== 'E_ASN1') throw e;
-    const t = data.length - MODULE_SIG_MAGIC.length - MODULE_SIGNATURE_SIZE;
-    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    return t - dv.getUint32(t + 8, false) - data[t + 3]! - data[t + 4]!;
+    const { infoOffset, info } = findSignatureTrailer(data)!;
+    return infoOffset - info!.sig_len - info!.signer_len - info!.key_id_len;
   }
 }
 

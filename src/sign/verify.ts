@@ -62,6 +62,9 @@ const STATUS: Record<SigResult, VerifyStatus> = {
   EINVAL: 'invalid',
 };
 
+/** Results a kernel without enforcement still loads the module with (unsigned, unsupported, unknown key). */
+const SOFT: readonly SigResult[] = ['OK', 'ENODATA', 'ENOPKG', 'ENOKEY'];
+
 /** Parses trusted certificates once, as the kernel loads them into its keyring. */
 export function createTrustedKeyring(
   certificates: readonly Uint8Array[],
@@ -100,7 +103,7 @@ export function verifyModuleSignature(
     status: STATUS[v.result],
     errno: v.result === 'OK' ? undefined : v.result,
     detail: v.log.length ? `${v.detail} (${v.log.join('; ')})` : v.detail,
-    fatalWithoutEnforcement: !['OK', 'ENODATA', 'ENOPKG', 'ENOKEY'].includes(v.result),
+    fatalWithoutEnforcement: !SOFT.includes(v.result),
     moduleLength: trailer.elfLength,
     trustedIndex: at >= 0 ? ring.indexes[at] : undefined,
     hash: v.hash,

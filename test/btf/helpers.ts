@@ -3,7 +3,7 @@
  * bzImage (xz/zstd CLI; the real extractor lives elsewhere), and running bpftool.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -88,7 +88,10 @@ export function extractVmlinux(bzImage: string, name: string): string | undefine
   // zstd warns about the trailing bytes after the frame; its stdout is still complete
   const r = spawnSync(cmd[0]!, cmd.slice(1), { input, maxBuffer: 1 << 30 });
   if (!r.stdout || r.stdout.length < 1024 || r.stdout.subarray(0, 4).toString('latin1') !== '\x7fELF') return undefined;
-  writeFileSync(out, r.stdout);
+  // written aside and renamed: another test file (they run two at a time) may be extracting the same vmlinux
+  const part = `${out}.${process.pid}`;
+  writeFileSync(part, r.stdout);
+  renameSync(part, out);
   return out;
 }
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TESTKERNEL, corpus, have, modulesBelow, runBin } from '../helpers.js';
-import type { BtfCheckJson } from '../../src/cli/commands/btf.js';
+import type { BtfCheckJson } from '../../src/report/btf-check.js';
 
 const sets = corpus();
 const k61 = sets.find((s) => s.set === 'amd64-6.1')!;

@@ -1,8 +1,8 @@
 /** `kmodseal btf dump|check`: bpftool-identical dumps and the kernel's module BTF verdict. */
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import fs from 'node:fs';
-import { readFileBytes, walkModules } from '../../io/files.js';
+import { readFileBytes } from '../../io/files.js';
+import { moduleFiles } from '../../run/inputs.js';
 import { modnameFromPath } from '../../modinfo/depmod.js';
 import { loadKernelBtf, type KernelBtf } from '../../kernel/btf-source.js';
 import { decompressModule } from '../../compress/index.js';
@@ -13,15 +13,9 @@ import { writeBtfJson, writeBtfRaw } from '../../btf/dump.js';
 import { checkModuleBtf, type ModuleBtfCheckResult } from '../../btf/validate.js';
 import { openModuleBtf } from '../../btf/relocate.js';
 import { probeElf } from '../../elf/elf.js';
-import {
-  baseReferenceEvidence,
-  compareModuleBase,
-  type BaseCompareResult,
-  type BaseEvidence,
-} from '../../btf/compare.js';
+import { baseReferenceEvidence, compareModuleBase } from '../../btf/compare.js';
 import { isKmodsealError, KmodsealError } from '../../bytes/errors.js';
-import { renderBaseMismatches } from '../../report/btf-mismatch.js';
-import { btfText } from '../../report/counts.js';
+import { renderBtfCheckJson, renderBtfCheckText, type BtfCheckJson } from '../../report/btf-check.js';
 
 export async function btfDumpCommand(file: string, o: { base?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   const base = o.base ? (await loadKernelBtf(o.base)).btf : undefined;
@@ -32,49 +26,6 @@ export async function btfDumpCommand(file: string, o: { base?: string; json?: bo
   if (o.json) writeBtfJson(btf, out);
   else writeBtfRaw(btf, out);
   return EXIT.OK;
-}
-
-export interface BtfCheckJson {
-  readonly file: string;
-  readonly module: string;
-  /** ok | relocatable (6.12, .BTF.base maps onto the target) | mismatch | no-btf | unsupported */
-  readonly status: string;
-  readonly loads: boolean;
-  readonly errno: string | null;
-  readonly typeId: number | null;
-  readonly reason: string | null;
-  readonly kernelLog: readonly string[];
-  /** With --built-against: the base types the module references compared with the target's. */
-  readonly semantic: {
-    status: 'compatible' | 'mismatched';
-    referenced: number;
-    mismatches: BaseCompareResult['mismatches'];
-    truncated: boolean;
-  } | null;
-  /**
-   * Without --built-against: a heuristic, the evidence the module's BTF carries of another base
-   * (names that do not start a string of this base, references to kinds that cannot be referenced so).
-   */
-  readonly heuristic: ({ status: 'evidence-of-another-base' | 'no-evidence' } & BaseEvidence) | null;
-  /**
-   * The module's `.BTF.base`: whether the target's rules use it (6.12) or ignore it (6.1), and
-   * with 6.12 how its types map onto the target's vmlinux BTF (the kernel's btf_relocate()).
-   */
-  readonly distilledBase?: {
-    readonly used: boolean;
-    readonly types?: number;
-    readonly mapped?: number;
-    readonly mappings?: readonly {
-      id: number;
-      kind: string;
-      name: string;
-      size: number;
-      embedded: boolean;
-      targetId: number;
-      targetKind: string;
-    }[];
-  };
-  readonly error?: { code: string; message: string };
 }
 
 export async function btfCheckCommand(
@@ -93,9 +44,7 @@ export async function btfCheckCommand(
   const allow = o.allowBtfMismatch ?? target.allowMismatch ?? false;
   const results: BtfCheckJson[] = [];
   let exit: ExitCode = EXIT.OK;
-  const files = modules.flatMap((m) =>
-    fs.statSync(m, { throwIfNoEntry: false })?.isDirectory() ? walkModules(m) : [m],
-  );
+  const files = moduleFiles(modules);
   for (const file of files) {
     try {
       const r = await checkOne(file, target, built, allow);
@@ -123,77 +72,16 @@ export async function btfCheckCommand(
     }
   }
   if (o.json) {
-    io.stdout(
-      Buffer.from(
-        JSON.stringify(
-          {
-            kernel: {
-              source: target.description,
-              release: target.release ?? null,
-              series: target.series,
-              allowBtfMismatch: allow,
-            },
-            modules: results,
-          },
-          null,
-          2,
-        ) + '\n',
-        'utf8',
-      ),
-    );
+    const kernel = {
+      source: target.description,
+      release: target.release ?? null,
+      series: target.series,
+      allowBtfMismatch: allow,
+    };
+    io.stdout(renderBtfCheckJson(kernel, results));
     return exit;
   }
-  for (const r of results) {
-    if (r.error) continue;
-    const consequence =
-      r.status === 'ok' || r.status === 'relocatable' || r.status === 'no-btf'
-        ? 'loads'
-        : r.loads
-          ? 'loads without BTF (MODULE_ALLOW_BTF_MISMATCH=y)'
-          : `rejected (${r.errno})`;
-    const d = r.distilledBase;
-    const what =
-      r.status === 'ok'
-        ? 'BTF valid'
-        : r.status === 'relocatable'
-          ? btfText.relocatable((d?.types ?? 1) - 1)
-          : r.status === 'no-btf'
-            ? 'no .BTF'
-            : r.status === 'unsupported'
-              ? `not predictable: ${r.reason}`
-              : `BTF mismatch${r.typeId ? ` at ${d?.used ? '.BTF.base ' : ''}type [${r.typeId}]` : ''}: ${r.reason}`;
-    io.stdout(`${r.file}: ${r.module}: ${what} -> ${consequence}\n`);
-    for (const l of r.kernelLog) io.stdout(`    kernel: ${l}\n`);
-    if (d && !d.used)
-      io.stdout('    .BTF.base: ignored by this kernel series (6.1); .BTF is checked against vmlinux\n');
-    if (d?.mappings && r.status !== 'relocatable')
-      io.stdout(`    ${btfText.mapped(d.mappings.length, (d.types ?? 1) - 1)}\n`);
-    if (r.heuristic) {
-      const h = r.heuristic;
-      if (h.status === 'no-evidence')
-        io.stdout(
-          `    base types (heuristic, no --built-against): ${btfText.noEvidence(h.namesChecked, h.refsChecked)}\n`,
-        );
-      else {
-        io.stdout(
-          `    base types (heuristic, no --built-against): ${btfText.evidence(h.misplacedNameCount, h.badKindCount)}\n`,
-        );
-        for (const n of h.misplacedNames)
-          io.stdout(`      [${n.id}] name offset ${n.nameOff} lands inside a string (reads '${n.reads}')\n`);
-        for (const b of h.badKinds) io.stdout(`      [${b.id}] ${b.from} -> [${b.ref}] ${b.kind}\n`);
-      }
-    }
-    if (r.semantic) {
-      if (r.semantic.status === 'compatible')
-        io.stdout(`    base types: compatible (${r.semantic.referenced} referenced, all equal to the target's)\n`);
-      else {
-        io.stdout(
-          `    base types: ${btfText.mismatched(r.semantic.mismatches.length, r.semantic.truncated, r.semantic.referenced)}\n`,
-        );
-        for (const l of renderBaseMismatches(r.semantic.mismatches)) io.stdout(`      ${l}\n`);
-      }
-    }
-  }
+  io.stdout(renderBtfCheckText(results));
   return exit;
 }
 

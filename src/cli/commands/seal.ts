@@ -10,7 +10,8 @@ import { KmodsealError } from '../../bytes/errors.js';
 import { generateSigningKey, KEY_TYPES, type KeyType } from '../../keys/keygen.js';
 import { readCertificateFile, readPrivateKeyFile, writePrivateKeyFile } from '../../keys/key-file.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { readFileBytes, statOrNotFound, walkModules } from '../../io/files.js';
+import { readFileBytes } from '../../io/files.js';
+import { expandModulePath, moduleFiles } from '../../run/inputs.js';
 import { signMany } from '../../run/sign-many.js';
 import type { SignerSpec, SignResult, SignTask } from '../../run/jobs/sign.js';
 import { isHashAlgorithm, type HashAlgorithm } from '../../keys/signer.js';
@@ -21,6 +22,7 @@ import { loadKernelSource, requireKernelPart } from '../../kernel/source.js';
 import { embedExtraCertificate } from '../../kernel/embed.js';
 import { kernelSeries } from '../../kernel/series.js';
 import { signSummary } from '../../report/counts.js';
+import { jsonText, keygenText, sealText, verifyLine } from '../../report/seal.js';
 
 function keyType(t: string | undefined): KeyType {
   const v = (t ?? 'rsa4096') as KeyType;
@@ -81,28 +83,22 @@ export async function keygenCommand(
     certOut: o.certOut ?? null,
     derOut: o.derOut ?? null,
   };
-  io.stdout(
-    o.json
-      ? JSON.stringify(info, null, 2) + '\n'
-      : `${k.type} key, certificate ${info.subject} (serial ` +
-          `${info.serial})${o.keyOut ? `; private key in ${o.keyOut} (mode 0600)` : '; private key not kept'}\n`,
-  );
+  io.stdout(o.json ? jsonText(info) : keygenText(info));
   return EXIT.OK;
 }
 
-/** Module files below each path (files kept as given), with where each signed copy goes. */
+/** Module files below each path (files kept as given; a missing path is E_NOTFOUND), with where each signed copy goes. */
 function signTasks(paths: readonly string[], out: string | undefined): SignTask[] {
   const tasks: SignTask[] = [];
   for (const p of paths) {
-    const st = statOrNotFound(p);
-    const files = st.isDirectory()
-      ? walkModules(p).map((f) => [f, path.relative(p, f)] as const)
-      : [[p, path.basename(p)] as const];
-    for (const [src, rel] of files)
+    const e = expandModulePath(p);
+    for (const src of e.files) {
+      const rel = e.directory ? path.relative(p, src) : path.basename(p);
       tasks.push({
         src,
-        dest: out ? path.join(out, st.isDirectory() ? path.join(path.basename(path.resolve(p)), rel) : rel) : src,
+        dest: out ? path.join(out, e.directory ? path.join(path.basename(path.resolve(p)), rel) : rel) : src,
       });
+    }
   }
   return tasks;
 }
@@ -154,7 +150,7 @@ export async function signCommand(
     ...(o.jobs ? { jobs: o.jobs } : {}),
     progress: io.isTTY,
   });
-  if (o.json) io.stdout(JSON.stringify(results, null, 2) + '\n');
+  if (o.json) io.stdout(jsonText(results));
   return summarize(results, io, 'signed');
 }
 
@@ -181,7 +177,7 @@ export async function verifyCommand(
     io.stderr(`kmodseal: warning: trusted certificate ${r.index} is not loadable by the kernel: ${r.reason}\n`);
   const out: (VerifyResult & { file: string })[] = [];
   let exit: ExitCode = EXIT.OK;
-  const files = paths.flatMap((p) => (fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ? walkModules(p) : [p]));
+  const files = moduleFiles(paths);
   if (!files.length) throw new KmodsealError('E_USAGE', 'verify needs module files or directories');
   for (const file of files) {
     try {
@@ -189,14 +185,14 @@ export async function verifyCommand(
       const r = { file, ...verifyModuleSignature(data, ring, { file }) };
       out.push(r);
       if (r.status !== 'ok' && exit === EXIT.OK) exit = EXIT.CHECK_FAILED;
-      if (!o.json) io.stdout(`${file}: ${r.status}${r.errno ? ` (${r.errno})` : ''}: ${r.detail}\n`);
+      if (!o.json) io.stdout(verifyLine(file, r));
     } catch (e) {
       if (!(e instanceof KmodsealError)) throw e;
       io.stderr(`kmodseal: ERROR: ${e.message}\n`);
       exit = EXIT.BAD_INPUT;
     }
   }
-  if (o.json) io.stdout(JSON.stringify(out, null, 2) + '\n');
+  if (o.json) io.stdout(jsonText(out));
   return exit;
 }
 
@@ -280,11 +276,7 @@ export async function sealCommand(
       error: r.error?.message ?? null,
     })),
   };
-  if (o.manifest) writeFileAtomic(o.manifest, JSON.stringify(manifest, null, 2) + '\n');
-  if (o.json) io.stdout(JSON.stringify(manifest, null, 2) + '\n');
-  else
-    io.stdout(
-      `sealed with ${key.type} key ${manifest.certificate.subject} serial ${manifest.certificate.serial}; the private key is discarded\n`,
-    );
+  if (o.manifest) writeFileAtomic(o.manifest, jsonText(manifest));
+  io.stdout(o.json ? jsonText(manifest) : sealText(key.type, manifest.certificate));
   return summarize(results, io, 'sealed');
 }
