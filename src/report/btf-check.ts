@@ -3,54 +3,12 @@
  * kernel's log lines, the distilled base's mapping, and the base-type comparison (exact with
  * --built-against, else a heuristic).
  */
-import type { BaseCompareResult, BaseEvidence } from '../btf/compare.js';
+import type { BtfCheckJson } from '../check/btf-check.js';
 import type { KernelSeries } from '../kernel/series.js';
 import { renderBaseMismatches } from './btf-mismatch.js';
 import { btfText } from './counts.js';
 
-/** One module of `btf check --json`. */
-export interface BtfCheckJson {
-  readonly file: string;
-  readonly module: string;
-  /** ok | relocatable (6.12, .BTF.base maps onto the target) | mismatch | no-btf | unsupported */
-  readonly status: string;
-  readonly loads: boolean;
-  readonly errno: string | null;
-  readonly typeId: number | null;
-  readonly reason: string | null;
-  readonly kernelLog: readonly string[];
-  /** With --built-against: the base types the module references compared with the target's. */
-  readonly semantic: {
-    status: 'compatible' | 'mismatched';
-    referenced: number;
-    mismatches: BaseCompareResult['mismatches'];
-    truncated: boolean;
-  } | null;
-  /**
-   * Without --built-against: a heuristic, the evidence the module's BTF carries of another base
-   * (names that do not start a string of this base, references to kinds that cannot be referenced so).
-   */
-  readonly heuristic: ({ status: 'evidence-of-another-base' | 'no-evidence' } & BaseEvidence) | null;
-  /**
-   * The module's `.BTF.base`: whether the target's rules use it (6.12) or ignore it (6.1), and
-   * with 6.12 how its types map onto the target's vmlinux BTF (the kernel's btf_relocate()).
-   */
-  readonly distilledBase?: {
-    readonly used: boolean;
-    readonly types?: number;
-    readonly mapped?: number;
-    readonly mappings?: readonly {
-      id: number;
-      kind: string;
-      name: string;
-      size: number;
-      embedded: boolean;
-      targetId: number;
-      targetKind: string;
-    }[];
-  };
-  readonly error?: { code: string; message: string };
-}
+export type { BtfCheckJson } from '../check/btf-check.js';
 
 /** The `kernel` object of `btf check --json`. */
 export interface BtfCheckKernelJson {

@@ -3,19 +3,16 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { readFileBytes } from '../../io/files.js';
 import { moduleFiles } from '../../run/inputs.js';
-import { modnameFromPath } from '../../modinfo/depmod.js';
-import { loadKernelBtf, type KernelBtf } from '../../kernel/btf-source.js';
+import { loadKernelBtf } from '../../kernel/btf-source.js';
 import { decompressModule } from '../../compress/index.js';
 import { Elf } from '../../elf/elf.js';
-import { readModinfo } from '../../modinfo/modinfo.js';
-import { findElfBtf, parseBtf, parseBtfFile } from '../../btf/btf.js';
+import { parseBtfFile } from '../../btf/btf.js';
 import { writeBtfJson, writeBtfRaw } from '../../btf/dump.js';
-import { checkModuleBtf, type ModuleBtfCheckResult } from '../../btf/validate.js';
 import { openModuleBtf } from '../../btf/relocate.js';
 import { probeElf } from '../../elf/elf.js';
-import { baseReferenceEvidence, compareModuleBase } from '../../btf/compare.js';
 import { isKmodsealError, KmodsealError } from '../../bytes/errors.js';
-import { renderBtfCheckJson, renderBtfCheckText, type BtfCheckJson } from '../../report/btf-check.js';
+import { renderBtfCheckJson, renderBtfCheckText } from '../../report/btf-check.js';
+import { btfCheckError, checkModuleFileBtf, type BtfCheckJson } from '../../check/btf-check.js';
 
 export async function btfDumpCommand(file: string, o: { base?: string; json?: boolean }, io: Io): Promise<ExitCode> {
   const base = o.base ? (await loadKernelBtf(o.base)).btf : undefined;
@@ -47,7 +44,7 @@ export async function btfCheckCommand(
   const files = moduleFiles(modules);
   for (const file of files) {
     try {
-      const r = await checkOne(file, target, built, allow);
+      const r = await checkModuleFileBtf(file, target, built, allow);
       results.push(r);
       if (r.status !== 'ok' && r.status !== 'relocatable' && r.status !== 'no-btf')
         exit = Math.max(exit, EXIT.CHECK_FAILED) as ExitCode;
@@ -55,19 +52,7 @@ export async function btfCheckCommand(
     } catch (e) {
       if (!isKmodsealError(e)) throw e;
       io.stderr(`kmodseal: ERROR: ${e.message}\n`);
-      results.push({
-        file,
-        module: modnameFromPath(file),
-        status: 'error',
-        loads: false,
-        errno: null,
-        typeId: null,
-        reason: null,
-        kernelLog: [],
-        semantic: null,
-        heuristic: null,
-        error: { code: e.code, message: e.message },
-      });
+      results.push(btfCheckError(file, e));
       if (exit === EXIT.OK) exit = EXIT.BAD_INPUT;
     }
   }
@@ -83,94 +68,4 @@ export async function btfCheckCommand(
   }
   io.stdout(renderBtfCheckText(results));
   return exit;
-}
-
-async function checkOne(
-  file: string,
-  target: KernelBtf,
-  built: KernelBtf | undefined,
-  allow: boolean,
-): Promise<BtfCheckJson> {
-  const { data } = await decompressModule(readFileBytes(file), file);
-  const elf = Elf.parse(data, file);
-  const module = readModinfo(elf).find((e) => e.key === 'name')?.value ?? modnameFromPath(file);
-  const found = findElfBtf(elf);
-  if (!found || found.btf.length === 0) {
-    return {
-      file,
-      module,
-      status: 'no-btf',
-      loads: true,
-      errno: null,
-      typeId: null,
-      reason: null,
-      kernelLog: [],
-      semantic: null,
-      heuristic: null,
-    };
-  }
-  const res: ModuleBtfCheckResult = checkModuleBtf(found.btf, target.btf, {
-    kernel: target.series,
-    allowMismatch: allow,
-    moduleName: module,
-    littleEndian: elf.header.littleEndian,
-    file,
-    offset: found.btfOffset,
-    ...(found.distilledBase
-      ? { distilledBase: found.distilledBase, distilledBaseOffset: found.distilledBaseOffset ?? 0 }
-      : {}),
-  });
-  const usesDistilled = found.distilledBase !== undefined && target.series === '6.12';
-  const distilledBase: BtfCheckJson['distilledBase'] =
-    found.distilledBase === undefined
-      ? undefined
-      : usesDistilled
-        ? {
-            used: true,
-            ...(res.distilled
-              ? {
-                  types: res.distilled.distilledTypes,
-                  mapped: res.distilled.mappings.length,
-                  mappings: res.distilled.mappings,
-                }
-              : {}),
-          }
-        : { used: false };
-  let semantic: BtfCheckJson['semantic'] = null;
-  let heuristic: BtfCheckJson['heuristic'] = null;
-  // with a distilled base the relocation itself compares every base type the module uses
-  // (by name, kind, size) with the target's: no heuristic, and --built-against is not needed
-  if (usesDistilled) {
-    /* nothing to add */
-  } else if (!built && res.status !== 'fail') {
-    // the split BTF parses against the target: look for traces of another base
-    const ev = baseReferenceEvidence(parseBtf(found.btf, { file, offset: found.btfOffset, base: target.btf }));
-    heuristic = {
-      status: ev.misplacedNameCount || ev.badKindCount ? 'evidence-of-another-base' : 'no-evidence',
-      ...ev,
-    };
-  }
-  if (built && !usesDistilled) {
-    const moduleBtf = parseBtf(found.btf, { file, offset: found.btfOffset, base: built.btf });
-    const cmp = compareModuleBase(moduleBtf, built.btf, target.btf);
-    semantic = {
-      status: cmp.mismatches.length ? 'mismatched' : 'compatible',
-      referenced: cmp.referenced,
-      mismatches: cmp.mismatches,
-      truncated: cmp.truncated,
-    };
-  }
-  return {
-    file,
-    module,
-    status: res.status === 'fail' ? 'mismatch' : res.status === 'ok' && res.distilled ? 'relocatable' : res.status,
-    loads: res.loads,
-    errno: res.status === 'fail' ? (res.errName ?? `errno ${-res.err}`) : null,
-    typeId: res.typeId ?? null,
-    reason: res.reason ?? null,
-    kernelLog: res.kernelLog,
-    semantic,
-    heuristic,
-    ...(distilledBase ? { distilledBase } : {}),
-  };
 }
