@@ -19,12 +19,12 @@ tests=0
 [ "${1:-}" = --tests ] && tests=1
 
 debs=(kmod)
-# the test tier, each for what uses it: anchors (modinfo, depmod, sign-file, bpftool, sbsign,
+# the test tier, each for what uses it: anchors (modinfo, depmod, sign-file, bpftool, sbsign (under faketime),
 # sbverify, osslsigncode, openssl, diffoscope, readelf/objcopy), compressors (xz, zstd, lz4), the PKCS#11 HSM
 # (SoftHSM2, pkcs11-tool, the OpenSSL engine sign-file uses), the EFI binaries the PE tests read,
 # qemu and the initramfs the e2e tests boot, Chromium for the HTML report, the headers the native
 # addons and the BTF oracle build against, and the test kernel kit's build tools
-[ $tests = 1 ] && debs+=(xz-utils zstd lz4 binutils openssl linux-kbuild-6.1 bpftool sbsigntool osslsigncode diffoscope-minimal
+[ $tests = 1 ] && debs+=(xz-utils zstd lz4 binutils openssl linux-kbuild-6.1 bpftool sbsigntool faketime osslsigncode diffoscope-minimal
   softhsm2 opensc libengine-pkcs11-openssl systemd-boot-efi qemu-system-x86 busybox-static cpio chromium
   gcc make libc6-dev liblzma-dev libssl-dev libelf-dev zlib1g-dev flex bison bc dwarves)
 missing=()

@@ -24,6 +24,8 @@ const PAGES: readonly (readonly [string[], string])[] = [
   [['check'], 'docs/check.md'],
   [['btf', 'dump'], 'docs/btf.md'],
   [['btf', 'check'], 'docs/btf.md'],
+  [['efi', 'sign'], 'docs/efi.md'],
+  [['efi', 'verify'], 'docs/efi.md'],
 ];
 
 /** Every option (`-F`, `--field`, `--no-allow-btf-mismatch`, ...) in the Options section of a --help text. */

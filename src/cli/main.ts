@@ -312,6 +312,45 @@ function addBtf(program: Command, io: Io, done: Done): void {
     });
 }
 
+/** `efi sign`, `efi verify`. */
+function addEfi(program: Command, io: Io, done: Done): void {
+  const efi = program
+    .command('efi')
+    .summary('sign EFI images (Authenticode, byte-identical to sbsign) and verify them as EDK2 would');
+  efi
+    .command('sign')
+    .summary('sign a PE/EFI image (bzImage, vmlinuz, .efi) exactly as sbsign does')
+    .argument('<image>', 'the PE/EFI image to sign')
+    .option('--key <key>', 'private key: PEM file, or an RFC 7512 pkcs11: URI (HSM)')
+    .option('--cert <file>', "the signer's certificate (PEM or DER)")
+    .option(
+      '--addcert <file>',
+      'carry these intermediate certificates too (PEM/DER; repeatable), as sbsign --addcert',
+      collect,
+    )
+    .option('--signing-time <time>', 'signingTime: RFC 3339 or @SECONDS (default: $SOURCE_DATE_EPOCH, else now)')
+    .option('--detached', 'write only the PKCS#7 signature (as sbsign --detached)')
+    .option('--output <file>', 'where to write the signed image (or the signature)')
+    .option(
+      '--pkcs11-module <so>',
+      'PKCS#11 module (default: module-path= in the URI, $KMODSEAL_PKCS11_MODULE, or SoftHSM2)',
+    )
+    .action(async (image, o) => {
+      const { efiSignCommand } = await import('./commands/efi.js');
+      done(await efiSignCommand(image, o, io));
+    });
+  efi
+    .command('verify')
+    .summary("list an image's Authenticode signatures and whether EDK2 would accept one with these db certificates")
+    .argument('<image>', 'the signed PE/EFI image')
+    .option('--cert <file>', 'a trusted (db) certificate (PEM/DER; repeatable)', collect)
+    .option('--json', 'print JSON')
+    .action(async (image, o) => {
+      const { efiVerifyCommand } = await import('./commands/efi.js');
+      done(efiVerifyCommand(image, o, io));
+    });
+}
+
 /** The exit code of what a command threw, said on stderr: usage (2), a KmodsealError (1, 2 or 3), or a bug (70, with its stack). */
 function errorExit(e: unknown, io: Io): ExitCode {
   if (e instanceof CommanderError) {
@@ -336,7 +375,7 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     result = code;
   };
   const program = createProgram(io);
-  for (const add of [addInspect, addKernel, addKeys, addRepro, addCheck, addBtf]) add(program, io, done);
+  for (const add of [addInspect, addKernel, addKeys, addRepro, addCheck, addBtf, addEfi]) add(program, io, done);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

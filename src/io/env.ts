@@ -9,6 +9,7 @@
  *   KMODSEAL_JOBS=N                 threads for parallel work (src/run/pool.ts: defaultJobs)
  *   KMODSEAL_PKCS11_MODULE=PATH     PKCS#11 module when the URI names none (src/keys/pkcs11-signer.ts)
  *   KBUILD_SIGN_PIN                 private key passphrase / token PIN, as sign-file reads it
+ *   SOURCE_DATE_EPOCH               `efi sign`'s signing time when --signing-time is not given
  */
 
 function flag(name: string): boolean {
@@ -49,4 +50,9 @@ export function pkcs11ModuleFromEnv(): string | undefined {
 /** KBUILD_SIGN_PIN, when set (sign-file's passphrase and PIN). */
 export function signPinFromEnv(): string | undefined {
   return process.env.KBUILD_SIGN_PIN;
+}
+
+/** SOURCE_DATE_EPOCH, when set (reproducible builds: the time written into signatures). */
+export function sourceDateEpochFromEnv(): string | undefined {
+  return process.env.SOURCE_DATE_EPOCH;
 }
