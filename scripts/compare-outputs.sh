@@ -3,8 +3,8 @@
 # on the cached corpus and the test kernel kit, for refactors that must not change behaviour.
 # REV is built in a temporary git worktree (sharing node_modules and the native addons); each
 # command runs once with each build and the bytes of stdout, stderr and the exit code are
-# compared. SAMPLE (default 200) modules per set for inspect; check, verify and sign over the
-# same sample. Prints one line per case and a summary; exit 1 when any output differs.
+# compared. SAMPLE (default 200) modules per set (every 17th), or `all` (every module of every
+# set): inspect, check, verify and sign over them. Prints one line per case and a summary; exit 1 when any output differs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rev=${1:?usage: compare-outputs.sh REV [SAMPLE]}
@@ -41,7 +41,11 @@ run() { # name args...: runs both builds (cwd: the checkout, so paths print the 
 while IFS=$'\t' read -r set arch pkg version dir deb; do
   rel=$(ls "$dir/lib/modules" 2>/dev/null | head -n 1)
   [ -n "$rel" ] && [ -d "$dir/lib/modules/$rel/kernel" ] || continue # image packages only
-  mods=$(find "$dir/lib/modules/$rel/kernel" -name '*.ko*' | LC_ALL=C sort | awk -v n="$sample" 'NR % 17 == 1 && c < n { print; c++ }')
+  if [ "$sample" = all ]; then
+    mods=$(find "$dir/lib/modules/$rel/kernel" -name '*.ko*' | LC_ALL=C sort)
+  else
+    mods=$(find "$dir/lib/modules/$rel/kernel" -name '*.ko*' | LC_ALL=C sort | awk -v n="$sample" 'NR % 17 == 1 && c < n { print; c++ }')
+  fi
   # shellcheck disable=SC2086
   {
     run "$set: kernel --json" kernel --json "$dir"
@@ -52,6 +56,23 @@ while IFS=$'\t' read -r set arch pkg version dir deb; do
     run "$set: check (sample)" check --sig-enforce --kernel "$dir" $mods
     run "$set: verify --kernel (sample)" verify --json --kernel "$dir" $mods
   }
+  # sign: the same key and modules give the same bytes (compressed modules recompressed) with either build
+  for side in old new; do
+    bin=$root/dist/bundle/kmodseal.mjs
+    [ $side = old ] && bin=$work/old/dist/bundle/kmodseal.mjs
+    rm -rf "$work/corpus-$side" && mkdir -p "$work/corpus-$side"
+    # shellcheck disable=SC2086
+    node "$bin" sign --key "$kit/keys/direct.key" --cert "$kit/keys/direct.crt" --out "$work/corpus-$side" $mods >/dev/null 2>&1 || true
+  done
+  if [ -z "$(ls -A "$work/corpus-new")" ]; then
+    differ=$((differ + 1))
+    echo "DIFFERS: $set: sign (sample) wrote nothing"
+  elif diff -r -q "$work/corpus-old" "$work/corpus-new" >/dev/null; then
+    same=$((same + 1))
+  else
+    differ=$((differ + 1))
+    echo "DIFFERS: $set: sign (sample)"
+  fi
 done <.cache/kernels/index.tsv
 run "kit: kernel --json vmlinux" kernel --json "$kit/vmlinux"
 run "kit: kernel --json bzImage" kernel --json "$kit/bzImage" --system-map "$kit/System.map"
