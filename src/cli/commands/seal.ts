@@ -16,6 +16,7 @@ import { signMany } from '../../run/sign-many.js';
 import type { SignerSpec, SignResult, SignTask } from '../../run/jobs/sign.js';
 import { isHashAlgorithm, type HashAlgorithm } from '../../keys/signer.js';
 import { certificateToPem } from '../../keys/x509.js';
+import { describeCertificate } from '../../pki/display.js';
 import { createTrustedKeyring, verifyModuleSignature, type VerifyResult } from '../../sign/verify.js';
 import { decompressModule } from '../../compress/index.js';
 import { loadKernelSource, requireKernelPart } from '../../kernel/source.js';
@@ -72,13 +73,13 @@ export async function keygenCommand(
   if (o.keyOut) writePrivateKeyFile(o.keyOut, k.privateKeyPem);
   if (o.certOut) writeFileAtomic(o.certOut, k.certificatePem);
   if (o.derOut) writeFileAtomic(o.derOut, k.certificate);
-  const x = new crypto.X509Certificate(Buffer.from(k.certificate));
+  const x = describeCertificate(k.certificate);
   const info = {
     type: k.type,
     subject: x.subject,
     issuer: x.issuer,
-    serial: x.serialNumber.toLowerCase(),
-    sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+    serial: x.serial,
+    sha256: x.sha256,
     keyOut: o.keyOut ?? null,
     certOut: o.certOut ?? null,
     derOut: o.derOut ?? null,
@@ -259,12 +260,12 @@ export async function sealCommand(
   };
   const tasks = signTasks(roots, undefined);
   const results = await signMany(spec, tasks, { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
-  const x = new crypto.X509Certificate(Buffer.from(key.certificate));
+  const x = describeCertificate(key.certificate);
   const manifest = {
     certificate: {
       subject: x.subject,
-      serial: x.serialNumber.toLowerCase(),
-      sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+      serial: x.serial,
+      sha256: x.sha256,
       type: key.type,
     },
     hash: spec.hash,
