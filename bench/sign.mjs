@@ -8,25 +8,18 @@
 // below), and every figure is the best of BENCH_REPEAT (default 3) runs interleaved with the
 // others: the fastest time of each tool and the highest `openssl speed` rate (the limit), so
 // each side is measured at its least disturbed. kmodseal is timed with the native signer
-// (system libcrypto, when built) and with node:crypto (KMODSEAL_NO_NATIVE_CRYPTO=1).
+// (system libcrypto, when built) and with node:crypto (KMODSEAL_NO_NATIVE_CRYPTO=1); with
+// --against, the other build is timed the same ways in the same rounds, alternating.
+// BENCH_QUICK=1: one round, every 8th module of 6.1, 50 .ko.xz, a 5 s settle limit.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { walk, root, cache, bin } from './lib.mjs';
+import { walk, root, sets, quick, alternate, figure, againstText, emit } from './lib.mjs';
 
 const SIGN_FILE = '/usr/lib/linux-kbuild-6.1/scripts/sign-file';
-const XZ_SAMPLE = Number(process.env.BENCH_XZ_MODULES ?? 400);
-const kmodsealBin = process.env.BENCH_KMODSEAL ?? bin; // another build to compare with
-const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
-const sets = Object.fromEntries(
-  fs
-    .readFileSync(path.join(cache, 'kernels', 'index.tsv'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => l.split('\t'))
-    .map((f) => [f[0], f]),
-);
+const XZ_SAMPLE = Number(process.env.BENCH_XZ_MODULES ?? (quick ? 50 : 400));
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? (quick ? 1 : 3)));
 // Both tools read and write the trees on tmpfs when there is one (BENCH_DIR overrides): on this
 // VM's ext4 (mounted with discard) creating 4,000 files costs 1-4 s of system time, varying from
 // run to run with earlier deletions, which would swamp the signing being measured.
@@ -37,7 +30,10 @@ const cores = os.availableParallelism();
 // Before each measurement: wait (at most BENCH_SETTLE seconds, default 30) until every core is
 // this VM's, i.e. SHA-256 on all cores at once runs at >= 90% of cores x the one-core rate just measured.
 // A measurement taken anyway after the wait is counted and reported.
-const SETTLE_MS = Number(process.env.BENCH_SETTLE ?? 30) * 1000;
+const SETTLE_MS = Number(process.env.BENCH_SETTLE ?? (quick ? 5 : 30)) * 1000;
+// and at most BENCH_SETTLE_BUDGET seconds in all (default 240, quick 30): on a machine that stays
+// busy (other engineers' test runs), waiting longer only makes the run longer, not the figures better.
+let settleBudget = Number(process.env.BENCH_SETTLE_BUDGET ?? (quick ? 30 : 240)) * 1000;
 let unsettled = 0;
 // SHA-256 blocks hashed in 0.4 s, by one process alone or by one per core at once (summed)
 const PROBE =
@@ -54,13 +50,18 @@ function shaRate(multi) {
 }
 function settle() {
   if (cores < 2 || SETTLE_MS <= 0) return;
-  const deadline = Date.now() + SETTLE_MS;
-  for (;;) {
-    const one = shaRate(false),
-      all = shaRate(true);
-    if (all >= 0.9 * cores * one) return;
-    if (Date.now() > deadline) return void unsettled++;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+  const start = Date.now();
+  const deadline = start + Math.min(SETTLE_MS, Math.max(0, settleBudget));
+  try {
+    for (;;) {
+      const one = shaRate(false),
+        all = shaRate(true);
+      if (all >= 0.9 * cores * one) return;
+      if (Date.now() > deadline) return void unsettled++;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    }
+  } finally {
+    settleBudget -= Date.now() - start;
   }
 }
 
@@ -90,7 +91,10 @@ function speed(alg) {
 const src61 = path.join(sets['amd64-6.1'][4], 'lib/modules');
 const unsigned = path.join(tmp, 'unsigned');
 fs.cpSync(src61, unsigned, { recursive: true });
-const kos = walk(unsigned);
+// quick mode: every 8th module only (the rest deleted before anything is timed)
+const kos = walk(unsigned)
+  .sort()
+  .filter((f, i) => !quick || i % 8 === 0 || void fs.rmSync(f));
 for (const f of kos) {
   const d = fs.readFileSync(f);
   const t = d.length - 28 - 12;
@@ -158,7 +162,8 @@ console.log(`native signer: RSA ${nativeLib}; EC ${nativeLibEc}; node's bundled 
 console.log(
   'key        kmodseal  (node:crypto)  sign-file(x2)  ratio          limit (openssl speed + sha256)  kmodseal/limit',
 );
-const best = (f) => Math.min(...Array.from({ length: REPEAT }, f));
+const rows = [];
+const notes = [];
 for (const [type, req, speedAlg] of [
   ['rsa4096', ['-newkey', 'rsa:4096'], 'rsa4096'],
   ['p384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1'], 'ecdsap384'],
@@ -188,9 +193,9 @@ for (const [type, req, speedAlg] of [
   );
   execFileSync('openssl', ['x509', '-in', crt, '-outform', 'DER', '-out', der]);
   const outDir = path.join(tmp, `ours-${type}`);
-  const kmodseal = (env) => {
+  const kmodseal = (kbin, env) => {
     fs.rmSync(outDir, { recursive: true, force: true });
-    return time('node', [kmodsealBin, 'sign', '--key', key, '--cert', crt, '--out', outDir, unsigned], {
+    return time('node', [kbin, 'sign', '--key', key, '--cert', crt, '--out', outDir, unsigned], {
       env: { ...process.env, ...env },
     });
   };
@@ -202,33 +207,57 @@ for (const [type, req, speedAlg] of [
     fs.writeFileSync(list, walk(theirsDir).join('\n') + '\n');
     return time('sh', ['-c', `xargs -a ${list} -P 2 -n 1 ${SIGN_FILE} sha256 ${key} ${der}`]);
   };
-  const runs = { ours: [], node: [], theirs: [], speed: [], lib: [] };
+  const runs = { ours: [], oursOld: [], node: [], nodeOld: [], theirs: [], speed: [], lib: [] };
+  const NODE = { KMODSEAL_NO_NATIVE_CRYPTO: '1' };
   for (let i = 0; i < REPEAT; i++) {
     runs.speed.push(speed(speedAlg));
     runs.lib.push(nativeSpeed(key, type));
-    runs.ours.push(kmodseal({}));
-    runs.node.push(kmodseal({ KMODSEAL_NO_NATIVE_CRYPTO: '1' }));
+    alternate(i, (b) => runs[b.side === 'new' ? 'ours' : 'oursOld'].push(kmodseal(b.bin, {})));
+    alternate(i, (b) => runs[b.side === 'new' ? 'node' : 'nodeOld'].push(kmodseal(b.bin, NODE)));
     runs.theirs.push(signFile());
   }
   runs.speed.push(speed(speedAlg));
-  const ours = Math.min(...runs.ours),
-    node = Math.min(...runs.node),
-    theirs = Math.min(...runs.theirs);
   const perSec = Math.max(...runs.speed.filter(Number.isFinite));
   const limit = kos.length / perSec + hashSeconds;
   const libPerSec = Math.max(...runs.lib.filter(Number.isFinite));
   const libLimit = kos.length / libPerSec + hashSeconds;
+  const keyName = type === 'rsa4096' ? 'RSA-4096' : 'ECDSA P-384';
+  const extra = (f) => ({ limit, perSec, ofLimit: f.kmodseal / limit, libPerSec, libLimit });
+  const native = figure({
+    id: type,
+    label: `${keyName}, native signer`,
+    ours: runs.ours,
+    old: runs.oursOld,
+    anchor: runs.theirs,
+    stat: 'best',
+    target: { max: 1.25, of: 'limit', text: 'kmodseal / limit ≤ 1.25x' },
+  });
+  Object.assign(native, extra(native));
+  const node = figure({
+    id: `${type}-node`,
+    label: `${keyName}, node:crypto`,
+    ours: runs.node,
+    old: runs.nodeOld,
+    anchor: runs.theirs,
+    stat: 'best',
+  });
+  Object.assign(node, extra(node));
+  rows.push(native, node);
   console.log(
-    `${type.padEnd(9)} ${ours.toFixed(2).padStart(7)}s ${('(' + node.toFixed(2) + 's)').padStart(11)}  ` +
-      `${theirs.toFixed(2).padStart(10)}s   ${(theirs / ours).toFixed(1).padStart(4)}x faster   ` +
+    `${type.padEnd(9)} ${native.kmodseal.toFixed(2).padStart(7)}s ${('(' + node.kmodseal.toFixed(2) + 's)').padStart(11)}  ` +
+      `${native.anchor.toFixed(2).padStart(10)}s   ${(native.anchor / native.kmodseal).toFixed(1).padStart(4)}x faster   ` +
       `${limit.toFixed(2).padStart(6)}s (${perSec.toFixed(0)} sig/s)          ` +
-      `${(ours / limit).toFixed(2)}x (node:crypto ${(node / limit).toFixed(2)}x)`,
+      `${native.ofLimit.toFixed(2)}x (node:crypto ${node.ofLimit.toFixed(2)}x)`,
   );
-  if (Number.isFinite(libPerSec))
-    console.log(
-      `          the native signer's own libcrypto (${type === 'p384' ? nativeLibEc : nativeLib}): ${libPerSec.toFixed(0)} ` +
-        `sig/s on all cores, limit ${libLimit.toFixed(2)}s: kmodseal ${(ours / libLimit).toFixed(2)}x of it`,
-    );
+  if (native.against) console.log(`         ${againstText(native)}\n         ${againstText(node)} (node:crypto)`);
+  if (Number.isFinite(libPerSec)) {
+    const note =
+      `${keyName}: the native signer's own libcrypto (${type === 'p384' ? nativeLibEc : nativeLib}) signs ` +
+      `${libPerSec.toFixed(0)} times a second on all cores: a limit of ${libLimit.toFixed(2)} s, of which kmodseal takes ` +
+      `${(native.kmodseal / libLimit).toFixed(2)}x`;
+    notes.push(note);
+    console.log(`          ${note}`);
+  }
   console.log(
     `          all runs: kmodseal ${runs.ours.map((t) => t.toFixed(2)).join(' ')}; node:crypto ` +
       `${runs.node.map((t) => t.toFixed(2)).join(' ')}; sign-file ${runs.theirs.map((t) => t.toFixed(2)).join(' ')}; ` +
@@ -249,15 +278,15 @@ xzMods.forEach((f, i) => fs.copyFileSync(f, path.join(xzDir, `${i}-${path.basena
 const key = path.join(tmp, 'p384.pem'),
   crt = path.join(tmp, 'p384.crt'),
   der = path.join(tmp, 'p384.der');
-const oursXz = best(() => {
+const oursXz = (kbin) => {
   fs.rmSync(path.join(tmp, 'ours-xz'), { recursive: true, force: true });
-  return time('node', [kmodsealBin, 'sign', '--key', key, '--cert', crt, '--out', path.join(tmp, 'ours-xz'), xzDir]);
-});
+  return time('node', [kbin, 'sign', '--key', key, '--cert', crt, '--out', path.join(tmp, 'ours-xz'), xzDir]);
+};
 const theirsXz = path.join(tmp, 'theirs-xz');
 const script =
   `f="$1"; xz -dc "$f" > "$f.ko" && t=$(($(stat -c %s "$f.ko") - 40)) && ${SIGN_FILE} sha256 ${key} ${der} ` +
   `"$f.ko" && xz --check=crc32 --lzma2=dict=1MiB -c "$f.ko" > "$f" && rm "$f.ko"`;
-const theirsXzT = best(() => {
+const theirsXzT = () => {
   fs.rmSync(theirsXz, { recursive: true, force: true });
   fs.cpSync(xzDir, theirsXz, { recursive: true });
   fs.writeFileSync(path.join(tmp, 'list-xz'), walk(theirsXz).join('\n') + '\n');
@@ -265,13 +294,46 @@ const theirsXzT = best(() => {
     '-c',
     `xargs -a ${path.join(tmp, 'list-xz')} -P 2 -n 1 sh -c '${script.replace(/'/g, `'\\''`)}' _`,
   ]);
+};
+const xz = { ours: [], old: [], theirs: [] };
+for (let i = 0; i < REPEAT; i++) {
+  alternate(i, (b) => xz[b.side === 'new' ? 'ours' : 'old'].push(oursXz(b.bin)));
+  xz.theirs.push(theirsXzT());
+}
+const xzF = figure({
+  id: 'p384-xz',
+  label: `ECDSA P-384, ${xzMods.length} \`.ko.xz\` of 6.12`,
+  ours: xz.ours,
+  old: xz.old,
+  anchor: xz.theirs,
+  stat: 'best',
 });
+rows.push(xzF);
 console.log(
-  `p384 .ko.xz (${xzMods.length} of ${xzAll.length} 6.12 modules): kmodseal ${oursXz.toFixed(2)}s, xz -d + sign-file + xz ` +
-    `(x2) ${theirsXzT.toFixed(2)}s: ${(theirsXzT / oursXz).toFixed(1)}x faster (recompression dominates)`,
+  `p384 .ko.xz (${xzMods.length} of ${xzAll.length} 6.12 modules): kmodseal ${xzF.kmodseal.toFixed(2)}s, xz -d + sign-file + xz ` +
+    `(x2) ${xzF.anchor.toFixed(2)}s: ${(xzF.anchor / xzF.kmodseal).toFixed(1)}x faster (recompression dominates)` +
+    againstText(xzF),
 );
-if (unsettled)
-  console.log(
-    `${unsettled} measurement(s) were taken while other guests held a core (waited ${SETTLE_MS / 1000} s each)`,
-  );
+if (unsettled) {
+  const note =
+    `${unsettled} measurement(s) were taken while something else held a core (after waiting up to ${SETTLE_MS / 1000} s ` +
+    `each, ${process.env.BENCH_SETTLE_BUDGET ?? (quick ? 30 : 240)} s in all)`;
+  notes.push(note);
+  console.log(note);
+}
 fs.rmSync(tmp, { recursive: true, force: true });
+emit('sign', {
+  title: '`sign` vs `sign-file`',
+  anchor: 'sign-file, two at a time',
+  stat: `best of ${REPEAT}`,
+  modules: kos.length,
+  mib: bytes / 2 ** 20,
+  pkg: sets['amd64-6.1'][2],
+  benchDir,
+  nativeLib,
+  nativeLibEc,
+  nodeOpenssl: process.versions.openssl,
+  unsettled,
+  notes,
+  rows,
+});
