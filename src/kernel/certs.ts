@@ -21,6 +21,7 @@ import { ByteReader, latin1, toHex } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
 import { nameAttributes, parseCertificate } from '../pki/certificate.js';
 import { formatName } from '../modsig/signature.js';
+import { OID_CN, OID_EMAIL, OID_O } from '../pki/oids.js';
 
 /** One certificate as the kernel's builtin keyring would load it. */
 export interface KernelCertificate {
@@ -97,10 +98,6 @@ export interface WordLayout {
 export const MAX_EXTRA_AREA_SCAN = 1024 * 1024;
 /** Certificates we are willing to parse from one list. */
 export const MAX_CERTIFICATES = 4096;
-
-const OID_CN = '2.5.4.3';
-const OID_O = '2.5.4.10';
-const OID_EMAIL = '1.2.840.113549.1.9.1';
 
 /**
  * Parses one DER X.509 certificate.

@@ -17,6 +17,7 @@ import { FormatError } from '../bytes/errors.js';
 import { nameAttributes } from '../pki/certificate.js';
 import { decodePkcs7 } from '../pki/pkcs7.js';
 import { findSignatureTrailer, type ModuleSignatureRaw } from './trailer.js';
+import { OID_CN } from '../pki/oids.js';
 
 export {
   MODULE_SIG_STRING,
@@ -35,8 +36,6 @@ export const PKEY_ID_PKCS7 = 2;
 const PKEY_ALGO = ['DSA', 'RSA'] as const;
 const PKEY_HASH_ALGO = ['md4', 'md5', 'sha1', 'rmd160', 'sha256', 'sha384', 'sha512', 'sha224', 'sm3'] as const;
 const PKEY_ID_TYPE = ['PGP', 'X509', 'PKCS#7'] as const;
-
-const OID_CN = '2.5.4.3';
 
 /** OpenSSL long names (what OBJ_obj2txt prints) of digest OIDs seen in module signatures. */
 const DIGEST_NAMES: Record<string, string> = {

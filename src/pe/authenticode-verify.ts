@@ -24,8 +24,8 @@ import { decodePkcs7 } from '../pki/pkcs7.js';
 import { formatName } from '../modsig/signature.js';
 import { readPeSignatures, type AuthenticodeSignature } from './authenticode.js';
 import { authenticodeRanges, parsePe } from './pe.js';
+import { OID_MESSAGE_DIGEST } from '../pki/oids.js';
 
-const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
 const MAX_CHAIN = 8;
 const NODE_HASH: Record<string, string> = { sha1: 'sha1', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
 

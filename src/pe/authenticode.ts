@@ -19,8 +19,8 @@ import {
 import { decodePkcs7, Pkcs7DecodeError, type Pkcs7Message } from '../pki/pkcs7.js';
 import { digestName, formatName } from '../modsig/signature.js';
 import { authenticodeRanges, findSbat, parsePe, type PeImage } from './pe.js';
+import { OID_SPC_INDIRECT_DATA } from '../pki/oids.js';
 
-const OID_SPC_INDIRECT_DATA = '1.3.6.1.4.1.311.2.1.4';
 const NODE_HASH: Record<string, string> = { sha1: 'sha1', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
 
 /** One SignerInfo of an Authenticode signature. */

@@ -37,12 +37,11 @@ import {
   TAG_OID,
   TAG_SEQUENCE,
 } from './der.js';
+import { OID_EC_PUBLIC_KEY as OID_EC, OID_RSA_ENCRYPTION as OID_RSA } from './oids.js';
 
 const OID_SKID = '2.5.29.14';
 const OID_AKID = '2.5.29.35';
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
-const OID_RSA = '1.2.840.113549.1.1.1';
-const OID_EC = '1.2.840.10045.2.1';
 
 export interface AuthorityKeyId {
   /** keyIdentifier [0] octets. */

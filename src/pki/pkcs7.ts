@@ -35,8 +35,7 @@ import { ByteReader } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
 import { concatBytes, expectTlv, readChildren, type Tlv, TAG_OCTET_STRING, TAG_SEQUENCE, TAG_SET } from './der.js';
 import { parseCertificate, type ParsedCertificate } from './certificate.js';
-
-export const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
+import { OID_SIGNED_DATA } from './oids.js';
 
 /** A certificate carried in SignedData.certificates: parsed, or why not (the kernel refuses the message). */
 export type CarriedCertificate =

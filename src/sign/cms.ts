@@ -49,10 +49,8 @@ import {
   TAG_SET,
 } from '../pki/der.js';
 import { HASH_OID, type HashAlgorithm, type Signer, type SignerAlgorithm } from '../keys/signer.js';
+import { OID_DATA, OID_RSA_ENCRYPTION, OID_SIGNED_DATA } from '../pki/oids.js';
 
-const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
-const OID_DATA = '1.2.840.113549.1.7.1';
-const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
 const OID_ECDSA_WITH: Record<HashAlgorithm, string> = {
   sha1: '1.2.840.10045.4.1',
   sha224: '1.2.840.10045.4.3.1',
