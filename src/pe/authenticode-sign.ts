@@ -37,7 +37,8 @@ import {
   TAG_SEQUENCE,
   TAG_SET,
 } from '../pki/der.js';
-import { authenticodeRanges, parsePe, type PeImage } from './pe.js';
+import { parsePe, type PeImage } from './pe.js';
+import { authenticodeDigest } from './authenticode.js';
 import {
   OID_CONTENT_TYPE,
   OID_ECDSA_WITH_SHA256,
@@ -113,9 +114,7 @@ export function preparePeImage(data: Uint8Array, file: string): PreparedPeImage 
   for (const s of pe.sections) if (s.sizeOfRawData > 0) end = Math.max(end, s.pointerToRawData + s.sizeOfRawData);
   const body = new Uint8Array(align8(end));
   body.set(data.subarray(0, Math.min(end, data.length)));
-  const h = createHash('sha256');
-  for (const r of authenticodeRanges(body, { ...pe, certTable: undefined })) h.update(r);
-  return { body, existingEntries, pe, digest: new Uint8Array(h.digest()) };
+  return { body, existingEntries, pe, digest: authenticodeDigest(body, { ...pe, certTable: undefined }) };
 }
 
 /** "<<<Obsolete>>>" in UTF-16BE, sbsign's SpcLink file name. */

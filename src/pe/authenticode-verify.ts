@@ -22,8 +22,8 @@ import {
 import { expectTlv, tlvContents, TAG_OCTET_STRING } from '../pki/der.js';
 import { decodePkcs7 } from '../pki/pkcs7.js';
 import { formatName } from '../modsig/signature.js';
-import { readPeSignatures, type AuthenticodeSignature } from './authenticode.js';
-import { authenticodeRanges, parsePe } from './pe.js';
+import { imageDigester, readPeSignatures, type AuthenticodeSignature } from './authenticode.js';
+import { parsePe } from './pe.js';
 import { OID_MESSAGE_DIGEST } from '../pki/oids.js';
 
 const MAX_CHAIN = 8;
@@ -93,7 +93,8 @@ function chainToTrusted(
  */
 export function verifyPeSignatures(data: Uint8Array, file: string, trusted: readonly Uint8Array[]): EfiVerifyResult {
   const pe = parsePe(data, file);
-  const read = readPeSignatures(data, file, pe);
+  const imageDigest = imageDigester(data, pe);
+  const read = readPeSignatures(data, file, pe, imageDigest);
   const trustedCerts = trusted.map((d, i) => parseCertificate(d, { file: `<trusted certificate ${i + 1}>` }));
   const entries = pe.certificates.filter((e) => e.type === 2);
   const checks: EfiSignatureCheck[] = read.signatures.map((signature, i) => {
@@ -148,13 +149,11 @@ export function verifyPeSignatures(data: Uint8Array, file: string, trusted: read
       verdict,
     };
   });
-  const h = crypto.createHash('sha256');
-  for (const r of authenticodeRanges(data, pe)) h.update(r);
   const accepted = checks.some((c) => c.verdict === 'accepted');
   const firstBad = checks.find((c) => c.verdict !== 'accepted');
   return {
     checks,
-    imageDigest: h.digest('hex'),
+    imageDigest: imageDigest('sha256'),
     accepted,
     reason: accepted
       ? undefined

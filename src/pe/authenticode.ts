@@ -76,22 +76,34 @@ function indirectDigest(r: ByteReader): { algorithm: string; digest: Uint8Array 
   return { algorithm: decodeOid(tlvContents(r, oid)), digest: tlvContents(r, octets) };
 }
 
+/** The Authenticode digest of an image (the ranges of {@link authenticodeRanges}) with `alg`. */
+export function authenticodeDigest(data: Uint8Array, pe: PeImage, alg = 'sha256'): Uint8Array {
+  const h = createHash(NODE_HASH[alg] ?? alg);
+  for (const range of authenticodeRanges(data, pe)) h.update(range);
+  return new Uint8Array(h.digest());
+}
+
+/** {@link authenticodeDigest} in hex, each algorithm's computed once: for callers that need it more than once. */
+export function imageDigester(data: Uint8Array, pe: PeImage): (alg: string) => string {
+  const digests = new Map<string, string>();
+  return (alg) => {
+    let d = digests.get(alg);
+    if (!d) digests.set(alg, (d = toHex(authenticodeDigest(data, pe, alg))));
+    return d;
+  };
+}
+
 /**
  * Reads every Authenticode signature of a PE image and checks each signed digest against the
  * image. Signature *trust* (chains to a db key) is not judged here.
  * @throws FormatError for malformed PE headers or PKCS#7.
  */
-export function readPeSignatures(data: Uint8Array, file: string, pe: PeImage = parsePe(data, file)): PeSignatures {
-  const digests = new Map<string, string>();
-  const imageDigest = (alg: string): string => {
-    let d = digests.get(alg);
-    if (!d) {
-      const h = createHash(NODE_HASH[alg] ?? alg);
-      for (const range of authenticodeRanges(data, pe)) h.update(range);
-      digests.set(alg, (d = h.digest('hex')));
-    }
-    return d;
-  };
+export function readPeSignatures(
+  data: Uint8Array,
+  file: string,
+  pe: PeImage = parsePe(data, file),
+  imageDigest: (alg: string) => string = imageDigester(data, pe),
+): PeSignatures {
   const signatures: AuthenticodeSignature[] = [];
   for (const entry of pe.certificates) {
     if (entry.type !== 2) continue;

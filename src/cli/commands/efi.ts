@@ -5,9 +5,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { readCertificateFile } from '../../keys/key-file.js';
-import { createNodeSigner } from '../../keys/node-signer.js';
-import { openPkcs11Signer } from '../../keys/pkcs11-signer.js';
-import type { Signer } from '../../keys/signer.js';
+import { openSigner } from '../../keys/open-signer.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { readFileBytes } from '../../io/files.js';
@@ -64,9 +62,8 @@ export async function efiSignCommand(
   const certificate = readCertificateFile(o.cert)[0]!;
   const extra = (o.addcert ?? []).flatMap(readCertificateFile);
   const prepared = preparePeImage(readFileBytes(input), input);
-  const signer: Signer = o.key.startsWith('pkcs11:')
-    ? openPkcs11Signer(o.key, { certificate, ...(o.pkcs11Module ? { modulePath: o.pkcs11Module } : {}) })
-    : createNodeSigner(Buffer.from(readFileBytes(o.key)).toString('latin1'), certificate);
+  const key = o.key.startsWith('pkcs11:') ? o.key : Buffer.from(readFileBytes(o.key)).toString('latin1');
+  const signer = openSigner(key, certificate, o.pkcs11Module);
   let signature: Uint8Array;
   try {
     const attrs = authenticodeSignedAttributes(prepared.digest, time);

@@ -10,8 +10,7 @@ import { KmodsealError } from '../../bytes/errors.js';
 import { openRegularFile } from '../../io/files.js';
 import { writePartsAtomic } from '../../io/atomic.js';
 import { signModuleFileParts } from '../../sign/compressed.js';
-import { createNodeSigner } from '../../keys/node-signer.js';
-import { openPkcs11Signer } from '../../keys/pkcs11-signer.js';
+import { openSigner } from '../../keys/open-signer.js';
 import type { HashAlgorithm, Signer } from '../../keys/signer.js';
 import { flattenError, type Job, type JobError } from '../job.js';
 
@@ -47,12 +46,7 @@ export interface SignResult {
 let cached: { id: string; signer: Signer } | undefined;
 function signerFor(spec: SignerSpec): Signer {
   if (cached?.id === spec.id) return cached.signer;
-  const signer = spec.key.startsWith('pkcs11:')
-    ? openPkcs11Signer(spec.key, {
-        certificate: spec.certificate,
-        ...(spec.pkcs11Module ? { modulePath: spec.pkcs11Module } : {}),
-      })
-    : createNodeSigner(spec.key, spec.certificate);
+  const signer = openSigner(spec.key, spec.certificate, spec.pkcs11Module);
   cached = { id: spec.id, signer };
   return signer;
 }
