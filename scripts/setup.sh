@@ -8,8 +8,9 @@
 #                              two Debian kernel packages; Debian packages: kmod (depmod, run on
 #                              the unpacked packages as their postinst would) - nothing else
 #   scripts/setup.sh --tests   also what the tests use (npm test): the anchor tools the tests
-#                              compare with, the whole kernel package corpus, newer liblzma and
-#                              libcrypto for the native fast paths, the BTF oracle and the test
+#                              compare with, the whole kernel package corpus, Debian's shim,
+#                              GRUB and systemd-boot EFI binaries (scripts/fetch-efi.sh), newer
+#                              liblzma and libcrypto for the native fast paths, the BTF oracle and the test
 #                              kernel kit (testkernel/build.sh; KMODSEAL_TESTKERNEL names a ready
 #                              kit instead)
 set -euo pipefail
@@ -50,6 +51,7 @@ bash scripts/build-native.sh
 npm run build --silent
 if [ $tests = 1 ]; then
   bash scripts/fetch-kernels.sh >/dev/null
+  bash scripts/fetch-efi.sh >/dev/null
   bash scripts/build-btf-oracle.sh
   [ -n "${KMODSEAL_TESTKERNEL:-}" ] || bash testkernel/build.sh >/dev/null
 else

@@ -26,6 +26,8 @@ const PAGES: readonly (readonly [string[], string])[] = [
   [['btf', 'check'], 'docs/btf.md'],
   [['efi', 'sign'], 'docs/efi.md'],
   [['efi', 'verify'], 'docs/efi.md'],
+  [['efi', 'detach'], 'docs/efi-attach.md'],
+  [['efi', 'attach'], 'docs/efi-attach.md'],
 ];
 
 /** Every option (`-F`, `--field`, `--no-allow-btf-mismatch`, ...) in the Options section of a --help text. */

@@ -312,7 +312,7 @@ function addBtf(program: Command, io: Io, done: Done): void {
     });
 }
 
-/** `efi sign`, `efi verify`. */
+/** `efi sign`, `efi detach`, `efi attach`, `efi verify`. */
 function addEfi(program: Command, io: Io, done: Done): void {
   const efi = program
     .command('efi')
@@ -338,6 +338,30 @@ function addEfi(program: Command, io: Io, done: Done): void {
     .action(async (image, o) => {
       const { efiSignCommand } = await import('./commands/efi.js');
       done(await efiSignCommand(image, o, io));
+    });
+  efi
+    .command('detach')
+    .summary("write an image's signature to a file and/or remove it, as sbattach --detach/--remove does")
+    .argument('<image>', 'the signed PE/EFI image')
+    .option('--output <file>', "where to write the signature's PKCS#7 (DER)")
+    .option('--remove', 'also remove the signature from the image (rewritten in place, atomically)')
+    .option('--signum <n>', 'which signature, from 1 (default: 1), as sbattach --signum')
+    .option('--json', 'print JSON')
+    .action(async (image, o) => {
+      const { efiDetachCommand } = await import('./commands/efi-attach.js');
+      done(efiDetachCommand(image, o, io));
+    });
+  efi
+    .command('attach')
+    .summary('append a detached Authenticode signature to an image, as sbattach --attach does')
+    .argument('<image>', 'the PE/EFI image')
+    .option('--signature <file>', 'the detached signature (PKCS#7 DER, as efi sign --detached writes it)')
+    .option('--output <file>', 'write the signed image here (default: rewrite the image in place, atomically)')
+    .option('--force', "attach even when the signature's digest is not this image's (as sbattach, which never checks)")
+    .option('--json', 'print JSON')
+    .action(async (image, o) => {
+      const { efiAttachCommand } = await import('./commands/efi-attach.js');
+      done(efiAttachCommand(image, o, io));
     });
   efi
     .command('verify')

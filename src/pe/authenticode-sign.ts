@@ -256,17 +256,16 @@ function csumFold(sum: number, bytes: Uint8Array): number {
 }
 
 /**
- * The signed image: `body` with DataDirectory[4] and CheckSum set, then the existing entries
- * and the new one. A new array; `prepared` is not modified.
+ * The image with `table` as its certificate table: `body`, then the table, with DataDirectory[4]
+ * and CheckSum set as sbsign/sbattach's image_write() sets them ({0, 0} for an empty table).
+ * A new array; `prepared` is not modified.
  */
-export function attachAuthenticodeSignature(prepared: PreparedPeImage, pkcs7: Uint8Array): Uint8Array {
-  const entry = encodeWinCertificate(pkcs7);
-  const table = concatBytes([prepared.existingEntries, entry]);
+export function withCertificateTable(prepared: PreparedPeImage, table: Uint8Array): Uint8Array {
   const out = new Uint8Array(prepared.body.length + table.length);
   out.set(prepared.body, 0);
   out.set(table, prepared.body.length);
   const w = new ByteWriter(out, { file: '<image>', format: 'pe', littleEndian: true });
-  w.setU32(prepared.pe.certDirOffset, prepared.body.length, 'certificate table offset');
+  w.setU32(prepared.pe.certDirOffset, table.length ? prepared.body.length : 0, 'certificate table offset');
   w.setU32(prepared.pe.certDirOffset + 4, table.length, 'certificate table size');
   w.setU32(prepared.pe.checksumOffset, 0, 'CheckSum');
   // image_pecoff_update_checksum: one's-complement 16-bit sum of the data, then of the table, plus the length
@@ -274,4 +273,12 @@ export function attachAuthenticodeSignature(prepared: PreparedPeImage, pkcs7: Ui
   sum = csumFold(sum, table);
   w.setU32(prepared.pe.checksumOffset, (sum + out.length) >>> 0, 'CheckSum');
   return out;
+}
+
+/**
+ * The signed image: `body` with DataDirectory[4] and CheckSum set, then the existing entries
+ * and the new one. A new array; `prepared` is not modified.
+ */
+export function attachAuthenticodeSignature(prepared: PreparedPeImage, pkcs7: Uint8Array): Uint8Array {
+  return withCertificateTable(prepared, concatBytes([prepared.existingEntries, encodeWinCertificate(pkcs7)]));
 }

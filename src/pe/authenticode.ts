@@ -94,6 +94,62 @@ export function imageDigester(data: Uint8Array, pe: PeImage): (alg: string) => s
 }
 
 /**
+ * One Authenticode signature (the PKCS#7 SignedData at byte `base` of `file`: in a WIN_CERTIFICATE
+ * entry, 8 bytes after the entry's offset, or a detached signature file at 0), its signers and
+ * carried certificates, and its signed digest against the image's.
+ * @throws FormatError E_ASN1 when it is not an Authenticode SignedData.
+ */
+export function decodeAuthenticodeSignature(
+  pkcs7: Uint8Array,
+  file: string,
+  base: number,
+  imageDigest: (alg: string) => string,
+): AuthenticodeSignature {
+  const bad = (detail: string, cause?: unknown): FormatError =>
+    new FormatError('E_ASN1', { file, offset: base, format: 'authenticode', detail, cause });
+  let msg: Pkcs7Message;
+  try {
+    msg = decodePkcs7(pkcs7, file, base);
+  } catch (e) {
+    if (!(e instanceof Pkcs7DecodeError)) throw e;
+    throw e.stage === 'content-type'
+      ? bad(`content type ${e.reason} is not signedData`)
+      : bad(`PKCS#7 does not decode: ${e.reason}`, e);
+  }
+  const sd = msg.signedData;
+  if (sd.encapContentInfo.eContentType !== OID_SPC_INDIRECT_DATA)
+    throw bad(`content is ${sd.encapContentInfo.eContentType}, not SpcIndirectDataContent`);
+  const e = sd.encapContentInfo.eContent;
+  const raw = e?.single ? new Uint8Array(e.single.buffer) : e?.any ? new Uint8Array(e.any) : undefined;
+  if (!raw) throw bad('SpcIndirectDataContent is missing');
+  const { algorithm, digest } = indirectDigest(new ByteReader(raw, { file, format: 'authenticode', base }));
+  const certs = msg.certificates.flatMap((c): ParsedCertificate[] => (c.ok ? [c.certificate] : []));
+  const signers: AuthenticodeSigner[] = msg.signers.map(({ info: si, issuerSerialId }) => {
+    const ias = si.sid.issuerAndSerialNumber;
+    const serial = ias ? toHex(new Uint8Array(ias.serialNumber)).replace(/^(00)+(?=.)/, '') : '';
+    // The signer's certificate: the same issuer and serial bytes (pkcs7_find_key)
+    const cert = issuerSerialId ? certs.find((c) => bytesEqual(c.id, issuerSerialId)) : undefined;
+    return {
+      issuer: ias ? formatName(ias.issuer) : '',
+      serial,
+      subject: cert ? formatName(cert.decoded.tbsCertificate.subject) : undefined,
+      digestAlgorithm: digestName(si.digestAlgorithm.algorithm),
+    };
+  });
+  const alg = digestName(algorithm);
+  const now = imageDigest(alg);
+  return {
+    offset: base - 8,
+    signers,
+    certificates: certs.map((c) => formatName(c.decoded.tbsCertificate.subject)),
+    signedDigest: toHex(digest),
+    digestAlgorithm: alg,
+    imageDigest: now,
+    digestMatches: now === toHex(digest),
+  };
+}
+
+/**
  * Reads every Authenticode signature of a PE image and checks each signed digest against the
  * image. Signature *trust* (chains to a db key) is not judged here.
  * @throws FormatError for malformed PE headers or PKCS#7.
@@ -105,52 +161,7 @@ export function readPeSignatures(
   imageDigest: (alg: string) => string = imageDigester(data, pe),
 ): PeSignatures {
   const signatures: AuthenticodeSignature[] = [];
-  for (const entry of pe.certificates) {
-    if (entry.type !== 2) continue;
-    const bad = (detail: string, cause?: unknown): FormatError =>
-      new FormatError('E_ASN1', { file, offset: entry.offset + 8, format: 'authenticode', detail, cause });
-    let msg: Pkcs7Message;
-    try {
-      msg = decodePkcs7(entry.data, file, entry.offset + 8);
-    } catch (e) {
-      if (!(e instanceof Pkcs7DecodeError)) throw e;
-      throw e.stage === 'content-type'
-        ? bad(`content type ${e.reason} is not signedData`)
-        : bad(`PKCS#7 does not decode: ${e.reason}`, e);
-    }
-    const sd = msg.signedData;
-    if (sd.encapContentInfo.eContentType !== OID_SPC_INDIRECT_DATA)
-      throw bad(`content is ${sd.encapContentInfo.eContentType}, not SpcIndirectDataContent`);
-    const e = sd.encapContentInfo.eContent;
-    const raw = e?.single ? new Uint8Array(e.single.buffer) : e?.any ? new Uint8Array(e.any) : undefined;
-    if (!raw) throw bad('SpcIndirectDataContent is missing');
-    const { algorithm, digest } = indirectDigest(
-      new ByteReader(raw, { file, format: 'authenticode', base: entry.offset + 8 }),
-    );
-    const certs = msg.certificates.flatMap((c): ParsedCertificate[] => (c.ok ? [c.certificate] : []));
-    const signers: AuthenticodeSigner[] = msg.signers.map(({ info: si, issuerSerialId }) => {
-      const ias = si.sid.issuerAndSerialNumber;
-      const serial = ias ? toHex(new Uint8Array(ias.serialNumber)).replace(/^(00)+(?=.)/, '') : '';
-      // The signer's certificate: the same issuer and serial bytes (pkcs7_find_key)
-      const cert = issuerSerialId ? certs.find((c) => bytesEqual(c.id, issuerSerialId)) : undefined;
-      return {
-        issuer: ias ? formatName(ias.issuer) : '',
-        serial,
-        subject: cert ? formatName(cert.decoded.tbsCertificate.subject) : undefined,
-        digestAlgorithm: digestName(si.digestAlgorithm.algorithm),
-      };
-    });
-    const alg = digestName(algorithm);
-    const now = imageDigest(alg);
-    signatures.push({
-      offset: entry.offset,
-      signers,
-      certificates: certs.map((c) => formatName(c.decoded.tbsCertificate.subject)),
-      signedDigest: toHex(digest),
-      digestAlgorithm: alg,
-      imageDigest: now,
-      digestMatches: now === toHex(digest),
-    });
-  }
+  for (const entry of pe.certificates)
+    if (entry.type === 2) signatures.push(decodeAuthenticodeSignature(entry.data, file, entry.offset + 8, imageDigest));
   return { signatures, sbat: findSbat(data, pe), checksum: pe.checksum };
 }

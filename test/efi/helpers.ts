@@ -11,8 +11,36 @@ import { parsePe, probePe } from '../../src/pe/pe.js';
 
 export { run, tmpDir };
 
-/** Every PE image the tests sign: the cached Debian kernel images and systemd-boot's EFI binaries. */
-export function peImages(): string[] {
+/** The EFI cache of scripts/fetch-efi.sh: Debian 12's shim, GRUB and systemd-boot packages, unpacked. */
+export const EFI_CACHE = path.join(path.dirname(KERNEL_CACHE), 'efi');
+
+/**
+ * The PE images of the EFI packages scripts/fetch-efi.sh unpacked (shim, MokManager, fallback,
+ * GRUB, systemd-boot and its stub; signed and unsigned; amd64, i386, arm64), sorted.
+ */
+export function efiPackageImages(): string[] {
+  const images: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const file = path.join(dir, e.name);
+      if (e.isDirectory()) walk(file);
+      else if (e.isFile() && /\.(efi|efi\.signed|efi\.stub)$/.test(e.name) && probePe(fs.readFileSync(file)))
+        images.push(file);
+    }
+  };
+  if (fs.existsSync(EFI_CACHE))
+    for (const arch of fs.readdirSync(EFI_CACHE).sort()) {
+      if (arch.startsWith('.') || !fs.statSync(path.join(EFI_CACHE, arch)).isDirectory()) continue;
+      for (const pkg of fs.readdirSync(path.join(EFI_CACHE, arch)).sort()) {
+        const lib = path.join(EFI_CACHE, arch, pkg, 'usr', 'lib');
+        if (fs.existsSync(lib)) walk(lib);
+      }
+    }
+  return images;
+}
+
+/** The EFI-stub kernel images (vmlinuz) of the kernel package cache, sorted by architecture and package. */
+export function kernelPeImages(): string[] {
   const images: string[] = [];
   if (fs.existsSync(KERNEL_CACHE))
     for (const arch of fs.readdirSync(KERNEL_CACHE).sort()) {
@@ -25,9 +53,12 @@ export function peImages(): string[] {
           if (f.startsWith('vmlinuz-') && probePe(fs.readFileSync(path.join(boot, f)))) images.push(path.join(boot, f));
       }
     }
-  for (const f of ['/usr/lib/systemd/boot/efi/systemd-bootx64.efi', '/usr/lib/systemd/boot/efi/linuxx64.efi.stub'])
-    if (fs.existsSync(f)) images.push(f);
   return images;
+}
+
+/** Every PE image the tests sign: the cached Debian kernel images first, then the EFI packages' binaries. */
+export function peImages(): string[] {
+  return [...kernelPeImages(), ...efiPackageImages()];
 }
 
 export function sh(cmd: string, args: string[], env?: NodeJS.ProcessEnv): string {
@@ -36,11 +67,15 @@ export function sh(cmd: string, args: string[], env?: NodeJS.ProcessEnv): string
   return r.stdout.toString();
 }
 
-/** A copy of `src` in `dir` without any signature (sbattach --remove when it is signed). */
+/**
+ * A copy of `src` in `dir` without any signature: sbattach --remove, once per signature (it removes
+ * the first one; shim-signed carries two).
+ */
 export function unsignedImage(src: string, dir: string, name: string): string {
   const file = path.join(dir, name);
   fs.copyFileSync(src, file);
-  if (parsePe(fs.readFileSync(file), file).certTable) sh('sbattach', ['--remove', file]);
+  for (let i = 0; i < 16 && parsePe(fs.readFileSync(file), file).certTable; i++) sh('sbattach', ['--remove', file]);
+  assert.equal(parsePe(fs.readFileSync(file), file).certTable, undefined, `${src}: signatures left`);
   return file;
 }
 

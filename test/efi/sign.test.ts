@@ -1,7 +1,7 @@
 /**
  * `kmodseal efi sign` against sbsign (sbsigntools, run under faketime with the same signing
  * time): byte-identical images and detached signatures for every cached kernel image and
- * systemd-boot binary, RSA-2048 and RSA-4096, an already signed image, an --addcert chain and
+ * every shim, GRUB and systemd-boot binary of scripts/fetch-efi.sh, RSA-2048 and RSA-4096, an already signed image, an --addcert chain and
  * a SoftHSM2 key; the output passes sbverify and osslsigncode verify.
  */
 import { test, before, after } from 'node:test';
@@ -45,8 +45,33 @@ function same(a: string, b: string): void {
   assert.equal(at, -1, `${a} differs from sbsign's output at byte ${at}`);
 }
 
-test('the test inputs: at least 8 PE images (Debian kernels of amd64, arm64, armhf and i386; systemd-boot)', () => {
-  assert.ok(images.length >= 8, `only ${images.length} PE images: ${images.map((i) => i.src).join(', ')}`);
+test('the test inputs: at least 20 real PE images from Debian packages, PE32 and PE32+', () => {
+  assert.ok(images.length >= 20, `only ${images.length} PE images: ${images.map((i) => i.src).join(', ')}`);
+  const names = images.map((i) => path.basename(i.src));
+  for (const kind of [
+    /^vmlinuz-.*-amd64$/,
+    /^vmlinuz-.*-arm64$/,
+    /^vmlinuz-.*-686-pae$/,
+    /^shimx64\.efi$/,
+    /^shimaa64\.efi/,
+  ])
+    assert.ok(
+      names.some((n) => kind.test(n)),
+      `no image matches ${kind}`,
+    );
+  for (const kind of [
+    /^grubx64\.efi/,
+    /^grubia32\.efi/,
+    /^systemd-bootx64\.efi$/,
+    /^linuxaa64\.efi\.stub$/,
+    /^mmx64\.efi$/,
+  ])
+    assert.ok(
+      names.some((n) => kind.test(n)),
+      `no image matches ${kind}`,
+    );
+  const kinds = new Set(images.map((i) => parsePe(fs.readFileSync(i.unsigned), i.unsigned).pe32plus));
+  assert.deepEqual([...kinds].sort(), [false, true], 'both PE32 and PE32+ images');
 });
 
 for (const bits of ['rsa2048', 'rsa4096'] as const) {
