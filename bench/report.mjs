@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { root } from './lib.mjs';
 
-const BENCHES = ['inspect', 'kernel', 'sign', 'check', 'repro'];
+const BENCHES = ['inspect', 'kernel', 'sign', 'check', 'repro', 'efi'];
 const dir = process.argv[2] ?? process.env.BENCH_OUT;
 if (!dir) throw new Error('usage: node bench/report.mjs RESULTS_DIR (or BENCH_OUT)');
 const results = Object.fromEntries(
@@ -312,6 +312,26 @@ The tree after \`attach\`: ${rp.attachResult?.new ?? '—'}${
   }.
 
 ${allRuns(rp)}`);
+}
+
+if (r.efi) {
+  const e = r.efi;
+  const rt = e.roundTrip ?? {};
+  P.push(`## Secure Boot images: \`efi sign\`, \`efi verify\`, \`efi detach\`/\`attach\`
+
+\`bench/efi.mjs\`: \`efi sign\` against \`sbsign\` (RSA-2048) on Debian's ${e.kernel} with its signature
+removed, on a UKI when the build has \`uki build\`, and on the ${e.images} PE images of the EFI corpus
+(kernels, shim, GRUB, systemd-boot of amd64, i386 and arm64) one process per image; \`efi verify\`
+against \`sbverify\`; \`efi detach --remove\` + \`efi attach\` against \`sbattach\`. One process per
+command, as a signing script runs them, so node's start-up (tens of milliseconds, against a C tool's
+few) is in kmodseal's figure; kmodseal also syncs each output to disk before renaming it into place,
+which sbsign does not. Median of ${e.runs} run(s), interleaved.
+
+${table(e.rows, { anchor: 'sbsign / sbverify / sbattach' })}
+
+Detach + attach gave back the package's own bytes: kmodseal ${rt.new ?? '—'}, sbattach ${rt.anchor ?? '—'}.
+
+${allRuns(e)}`);
 }
 
 const slower = Object.values(results).flatMap((b) =>

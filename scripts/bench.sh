@@ -6,7 +6,7 @@
 #       figure is timed with both builds, alternating, in the same loop: new/old ratios are printed
 #       and go into docs/benchmarks.md.
 #   --quick (or BENCH_QUICK=1): one run per figure and smaller samples, to try it out in minutes.
-#   --only LIST (or BENCH_ONLY=inspect,kernel,sign,check,repro): some benchmarks only; the page
+#   --only LIST (or BENCH_ONLY=inspect,kernel,sign,check,repro,efi): some benchmarks only; the page
 #       is then written to the results directory, not docs/ (BENCH_DOC=PATH to choose).
 # BENCH_OUT=DIR keeps the JSON results there (default: a new /tmp/kmodseal-bench.* directory,
 # kept and printed); BENCH_NO_BUILD=1 times dist/ as it is instead of running npm run build first.
@@ -52,7 +52,7 @@ else
   unset BENCH_AGAINST
 fi
 first=1
-for b in inspect kernel sign check repro; do
+for b in inspect kernel sign check repro efi; do
   case ",${BENCH_ONLY:-$b}," in *",$b,"*) ;; *) continue ;; esac
   [ $first = 1 ] || echo
   first=0
