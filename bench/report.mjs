@@ -320,7 +320,7 @@ if (r.efi) {
   P.push(`## Secure Boot images: \`efi sign\`, \`efi verify\`, \`efi detach\`/\`attach\`
 
 \`bench/efi.mjs\`: \`efi sign\` against \`sbsign\` (RSA-2048) on Debian's ${e.kernel} with its signature
-removed, on a UKI when the build has \`uki build\`, and on the ${e.images} PE images of the EFI corpus
+removed, on a UKI built by \`uki build\`, and on the ${e.images} PE images of the EFI corpus
 (kernels, shim, GRUB, systemd-boot of amd64, i386 and arm64) one process per image; \`efi verify\`
 against \`sbverify\`; \`efi detach --remove\` + \`efi attach\` against \`sbattach\`. One process per
 command, as a signing script runs them, so node's start-up (tens of milliseconds, against a C tool's
@@ -330,6 +330,13 @@ which sbsign does not. Median of ${e.runs} run(s), interleaved.
 ${table(e.rows, { anchor: 'sbsign / sbverify / sbattach' })}
 
 Detach + attach gave back the package's own bytes: kmodseal ${rt.new ?? '—'}, sbattach ${rt.anchor ?? '—'}.
+
+The whole-build \`seal\` (last row) makes every signature of a build in one process: the modules
+of the tree and those inside the initrd with the ephemeral key (the initrd re-packed, gzip), then
+\`.sbat\`, the image and the UKI with the long-term key: **${e.sealLongTermSignatures ?? '—'} long-term-key
+signatures** for the whole build, however many modules. Its anchor does less: \`sign-file\` over the
+tree two at a time with a key made beforehand, and \`sbsign\` of the image and of a UKI already built
+(no initrd: no anchor tool re-packs one).
 
 ${allRuns(e)}`);
 }

@@ -32,6 +32,7 @@ const SLOW = [
   'test/e2e/debian-conformance.test.ts', // 140, qemu
   'test/oracle/modinfo.test.ts',
   'test/e2e/check-vs-kernel.test.ts', // 75, qemu
+  'test/e2e/ovmf.test.ts', // 55, qemu
   'test/kernel/partial-image.test.ts', // 70
   'test/e2e/seal-vs-kernel.test.ts', // 50, qemu
   'test/cli/check.test.ts', // 30

@@ -21,12 +21,13 @@ tests=0
 
 debs=(kmod)
 # the test tier, each for what uses it: anchors (modinfo, depmod, sign-file, bpftool, sbsign (under faketime),
-# sbverify, osslsigncode, openssl, diffoscope, readelf/objcopy), compressors (xz, zstd, lz4), the PKCS#11 HSM
+# sbverify, sbattach, osslsigncode, efitools' signature lists, ukify's python3-pefile, openssl, diffoscope,
+# readelf/objcopy and arm64's objcopy), compressors (xz, zstd, lz4), the PKCS#11 HSM
 # (SoftHSM2, pkcs11-tool, the OpenSSL engine sign-file uses), the EFI binaries the PE tests read,
-# qemu and the initramfs the e2e tests boot, Chromium for the HTML report, the headers the native
+# qemu, OVMF, mtools and the initramfs the e2e tests boot, Chromium for the HTML report, the headers the native
 # addons and the BTF oracle build against, and the test kernel kit's build tools
-[ $tests = 1 ] && debs+=(xz-utils zstd lz4 binutils openssl linux-kbuild-6.1 bpftool sbsigntool faketime osslsigncode diffoscope-minimal
-  softhsm2 opensc libengine-pkcs11-openssl systemd-boot-efi qemu-system-x86 busybox-static cpio chromium
+[ $tests = 1 ] && debs+=(xz-utils zstd lz4 binutils openssl linux-kbuild-6.1 bpftool sbsigntool faketime osslsigncode efitools python3-pefile binutils-aarch64-linux-gnu diffoscope-minimal
+  softhsm2 opensc libengine-pkcs11-openssl systemd-boot-efi qemu-system-x86 ovmf mtools busybox-static cpio chromium
   gcc make libc6-dev liblzma-dev libssl-dev libelf-dev zlib1g-dev flex bison bc dwarves)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -52,6 +53,7 @@ npm run build --silent
 if [ $tests = 1 ]; then
   bash scripts/fetch-kernels.sh >/dev/null
   bash scripts/fetch-efi.sh >/dev/null
+  bash scripts/fetch-ukify.sh >/dev/null
   bash scripts/build-btf-oracle.sh
   [ -n "${KMODSEAL_TESTKERNEL:-}" ] || bash testkernel/build.sh >/dev/null
 else

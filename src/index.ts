@@ -20,14 +20,14 @@ export type { Compression } from './compress/index.js';
 export { inspectKernelImage } from './kernel/inspect.js';
 export type { KernelInspection, KernelInspectOptions } from './kernel/inspect.js';
 export type { KernelImageKind } from './kernel/image.js';
-export type { KernelCodec } from './kernel/payload.js';
+export type { KernelCodec } from './compress/stream.js';
 export type { KernelPart, KernelWarning } from './kernel/vmlinux.js';
 export type { CertificateList, KernelCertificate, UnparsedCertificate, ExtraCertificateArea } from './kernel/certs.js';
 export type { KernelConfig, KernelPolicy } from './kernel/config.js';
 export type { SystemMap, SystemMapSymbol } from './kernel/system-map.js';
 export type { PeSignatures, AuthenticodeSignature, AuthenticodeSigner } from './pe/authenticode.js';
 export { loadKernelSource, loadRunningKernel } from './kernel/source.js';
-export type { KernelSource, RunningKernel } from './kernel/source.js';
+export type { KernelSource, KernelSourceUki, RunningKernel } from './kernel/source.js';
 export { formatSymvers } from './kernel/ksymtab.js';
 export type { ExportedSymbol, KsymtabLayout } from './kernel/ksymtab.js';
 export { embedExtraCertificate } from './kernel/embed.js';
@@ -82,3 +82,39 @@ export type { ByteRegion } from './repro/regions.js';
 // errors
 export { KmodsealError, FormatError } from './bytes/errors.js';
 export type { ErrorCode } from './bytes/errors.js';
+// Secure Boot: the EDK2 verdict, signatures moved between builds, SBAT, UKIs, initramfs images
+export { verifyPeImage } from './pe/authenticode-verify.js';
+export type {
+  EfiVerifyResult,
+  EfiSignatureCheck,
+  EfiSignatureVerdict,
+  EfiImageVerdict,
+  EfiSecurityDatabases,
+} from './pe/authenticode-verify.js';
+export { parseSignatureDatabase } from './pe/signature-list.js';
+export type {
+  SignatureDatabaseFile,
+  EfiSignatureList,
+  EfiSignatureData,
+  EfiTime,
+  SignatureKind,
+} from './pe/signature-list.js';
+export { detachPeSignature, attachPeSignature } from './pe/authenticode-attach.js';
+export type { PeSignatureOperation } from './pe/authenticode-attach.js';
+export { parseSbat, parseSbatLevel, imageSbat, judgeImageSbat } from './pe/sbat.js';
+export type {
+  SbatParse,
+  SbatEntry,
+  SbatIssue,
+  SbatLevel,
+  SbatLevelEntry,
+  ImageSbat,
+  SbatVerdict,
+  SbatVerdictReason,
+  SbatCheck,
+} from './pe/sbat.js';
+export { buildUki, ukiSections } from './pe/uki.js';
+export type { UkiParts, BuiltUki, UkiSection, NamedBytes } from './pe/uki.js';
+export type { PeImage, PeSection, PeCertificate } from './pe/pe.js';
+export { readInitramfs, initramfsModules } from './initrd/initramfs.js';
+export type { Initramfs, InitramfsArchive, InitramfsEntry, InitramfsModule } from './initrd/initramfs.js';

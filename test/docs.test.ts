@@ -28,6 +28,9 @@ const PAGES: readonly (readonly [string[], string])[] = [
   [['efi', 'verify'], 'docs/efi.md'],
   [['efi', 'detach'], 'docs/efi-attach.md'],
   [['efi', 'attach'], 'docs/efi-attach.md'],
+  [['efi', 'sbat'], 'docs/efi-sbat.md'],
+  [['uki', 'build'], 'docs/uki.md'],
+  [['uki', 'inspect'], 'docs/uki.md'],
 ];
 
 /** Every option (`-F`, `--field`, `--no-allow-btf-mismatch`, ...) in the Options section of a --help text. */

@@ -27,6 +27,7 @@ const FLOORS: Record<string, number> = {
   'src/modsig': 3, // over pki
   'src/btf': 3, // over elf
   'src/deb': 3, // over compress
+  'src/initrd': 3, // initramfs images (cpio, compressed archives) over compress
   'src/pe': 4, // over modsig
   'src/modinfo': 4, // over elf, compress, modsig
   'src/kernel': 5, // kernel facts; kernel sources (LOADERS) over io
@@ -50,6 +51,7 @@ const PURE = [
   'src/modsig',
   'src/btf',
   'src/deb',
+  'src/initrd',
   'src/pe',
   'src/modinfo',
   'src/kernel',

@@ -199,6 +199,41 @@ function addKeys(program: Command, io: Io, done: Done): void {
     )
     .option('--embed-out <file>', 'write the patched vmlinux here instead of in place')
     .option('--system-map <file>', 'System.map of a stripped vmlinux, to find the reserved area')
+    .option(
+      '--image <file>',
+      'the EFI-stub kernel image built from the sealed vmlinux: .sbat set, signed with --sb-key',
+    )
+    .option('--image-out <file>', 'write the signed image here instead of in place')
+    .option('--sbat <file>', "SBAT CSV (shim's SBAT.md) for the image's .sbat section")
+    .option(
+      '--initrd <file>',
+      're-sign the modules inside this initramfs with the ephemeral key, in place (repeatable)',
+      collect,
+    )
+    .option(
+      '--uki-out <file>',
+      'build a UKI from the signed image and the initrds, signed with --sb-key (repeatable)',
+      collect,
+    )
+    .option('--cmdline <text>', "the UKI's command line, or @FILE (one for all UKIs, or one per --uki-out)", collect)
+    .option('--stub <file>', "systemd-stub for the UKIs (default: the machine's for the kernel's architecture)")
+    .option('--os-release <file>', "the UKIs' .osrel (default: /etc/os-release, as ukify)")
+    .option('--no-os-release', 'no .osrel section in the UKIs')
+    .option('--sb-key <key>', 'the long-term Secure Boot key: PEM file, or an RFC 7512 pkcs11: URI (HSM)')
+    .option('--sb-cert <file>', "the long-term key's certificate (PEM or DER)")
+    .option(
+      '--sb-addcert <file>',
+      'intermediate certificates to carry in the signatures, as sbsign --addcert (repeatable)',
+      collect,
+    )
+    .option(
+      '--pkcs11-module <so>',
+      'PKCS#11 module (default: module-path= in the URI, $KMODSEAL_PKCS11_MODULE, or SoftHSM2)',
+    )
+    .option(
+      '--signing-time <time>',
+      'signingTime of the long-term signatures: RFC 3339 or @SECONDS (default: $SOURCE_DATE_EPOCH, else now)',
+    )
     .addOption(new Option('-j, --jobs <n>', 'worker threads (default: all cores)').argParser(intArg))
     .option('--json', 'print the manifest')
     .action(async (paths, o) => {
@@ -251,8 +286,11 @@ function addCheck(program: Command, io: Io, done: Done): void {
       "The kernel's load-time checks in its order: signature trust, ELF, struct module size, modversions CRCs,\n" +
         'vermagic, symbols and namespaces, BTF. Without --kernel: the running kernel against /lib/modules/$(uname -r).',
     )
-    .argument('[modules...]', "module files, directories, .deb files (default: the kernel's own module tree)")
-    .option('--kernel <kernel>', 'kernel image, vmlinux, .deb, or unpacked package tree')
+    .argument(
+      '[modules...]',
+      "module files, directories, .deb files (default: the kernel's own module tree; a UKI's: its .initrd)",
+    )
+    .option('--kernel <kernel>', 'kernel image, UKI, vmlinux, .deb, or unpacked package tree')
     .option('--running', 'the running kernel (the default)')
     .option('--sig-enforce', 'as if module.sig_enforce=1 (default: CONFIG_MODULE_SIG_FORCE)')
     .option('--lockdown', 'as if locked down (integrity), e.g. by Secure Boot')
@@ -269,6 +307,11 @@ function addCheck(program: Command, io: Io, done: Done): void {
       "the kernel's .config, instead of the one it embeds or that lies beside it (the policy comes from it)",
     )
     .option('--json', 'print {"kernel": {...}, "modules": [...]}')
+    .option(
+      '--initrd <file>',
+      'also check the modules inside this initramfs (cpio, early microcode, gzip/xz/zstd/lz4; repeatable)',
+      collect,
+    )
     .option('--report <file.html>', 'also write a self-contained HTML report')
     .action(async (modules, o) => {
       const { checkCommand } = await import('./commands/check.js');
@@ -328,9 +371,11 @@ function addEfi(program: Command, io: Io, done: Done): void {
       'carry these intermediate certificates too (PEM/DER; repeatable), as sbsign --addcert',
       collect,
     )
+    .option('--chain <file>', 'the same as --addcert', collect)
     .option('--signing-time <time>', 'signingTime: RFC 3339 or @SECONDS (default: $SOURCE_DATE_EPOCH, else now)')
     .option('--detached', 'write only the PKCS#7 signature (as sbsign --detached)')
     .option('--output <file>', 'where to write the signed image (or the signature)')
+    .option('--out <file>', 'the same as --output')
     .option(
       '--pkcs11-module <so>',
       'PKCS#11 module (default: module-path= in the URI, $KMODSEAL_PKCS11_MODULE, or SoftHSM2)',
@@ -365,13 +410,83 @@ function addEfi(program: Command, io: Io, done: Done): void {
     });
   efi
     .command('verify')
-    .summary("list an image's Authenticode signatures and whether EDK2 would accept one with these db certificates")
-    .argument('<image>', 'the signed PE/EFI image')
+    .summary("list an image's Authenticode signatures and whether EDK2 firmware with this db and dbx would run it")
+    .argument('<image>', 'the PE/EFI image (signed or not)')
     .option('--cert <file>', 'a trusted (db) certificate (PEM/DER; repeatable)', collect)
+    .option(
+      '--db <file>',
+      'db entries: a certificate, an EFI signature list, an .auth file or an efivarfs file (repeatable)',
+      collect,
+    )
+    .option('--dbx <file>', 'dbx entries, in the same forms as --db (repeatable)', collect)
+    .option('--running', "use this machine's own db and dbx (from efivarfs)")
+    .option('--efivars <dir>', 'the efivarfs directory for --running (default: /sys/firmware/efi/efivars)')
+    .option(
+      '--sbat-level <level>',
+      "also judge the image's .sbat as shim would: an SbatLevel file, shim:NAME, or 'running' (SbatLevelRT)",
+    )
     .option('--json', 'print JSON')
     .action(async (image, o) => {
       const { efiVerifyCommand } = await import('./commands/efi.js');
       done(efiVerifyCommand(image, o, io));
+    });
+  efi
+    .command('sbat')
+    .summary("print an image's .sbat as shim reads it and whether shim would refuse it under an SbatLevel")
+    .argument('<image>', 'the PE/EFI image')
+    .option('--level <file>', 'an SbatLevel: a file (payload or efivarfs copy), or shim:automatic|latest|original|DATE')
+    .option('--running', "judge against this machine's SbatLevelRT (efivarfs)")
+    .option('--efivars <dir>', 'the efivarfs directory for --running (default: /sys/firmware/efi/efivars)')
+    .option('--set <file>', "replace (or add) the image's .sbat with this CSV (the image must be unsigned)")
+    .option('--output <file>', 'with --set: write the image here (default: in place, atomically)')
+    .option('--json', 'print JSON')
+    .action(async (image, o) => {
+      const { efiSbatCommand } = await import('./commands/efi-sbat.js');
+      done(efiSbatCommand(image, o, io));
+    });
+}
+
+/** `uki build`, `uki inspect`. */
+function addUki(program: Command, io: Io, done: Done): void {
+  const uki = program
+    .command('uki')
+    .summary("build unified kernel images laid out exactly as systemd's ukify does, and list their sections");
+  uki
+    .command('build')
+    .summary('build a UKI from a systemd-stub, a kernel and initrds (as ukify), optionally signed (as sbsign)')
+    .option('--linux <file>', 'the kernel: an EFI-stub PE image (vmlinuz)')
+    .option('--initrd <file>', 'an initrd (repeatable; several are concatenated, each padded to 4 bytes)', collect)
+    .option('--cmdline <text>', 'the kernel command line (whitespace collapsed), or @FILE (verbatim)')
+    .option('--os-release <file>', '.osrel (default: /etc/os-release, as ukify)')
+    .option('--no-os-release', 'no .osrel section')
+    .option('--uname <release>', '.uname (default: read from the kernel image, as ukify)')
+    .option(
+      '--sbat <file>',
+      "SBAT CSV to merge with the stub's and kernel's (repeatable; default: ukify's \"uki,1\" row)",
+      collect,
+    )
+    .option('--stub <file>', "systemd-stub (default: the machine's linux<arch>.efi.stub for the kernel's architecture)")
+    .option('--out <file>', 'where to write the UKI')
+    .option('--key <key>', 'sign with this key: PEM file, or an RFC 7512 pkcs11: URI (HSM)')
+    .option('--cert <file>', "the signer's certificate (PEM or DER)")
+    .option(
+      '--pkcs11-module <so>',
+      'PKCS#11 module (default: module-path= in the URI, $KMODSEAL_PKCS11_MODULE, or SoftHSM2)',
+    )
+    .option('--signing-time <time>', 'signingTime: RFC 3339 or @SECONDS (default: $SOURCE_DATE_EPOCH, else now)')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const { ukiBuildCommand } = await import('./commands/uki.js');
+      done(await ukiBuildCommand(o, io));
+    });
+  uki
+    .command('inspect')
+    .summary("list a UKI's sections with their digests, its .uname/.osrel/.cmdline/.sbat and the kernel's release")
+    .argument('<uki>', 'the UKI')
+    .option('--json', 'print JSON')
+    .action(async (file, o) => {
+      const { ukiInspectCommand } = await import('./commands/uki.js');
+      done(ukiInspectCommand(file, o, io));
     });
 }
 
@@ -399,7 +514,8 @@ export async function run(argv: string[], io: Io): Promise<ExitCode> {
     result = code;
   };
   const program = createProgram(io);
-  for (const add of [addInspect, addKernel, addKeys, addRepro, addCheck, addBtf, addEfi]) add(program, io, done);
+  for (const add of [addInspect, addKernel, addKeys, addRepro, addCheck, addBtf, addEfi, addUki])
+    add(program, io, done);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

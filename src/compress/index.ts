@@ -108,17 +108,30 @@ export function xzBackend(): 'liblzma' | 'lzma-native' {
  * Layout (xz file-format 1.0.4 §2.1.2, §4): ... Index | Stream Footer (CRC32, Backward Size, Flags, "YZ").
  */
 export function xzUncompressedSize(data: Uint8Array): number | undefined {
-  const n = data.length;
-  if (n < 24 || data[n - 2] !== 0x59 || data[n - 1] !== 0x5a) return undefined;
+  return xzIndexTotals(data, data.length)?.uncompressed;
+}
+
+/**
+ * What the index of the xz stream ending at `end` (after its footer's "YZ") records: the bytes its
+ * blocks take (each Unpadded Size rounded up to 4) and their uncompressed sizes, and where the
+ * index starts; undefined when no readable index is there.
+ */
+export function xzIndexTotals(
+  data: Uint8Array,
+  end: number,
+): { blocks: number; uncompressed: number; indexStart: number } | undefined {
+  const n = end;
+  if (n < 24 || n > data.length || data[n - 2] !== 0x59 || data[n - 1] !== 0x5a) return undefined;
   const backward = ((data[n - 8]! | (data[n - 7]! << 8) | (data[n - 6]! << 16) | (data[n - 5]! << 24)) >>> 0) + 1;
   const indexSize = backward * 4;
-  let p = n - 12 - indexSize;
+  const indexStart = n - 12 - indexSize;
+  let p = indexStart;
   if (p < 12 || data[p] !== 0) return undefined;
   p++;
-  const end = n - 12 - 4; // CRC32 of the index
+  const last = n - 12 - 4; // CRC32 of the index
   const varint = (): number | undefined => {
     let v = 0;
-    for (let i = 0, mul = 1; i < 9 && p < end; i++, mul *= 128) {
+    for (let i = 0, mul = 1; i < 9 && p < last; i++, mul *= 128) {
       const b = data[p++]!;
       v += (b & 0x7f) * mul;
       if (!(b & 0x80)) return v;
@@ -127,14 +140,17 @@ export function xzUncompressedSize(data: Uint8Array): number | undefined {
   };
   const records = varint();
   if (records === undefined || records > 1_000_000) return undefined;
-  let total = 0;
+  let uncompressed = 0;
+  let blocks = 0;
   for (let i = 0; i < records; i++) {
-    if (varint() === undefined) return undefined;
+    const unpadded = varint();
+    if (unpadded === undefined) return undefined;
     const u = varint();
     if (u === undefined) return undefined;
-    total += u;
+    blocks += (unpadded + 3) & ~3;
+    uncompressed += u;
   }
-  return total;
+  return { blocks, uncompressed, indexStart };
 }
 
 /** Largest output {@link xzDecodeWhole} decodes into one buffer. */

@@ -4,7 +4,7 @@
  * (`CONFIG_X=y|m|123|"str"` and `# CONFIG_X is not set`).
  */
 import { ByteReader } from '../bytes/reader.js';
-import { decompressPayload, probeCodec } from './payload.js';
+import { decompressPayload, probeCodec } from '../compress/stream.js';
 
 /** The load-relevant policy switches of a kernel configuration. */
 export interface KernelPolicy {

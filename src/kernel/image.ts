@@ -24,7 +24,7 @@ import {
   xzStreamEnd,
   zstdFrameEnd,
   type KernelCodec,
-} from './payload.js';
+} from '../compress/stream.js';
 import { findBanner } from './banner.js';
 
 /** The container a kernel file was recognised as. */

@@ -4,7 +4,7 @@
  */
 import { unwrapKernelImage, type KernelImageKind, type UnwrapOptions } from './image.js';
 import { inspectVmlinux, type VmlinuxInfo } from './vmlinux.js';
-import type { KernelCodec } from './payload.js';
+import type { KernelCodec } from '../compress/stream.js';
 import type { SystemMap } from './system-map.js';
 
 /**

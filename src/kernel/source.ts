@@ -15,7 +15,9 @@ import { parseModuleSymvers, type ExportedSymbol } from './ksymtab.js';
 import { parseDeb, readDebData } from '../deb/deb.js';
 import { findBanner } from './banner.js';
 import { readFileBytes, runningRelease, statOrNotFound } from '../io/files.js';
-import { probePe } from '../pe/pe.js';
+import { parsePe, probePe } from '../pe/pe.js';
+import { isUki, peSectionData } from '../pe/section-data.js';
+import { ukiSections, type UkiSection } from '../pe/uki.js';
 import { gnuBuildIdFromNotes } from './notes.js';
 import { readPeSignatures, type PeSignatures } from '../pe/authenticode.js';
 
@@ -39,6 +41,22 @@ export interface KernelSource {
   readonly pe: PeSignatures | undefined;
   /** A build tree without an image: the release and exports its Module.symvers records. */
   readonly symvers?: { readonly release: string | undefined; readonly exports: readonly ExportedSymbol[] };
+  /** A unified kernel image: the kernel is its `.linux` section (`inspection`); `pe` is the UKI's own signatures. */
+  readonly uki?: KernelSourceUki;
+}
+
+/** What a UKI carries besides its kernel (the sections systemd-stub hands to it). */
+export interface KernelSourceUki {
+  /** The UKI file. */
+  readonly file: string;
+  /** `.initrd` (the initramfs the stub passes to the kernel), when present. */
+  readonly initrd: Uint8Array | undefined;
+  readonly cmdline: string | undefined;
+  readonly uname: string | undefined;
+  /** Its sections: the spec's in measurement order, then the stub's, each with its SHA-256. */
+  readonly sections: readonly UkiSection[];
+  /** The embedded kernel's own Authenticode signatures (the stub does not check them). */
+  readonly kernelPe: PeSignatures | undefined;
 }
 
 /** Facts of the running system read from /proc and /sys. */
@@ -183,11 +201,50 @@ export async function loadKernelSource(
       configOverride !== undefined,
     );
   }
+  if (probePe(bytes)) {
+    const pe = parsePe(bytes, p);
+    if (isUki(pe)) return fromUki(bytes, p, pe, configOverride, systemMap);
+  }
   // A loose image: look for config-RELEASE beside it once the release is known.
   const src = await fromImage(bytes, p, configOverride, systemMap, undefined, configOverride !== undefined);
   if (src.config || !src.inspection?.release) return src;
   const beside = readText(path.join(path.dirname(p), `config-${src.inspection.release}`));
   return beside === undefined ? src : { ...src, config: parseKernelConfig(beside), configSource: 'file' };
+}
+
+/** A UKI: its `.linux` read as any kernel image; its initrd, command line and release kept beside. */
+async function fromUki(
+  bytes: Uint8Array,
+  file: string,
+  pe: ReturnType<typeof parsePe>,
+  configOverride: string | undefined,
+  systemMap: SystemMap | undefined,
+): Promise<KernelSource> {
+  const linux = peSectionData(bytes, pe, '.linux')!;
+  const text = (name: string): string | undefined => {
+    const b = peSectionData(bytes, pe, name);
+    return b ? Buffer.from(b).toString('utf8').replace(/\0+$/, '') : undefined;
+  };
+  const src = await fromImage(
+    linux,
+    `${file}: .linux`,
+    configOverride,
+    systemMap,
+    undefined,
+    configOverride !== undefined,
+  );
+  return {
+    ...src,
+    pe: readPeSignatures(bytes, file),
+    uki: {
+      file,
+      initrd: peSectionData(bytes, pe, '.initrd'),
+      cmdline: text('.cmdline'),
+      uname: text('.uname'),
+      sections: ukiSections(bytes, file).sections,
+      kernelPe: src.pe,
+    },
+  };
 }
 
 function readText(p: string): string | undefined {

@@ -11,6 +11,7 @@
  */
 import { ByteReader, latin1 } from '../bytes/reader.js';
 
+/** One section header of a PE image. */
 export interface PeSection {
   readonly name: string;
   readonly virtualSize: number;
@@ -19,6 +20,7 @@ export interface PeSection {
   readonly pointerToRawData: number;
 }
 
+/** One WIN_CERTIFICATE entry of a PE image's certificate table. */
 export interface PeCertificate {
   readonly offset: number;
   readonly length: number;
@@ -29,6 +31,7 @@ export interface PeCertificate {
   readonly data: Uint8Array;
 }
 
+/** A PE image's headers, sections and certificate table, as `parsePe()` reads them. */
 export interface PeImage {
   readonly pe32plus: boolean;
   readonly machine: number;

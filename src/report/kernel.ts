@@ -55,6 +55,14 @@ export interface KernelJson {
     }[];
     readonly sbat: string | null;
   } | null;
+  /** A unified kernel image: its sections, command line, release and initramfs (the kernel above is its `.linux`). */
+  readonly uki?: {
+    readonly file: string;
+    readonly cmdline: string | null;
+    readonly uname: string | null;
+    readonly sections: readonly { name: string; offset: number; size: number; sha256: string }[];
+    readonly initrd: InitrdSummary | null;
+  };
   /** The parts of the image that could not be read (their fields are null); absent when every part was read. */
   readonly warnings?: readonly KernelWarning[];
 }
@@ -79,7 +87,14 @@ function configSummary(config: KernelConfig | undefined, source: string | undefi
   };
 }
 
-export function kernelToJson(src: KernelSource): KernelJson {
+/** What a UKI's `.initrd` holds: its size, its archives and the kernel modules in it. */
+export interface InitrdSummary {
+  readonly size: number;
+  readonly archives: readonly { compression: string; entries: number }[];
+  readonly modules: readonly { path: string; release: string }[];
+}
+
+export function kernelToJson(src: KernelSource, initrd?: InitrdSummary): KernelJson {
   const k = src.inspection;
   if (!k && src.symvers) {
     const e = src.symvers.exports;
@@ -174,6 +189,17 @@ export function kernelToJson(src: KernelSource): KernelJson {
           sbat: src.pe.sbat ?? null,
         }
       : null,
+    ...(src.uki
+      ? {
+          uki: {
+            file: src.uki.file,
+            cmdline: src.uki.cmdline ?? null,
+            uname: src.uki.uname ?? null,
+            sections: src.uki.sections.map(({ name, offset, size, sha256 }) => ({ name, offset, size, sha256 })),
+            initrd: initrd ?? null,
+          },
+        }
+      : {}),
     ...(k.warnings.length
       ? { warnings: k.warnings.map(({ part, offset, message, code }) => ({ part, offset, message, code })) }
       : {}),
@@ -232,6 +258,23 @@ export function renderKernel(j: KernelJson): string {
       );
     }
     if (j.secureBoot.sbat) for (const l of j.secureBoot.sbat.trimEnd().split('\n')) row('sbat', l);
+  }
+  if (j.uki) {
+    row('uki', `${j.uki.sections.length} sections (the kernel above is its .linux)`);
+    for (const s of j.uki.sections)
+      row(`  ${s.name}`, `${String(s.size).padStart(10)} bytes at 0x${s.offset.toString(16)}, sha256 ${s.sha256}`);
+    if (j.uki.cmdline !== null) row('  cmdline', j.uki.cmdline);
+    if (j.uki.uname !== null) row('  uname', j.uki.uname);
+    const i = j.uki.initrd;
+    if (i) {
+      const releases = [...new Set(i.modules.map((m) => m.release))].join(', ');
+      const archives = i.archives.map((a) => `${a.compression} ${a.entries} entries`).join(' + ');
+      row(
+        '  initrd',
+        `${i.size} bytes (${archives}): ${i.modules.length} module${i.modules.length === 1 ? '' : 's'}` +
+          (releases ? ` for ${releases}` : ''),
+      );
+    }
   }
   if (j.certificateList) {
     const l = j.certificateList;

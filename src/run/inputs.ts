@@ -9,6 +9,7 @@
  */
 import { hasModuleExtension, readFileBytes, statOrNotFound, walkModules } from '../io/files.js';
 import { parseDeb, readDebData } from '../deb/deb.js';
+import { initramfsModules, readInitramfs } from '../initrd/initramfs.js';
 import type { CheckTask } from './jobs/check.js';
 
 /** One path as given, and the module files it stands for. */
@@ -60,4 +61,14 @@ export async function checkTasks(paths: readonly string[]): Promise<{ tasks: Che
     } else tasks.push({ file: e.path, path: e.path });
   }
   return { tasks, expanded };
+}
+
+/**
+ * `check`'s tasks for the kernel modules inside an initramfs image (`--initrd`, a UKI's `.initrd`):
+ * every `*.ko[.xz|.zst|.gz]` below `[usr/]lib/modules/RELEASE/`, held in memory, named
+ * `IMAGE:PATH`, in path order (they load in dependency order, as the initramfs's modprobe would).
+ */
+export async function initrdTasks(data: Uint8Array, file: string): Promise<CheckTask[]> {
+  const fs = await readInitramfs(data, file);
+  return initramfsModules(fs).map((m) => ({ file: `${file}:${m.path}`, data: m.entry.data }));
 }

@@ -1,8 +1,9 @@
 /**
  * `kmodseal efi sign` against sbsign (sbsigntools, run under faketime with the same signing
- * time): byte-identical images and detached signatures for every cached kernel image and
- * every shim, GRUB and systemd-boot binary of scripts/fetch-efi.sh, RSA-2048 and RSA-4096, an already signed image, an --addcert chain and
- * a SoftHSM2 key; the output passes sbverify and osslsigncode verify.
+ * time): byte-identical images and detached signatures for every cached kernel image and every
+ * shim, GRUB and systemd-boot binary of scripts/fetch-efi.sh, RSA-2048, RSA-3072 and RSA-4096,
+ * an already signed image, an --addcert chain and a SoftHSM2 key; the output passes sbverify
+ * and osslsigncode verify.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,12 +18,16 @@ import { signingTime } from '../../src/cli/commands/efi.js';
 const TIME = '2024-01-02 03:04:05';
 const RFC3339 = '2024-01-02T03:04:05Z';
 let dir = '';
-let keys: Record<'rsa2048' | 'rsa4096', KeyPair>;
+let keys: Record<'rsa2048' | 'rsa3072' | 'rsa4096', KeyPair>;
 let images: { name: string; src: string; unsigned: string }[] = [];
 
 before(() => {
   dir = tmpDir('efi-sign');
-  keys = { rsa2048: selfSigned(dir, 'rsa2048', 2048), rsa4096: selfSigned(dir, 'rsa4096', 4096) };
+  keys = {
+    rsa2048: selfSigned(dir, 'rsa2048', 2048),
+    rsa3072: selfSigned(dir, 'rsa3072', 3072),
+    rsa4096: selfSigned(dir, 'rsa4096', 4096),
+  };
   images = peImages().map((src, i) => {
     const name = `${i}-${path.basename(src)}`;
     return { name, src, unsigned: unsignedImage(src, dir, name) };
@@ -74,7 +79,7 @@ test('the test inputs: at least 20 real PE images from Debian packages, PE32 and
   assert.deepEqual([...kinds].sort(), [false, true], 'both PE32 and PE32+ images');
 });
 
-for (const bits of ['rsa2048', 'rsa4096'] as const) {
+for (const bits of ['rsa2048', 'rsa3072', 'rsa4096'] as const) {
   test(`efi sign equals sbsign byte for byte on every image (${bits}), and sbverify accepts it`, async () => {
     let compared = 0;
     for (const img of images) {
@@ -161,6 +166,20 @@ test('efi sign --addcert carries the intermediate in file order, as sbsign --add
     const v = await runCli(['efi', 'verify', '--cert', c.root.cert, ours]);
     assert.equal(v.code, 0, v.stdout.toString());
     assert.match(v.stdout.toString(), /trusted through CN=kmodseal efi root/);
+    // --chain and --out: the same as --addcert and --output
+    const alias = path.join(dir, `${img.name}.chain.alias`);
+    await kmodsealSign([
+      '--key',
+      c.leaf.key,
+      '--cert',
+      c.leaf.cert,
+      '--chain',
+      c.intermediate.cert,
+      '--out',
+      alias,
+      img.unsigned,
+    ]);
+    same(alias, theirs);
   }
 });
 

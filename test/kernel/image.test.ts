@@ -13,7 +13,7 @@ import { FormatError } from '../../src/bytes/errors.js';
 import { probeKernelImage, unwrapKernelImage, parseBzImageHeader } from '../../src/kernel/image.js';
 import { inspectVmlinux } from '../../src/kernel/vmlinux.js';
 import { findBanner } from '../../src/kernel/banner.js';
-import { xzStreamEnd, zstdFrameEnd } from '../../src/kernel/payload.js';
+import { xzStreamEnd, zstdFrameEnd } from '../../src/compress/stream.js';
 import { needTestKernel } from './helpers.js';
 
 const MiB = 1024 * 1024;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FormatError } from '../../src/bytes/errors.js';
 import { decodeLz4Legacy, LZ4_LEGACY_BLOCK_SIZE } from '../../src/compress/lz4.js';
-import { decompressPayload } from '../../src/kernel/payload.js';
+import { decompressPayload } from '../../src/compress/stream.js';
 import { parseBzImageHeader, unwrapKernelImage } from '../../src/kernel/image.js';
 import { parseDeb, readDebData } from '../../src/deb/deb.js';
 import { needTestKernel } from './helpers.js';

@@ -44,7 +44,8 @@ test('the unit tier imports no corpus, kit or network helper and names no .cache
     const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
     // (this file names what it looks for)
     if (file !== 'test/unit/tiers.test.ts')
-      assert.doesNotMatch(text, /\.cache\b|TESTKERNEL|corpus\(|kernelSet\(|https?:\/\//, file);
+      // (network use: node:http/https/net or fetch(); a URL inside test data, e.g. an SBAT row, is not one)
+      assert.doesNotMatch(text, /\.cache\b|TESTKERNEL|corpus\(|kernelSet\(|'node:(?:https?|net)'|\bfetch\(/, file);
     // follow relative imports into test/ (src/ is the code under test)
     for (const m of text.matchAll(/from '(\.{1,2}\/[^']+)\.js'/g)) {
       const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), `${m[1]}.ts`));

@@ -8,7 +8,9 @@ import { runningRelease } from '../../io/files.js';
 import { buildTarget, type CheckTarget } from '../../check/target.js';
 import type { ModuleVerdict } from '../../check/check.js';
 import { checkMany } from '../../run/check-many.js';
-import { checkTasks } from '../../run/inputs.js';
+import { checkTasks, initrdTasks } from '../../run/inputs.js';
+import { readFileBytes } from '../../io/files.js';
+import type { CheckTask } from '../../run/jobs/check.js';
 import { KmodsealError } from '../../bytes/errors.js';
 import { renderCheckHtml } from '../../report/check-html.js';
 import { checkKernelJson, renderCheckJson, renderCheckText } from '../../report/check-text.js';
@@ -24,12 +26,14 @@ export interface CheckOptions {
   force?: boolean;
   trust?: string[];
   config?: string;
+  initrd?: string[];
   json?: boolean;
   report?: string;
 }
 
 /** The kernel to check against and the modules to check (the defaults filled in), or the exit code of a default not found. */
-type Subject = { src: KernelSource; modules: string[] } | { exit: ExitCode };
+type Subject =
+  { src: KernelSource; modules: string[]; ukiInitrd?: { data: Uint8Array; file: string } } | { exit: ExitCode };
 
 export async function checkCommand(modules: string[], o: CheckOptions, io: Io): Promise<ExitCode> {
   const subject =
@@ -43,7 +47,12 @@ export async function checkCommand(modules: string[], o: CheckOptions, io: Io): 
     force: o.force,
   });
   const extra = (o.trust ?? []).flatMap(readCertificateFile);
-  const { tasks, expanded } = await checkTasks(subject.modules);
+  const given = await checkTasks(subject.modules);
+  const inInitrds: CheckTask[] = [];
+  for (const f of o.initrd ?? []) inInitrds.push(...(await initrdTasks(readFileBytes(f), f)));
+  if (subject.ukiInitrd) inInitrds.push(...(await initrdTasks(subject.ukiInitrd.data, subject.ukiInitrd.file)));
+  const tasks = [...given.tasks, ...inInitrds];
+  const expanded = given.expanded || inInitrds.length > 0;
   // Files named one by one load in that order (insmod); trees and packages in dependency order (modprobe).
   const verdicts = await checkMany(target, tasks, { extraTrusted: extra, order: expanded ? 'dependencies' : 'given' });
   const kernelJson = checkKernelJson(target);
@@ -70,7 +79,7 @@ async function runningSubject(modules: string[], o: CheckOptions, io: Io): Promi
     return { exit: EXIT.NOT_FOUND };
   }
   const src = await loadKernelSource(image, o.config ? { config: o.config } : {});
-  if (modules.length) return { src, modules };
+  if (modules.length || o.initrd?.length) return { src, modules };
   const dir = `/lib/modules/${release}`;
   if (!fs.existsSync(dir)) {
     io.stderr(`kmodseal: ERROR: ${dir} does not exist: this machine has no modules for the running kernel.\n`);
@@ -82,7 +91,13 @@ async function runningSubject(modules: string[], o: CheckOptions, io: Io): Promi
 /** A kernel given with --kernel, and by default the module tree beside it. */
 async function givenSubject(kernel: string, modules: string[], o: CheckOptions): Promise<Subject> {
   const src = await loadKernelSource(kernel, o.config ? { config: o.config } : {});
-  if (modules.length) return { src, modules };
+  if (modules.length || o.initrd?.length) return { src, modules };
+  // a UKI: the modules it carries in its .initrd ("will this UKI boot and load what it carries?")
+  if (src.uki) {
+    if (!src.uki.initrd)
+      throw new KmodsealError('E_USAGE', `${kernel}: this UKI has no .initrd section; give modules to check`);
+    return { src, modules: [], ukiInitrd: { data: src.uki.initrd, file: `${kernel}: .initrd` } };
+  }
   if (!src.modulesDir)
     throw new KmodsealError('E_USAGE', `${kernel}: no module tree beside this kernel; give modules to check`);
   return { src, modules: [src.modulesDir] };

@@ -5,7 +5,14 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { loadKernelSource, loadRunningKernel } from '../../kernel/source.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { formatKernelWarning, formatSymvers, kernelToJson, renderKernel } from '../../report/kernel.js';
+import {
+  formatKernelWarning,
+  formatSymvers,
+  kernelToJson,
+  renderKernel,
+  type InitrdSummary,
+} from '../../report/kernel.js';
+import { initramfsModules, readInitramfs } from '../../initrd/initramfs.js';
 import { KmodsealError } from '../../bytes/errors.js';
 
 export interface KernelOptions {
@@ -57,7 +64,16 @@ export async function kernelCommand(target: string | undefined, o: KernelOptions
     io.stdout(formatSymvers(k.exports));
     return EXIT.OK;
   }
-  const j = kernelToJson(src);
+  let initrd: InitrdSummary | undefined;
+  if (src.uki?.initrd) {
+    const fs = await readInitramfs(src.uki.initrd, `${src.uki.file}: .initrd`);
+    initrd = {
+      size: src.uki.initrd.length,
+      archives: fs.archives.map((a) => ({ compression: a.compression, entries: a.entries })),
+      modules: initramfsModules(fs).map((m) => ({ path: m.path, release: m.release })),
+    };
+  }
+  const j = kernelToJson(src, initrd);
   io.stdout(o.json ? Buffer.from(JSON.stringify(j, null, 2) + '\n', 'utf8') : Buffer.from(renderKernel(j), 'utf8'));
   return EXIT.OK;
 }

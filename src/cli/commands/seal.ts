@@ -23,7 +23,10 @@ import { loadKernelSource, requireKernelPart } from '../../kernel/source.js';
 import { embedExtraCertificate } from '../../kernel/embed.js';
 import { kernelSeries } from '../../kernel/series.js';
 import { signSummary } from '../../report/counts.js';
-import { jsonText, keygenText, sealText, verifyLine } from '../../report/seal.js';
+import { jsonText, keygenText, sealBootText, sealText, verifyLine } from '../../report/seal.js';
+import { hasBootOptions, planBoot, sealBoot, writeBoot, type BootOptions } from '../../run/seal-boot.js';
+import { sourceDateEpochFromEnv } from '../../io/env.js';
+import { signingTime } from './efi.js';
 
 function keyType(t: string | undefined): KeyType {
   const v = (t ?? 'rsa4096') as KeyType;
@@ -210,6 +213,19 @@ export async function sealCommand(
     embed?: string;
     embedOut?: string;
     systemMap?: string;
+    image?: string;
+    imageOut?: string;
+    sbat?: string;
+    initrd?: string[];
+    ukiOut?: string[];
+    cmdline?: string[];
+    stub?: string;
+    osRelease?: string | boolean;
+    sbKey?: string;
+    sbCert?: string;
+    sbAddcert?: string[];
+    pkcs11Module?: string;
+    signingTime?: string;
     jobs?: number;
     json?: boolean;
   },
@@ -235,6 +251,31 @@ export async function sealCommand(
       'E_UNSUPPORTED',
       `${o.embed}: --embed writes into a vmlinux ELF (as insert-sys-cert); rebuild the compressed image from it`,
     );
+  // the boot half's inputs are read and checked too before anything is signed or written
+  if (Boolean(o.sbKey) !== Boolean(o.sbCert))
+    throw new KmodsealError('E_USAGE', 'seal: --sb-key and --sb-cert go together');
+  const bootOptions: BootOptions = {
+    ...(o.image ? { image: o.image } : {}),
+    ...(o.imageOut ? { imageOut: o.imageOut } : {}),
+    ...(o.sbat ? { sbat: o.sbat } : {}),
+    ...(o.initrd ? { initrds: o.initrd } : {}),
+    ...(o.ukiOut ? { ukiOut: o.ukiOut } : {}),
+    ...(o.cmdline ? { cmdline: o.cmdline } : {}),
+    ...(o.stub ? { stub: o.stub } : {}),
+    ...(o.osRelease !== undefined ? { osRelease: o.osRelease } : {}),
+    ...(o.sbKey && o.sbCert
+      ? {
+          longTerm: {
+            key: o.sbKey,
+            cert: o.sbCert,
+            ...(o.sbAddcert ? { addcert: o.sbAddcert } : {}),
+            ...(o.pkcs11Module ? { pkcs11Module: o.pkcs11Module } : {}),
+            time: signingTime(o.signingTime, sourceDateEpochFromEnv()),
+          },
+        }
+      : {}),
+  };
+  const boot = hasBootOptions(bootOptions) ? await planBoot(bootOptions) : undefined;
   const key = await generateSigningKey({
     type: keyType(o.type ?? 'rsa4096'),
     ...(o.subject ? { subject: o.subject } : {}),
@@ -261,6 +302,13 @@ export async function sealCommand(
   const tasks = signTasks(roots, undefined);
   const results = await signMany(spec, tasks, { ...(o.jobs ? { jobs: o.jobs } : {}), progress: io.isTTY });
   const x = describeCertificate(key.certificate);
+  const bad = results.filter((r) => r.error).length;
+  // a build some of whose modules could not be sealed gets no boot artefact (and no long-term signature)
+  const sealed =
+    boot && !bad
+      ? await sealBoot(boot, { privateKeyPem: key.privateKeyPem, certificate: key.certificate, hash: spec.hash })
+      : undefined;
+  if (sealed) writeBoot(sealed);
   const manifest = {
     certificate: {
       subject: x.subject,
@@ -276,8 +324,37 @@ export async function sealCommand(
       sha256After: r.sha256After ?? null,
       error: r.error?.message ?? null,
     })),
+    ...(sealed
+      ? {
+          artefacts: [
+            ...results
+              .filter((r) => !r.error)
+              .map((r) => ({
+                path: r.file,
+                kind: 'module' as const,
+                sha256: r.sha256After ?? null,
+                key: 'ephemeral' as const,
+                signer: x.subject,
+              })),
+            ...sealed.artefacts,
+          ],
+          longTermSignatures: sealed.longTermSignatures,
+        }
+      : {}),
   };
   if (o.manifest) writeFileAtomic(o.manifest, jsonText(manifest));
-  io.stdout(o.json ? jsonText(manifest) : sealText(key.type, manifest.certificate));
-  return summarize(results, io, 'sealed');
+  let text = sealText(key.type, manifest.certificate);
+  if (sealed && boot)
+    text += sealBootText({
+      image: boot.image ? { path: boot.image.out, sbat: boot.image.sbat !== undefined } : undefined,
+      initrds: sealed.initrds,
+      ukis: boot.ukis.map((u) => u.out),
+      longTermSigner: boot.longTerm ? describeCertificate(boot.longTerm.certificate).subject : undefined,
+      longTermSignatures: sealed.longTermSignatures,
+    });
+  io.stdout(o.json ? jsonText(manifest) : text);
+  const code = summarize(results, io, 'sealed');
+  if (boot && bad)
+    io.stderr('kmodseal: ERROR: no kernel image, initramfs or UKI sealed: some module could not be signed\n');
+  return code;
 }

@@ -16,8 +16,8 @@
 import zlib from 'node:zlib';
 import { ByteReader } from '../bytes/reader.js';
 import { FormatError } from '../bytes/errors.js';
-import { decompressModule } from '../compress/index.js';
-import { decodeLz4Legacy } from '../compress/lz4.js';
+import { decompressModule, xzIndexTotals } from './index.js';
+import { decodeLz4Legacy } from './lz4.js';
 
 /** The compression of a kernel image's payload. */
 export type KernelCodec = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma' | 'lz4' | 'lzo';
@@ -58,9 +58,11 @@ export function findCodecMagics(data: Uint8Array, codec: KernelCodec, limit: num
 }
 
 /**
- * End (exclusive) of the xz stream starting at `start`, found by its footer: the first
- * "YZ" whose stream flags equal the header's and whose CRC32 checks. Undefined if none.
- * Needed when a stream is followed by other bytes (ARM zImage, s390 image).
+ * End (exclusive) of the xz stream starting at `start`, found by its footer: the first "YZ"
+ * whose stream flags equal the header's, whose CRC32 checks, and whose index accounts for every
+ * byte from the stream header to the index (so that the footer of an .xz file stored inside the
+ * stream, as an initramfs's compressed modules are, is not taken for it). Undefined if none.
+ * Needed when a stream is followed by other bytes (ARM zImage, s390 image, initramfs).
  */
 export function xzStreamEnd(data: Uint8Array, start: number): number | undefined {
   if (start + 24 > data.length) return undefined;
@@ -71,7 +73,9 @@ export function xzStreamEnd(data: Uint8Array, start: number): number | undefined
     const footer = y - 10; // CRC32(4) Backward Size(4) Stream Flags(2) "YZ"
     const crc =
       (data[footer]! | (data[footer + 1]! << 8) | (data[footer + 2]! << 16) | (data[footer + 3]! << 24)) >>> 0;
-    if (zlib.crc32(data.subarray(footer + 4, footer + 10)) === crc) return y + 2;
+    if (zlib.crc32(data.subarray(footer + 4, footer + 10)) !== crc) continue;
+    const index = xzIndexTotals(data, y + 2);
+    if (index && start + 12 + index.blocks === index.indexStart) return y + 2;
   }
   return undefined;
 }
@@ -137,22 +141,37 @@ export async function decompressPayload(
 
 /** One gzip member via raw inflate, so bytes after the member (padding, other data) are ignored. */
 function gunzipMember(r: ByteReader, maxSize: number): Uint8Array {
+  return gzipMember(r, 0, maxSize).out;
+}
+
+/**
+ * The gzip member at `start` of `r` (RFC 1952), inflated raw, and where it ends: after its
+ * deflate stream and the 8-byte CRC32/ISIZE trailer (not checked: the kernel's gunzip does not
+ * check them either). Bytes after the member are not read.
+ * @throws FormatError E_TRUNCATED, E_COMPRESS, E_LIMIT
+ */
+export function gzipMember(r: ByteReader, start: number, maxSize: number): { out: Uint8Array; end: number } {
   // RFC 1952 §2.3: ID1 ID2 CM FLG MTIME(4) XFL OS [FEXTRA] [FNAME] [FCOMMENT] [FHCRC]
-  const flg = r.u8(3, 'gzip FLG');
-  let p = 10;
-  if (flg & 4) p += 2 + r.u16(10, 'gzip XLEN');
+  const flg = r.u8(start + 3, 'gzip FLG');
+  let p = start + 10;
+  if (flg & 4) p += 2 + r.u16(start + 10, 'gzip XLEN');
   if (flg & 8) p = skipCString(r, p, 'gzip FNAME');
   if (flg & 16) p = skipCString(r, p, 'gzip FCOMMENT');
   if (flg & 2) p += 2;
   r.need(p, 0, 'gzip header');
+  let res: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
-    return zlib.inflateRawSync(r.data.subarray(p), { maxOutputLength: maxSize });
+    res = zlib.inflateRawSync(r.data.subarray(p), { maxOutputLength: maxSize, info: true }) as unknown as typeof res;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_BUFFER_TOO_LARGE') throw r.error('E_LIMIT', 0, `decompressed size exceeds ${maxSize} bytes`);
+    if (err.code === 'ERR_BUFFER_TOO_LARGE')
+      throw r.error('E_LIMIT', start, `decompressed size exceeds ${maxSize} bytes`);
     if (err.code === 'Z_BUF_ERROR') throw r.error('E_TRUNCATED', r.length, 'gzip stream ends early');
     throw r.error('E_COMPRESS', p, `corrupt gzip data: ${err.message}`);
   }
+  const end = p + res.engine.bytesWritten + 8;
+  r.need(end - 8, 8, 'gzip trailer');
+  return { out: new Uint8Array(res.buffer.buffer, res.buffer.byteOffset, res.buffer.length), end };
 }
 
 function skipCString(r: ByteReader, p: number, what: string): number {
