@@ -90,7 +90,20 @@ const initrd = path.join(tmp, 'initrd');
 fs.writeFileSync(initrd, fs.readFileSync(kernelSrc).subarray(0, 8 << 20)); // 8 MiB of payload, as an initramfs might be
 const built = spawnSync(
   bin,
-  ['uki', 'build', '--linux', kernel, '--initrd', initrd, '--cmdline', 'console=ttyS0', '--stub', stub, '--out', uki],
+  [
+    'uki',
+    'build',
+    '--linux',
+    kernel,
+    '--initrd',
+    initrd,
+    '--cmdline',
+    'console=ttyS0',
+    '--stub',
+    stub,
+    '--sbat',
+    sbat,
+  ].concat(['--out', uki]),
   {
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',

@@ -58,6 +58,25 @@ k detach --keep --out "$demo/bundle" "$demo/build"
 k attach "$demo/bundle" "$demo/rebuild"
 k diff "$demo/build" "$demo/rebuild"
 
+echo; echo "=== Secure Boot: Debian's kernel image, its signature set aside, .sbat added, signed by a key of your own"
+vmlinuz=$(ls "$cur"/boot/vmlinuz-*)
+cp "$vmlinuz" "$demo/vmlinuz"
+k efi detach --output "$demo/debian.sig" --remove "$demo/vmlinuz"
+printf '%s\n' 'sbat,1,SBAT Version,sbat,1,https://github.com/rhboot/shim/blob/main/SBAT.md' \
+  'linux,1,The Linux Developers,linux,6.12,https://linux.org' >"$demo/sbat.csv"
+k efi sbat --set "$demo/sbat.csv" --output "$demo/vmlinuz.sbat" "$demo/vmlinuz"
+k keygen --type rsa2048 --subject "CN=demo db key" --key-out "$demo/db.key" --cert-out "$demo/db.crt"
+k efi sign --key "$demo/db.key" --cert "$demo/db.crt" --output "$demo/vmlinuz.signed" "$demo/vmlinuz.sbat"
+k efi verify --cert "$demo/db.crt" --sbat-level shim:latest "$demo/vmlinuz.signed"
+echo; echo "(Debian's own signature, put back on the unsigned image: the package's bytes again)"
+k efi attach --signature "$demo/debian.sig" "$demo/vmlinuz"
+cmp "$demo/vmlinuz" "$vmlinuz" && echo "identical to ${vmlinuz#$PWD/}"
+echo; echo "(a UKI of Debian's signed kernel, signed by your key; Debian 12's stub leaves room for its own SBAT rows only)"
+head -n 1 "$demo/sbat.csv" >"$demo/uki-sbat.csv"
+k uki build --linux "$vmlinuz" --cmdline "console=ttyS0 quiet" --sbat "$demo/uki-sbat.csv" \
+  --stub /usr/lib/systemd/boot/efi/linuxx64.efi.stub --key "$demo/db.key" --cert "$demo/db.crt" --out "$demo/linux.efi"
+k uki inspect "$demo/linux.efi"
+
 echo; echo "=== Two Debian builds compared modulo signatures"
 k diff "$curmods/kernel/drivers/net/wireguard" "$prevmods/kernel/drivers/net/wireguard"
 echo

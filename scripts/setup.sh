@@ -6,7 +6,8 @@
 #                              optional native addons when a C compiler is present (their
 #                              TypeScript fallbacks give the same answers otherwise), the build,
 #                              two Debian kernel packages; Debian packages: kmod (depmod, run on
-#                              the unpacked packages as their postinst would) - nothing else
+#                              the unpacked packages as their postinst would) and systemd-boot-efi
+#                              (the systemd-stub `uki build` wraps a kernel in) - nothing else
 #   scripts/setup.sh --tests   also what the tests use (npm test): the anchor tools the tests
 #                              compare with, the whole kernel package corpus, Debian's shim,
 #                              GRUB and systemd-boot EFI binaries (scripts/fetch-efi.sh), newer
@@ -19,15 +20,15 @@ cd "$root"
 tests=0
 [ "${1:-}" = --tests ] && tests=1
 
-debs=(kmod)
+debs=(kmod systemd-boot-efi)
 # the test tier, each for what uses it: anchors (modinfo, depmod, sign-file, bpftool, sbsign (under faketime),
 # sbverify, sbattach, osslsigncode, efitools' signature lists, ukify's python3-pefile, openssl, diffoscope,
 # readelf/objcopy and arm64's objcopy), compressors (xz, zstd, lz4), the PKCS#11 HSM
-# (SoftHSM2, pkcs11-tool, the OpenSSL engine sign-file uses), the EFI binaries the PE tests read,
+# (SoftHSM2, pkcs11-tool, the OpenSSL engine sign-file uses),
 # qemu, OVMF, mtools and the initramfs the e2e tests boot, Chromium for the HTML report, the headers the native
 # addons and the BTF oracle build against, and the test kernel kit's build tools
 [ $tests = 1 ] && debs+=(xz-utils zstd lz4 binutils openssl linux-kbuild-6.1 bpftool sbsigntool faketime osslsigncode efitools python3-pefile binutils-aarch64-linux-gnu diffoscope-minimal
-  softhsm2 opensc libengine-pkcs11-openssl systemd-boot-efi qemu-system-x86 ovmf mtools busybox-static cpio chromium
+  softhsm2 opensc libengine-pkcs11-openssl qemu-system-x86 ovmf mtools busybox-static cpio chromium
   gcc make libc6-dev liblzma-dev libssl-dev libelf-dev zlib1g-dev flex bison bc dwarves)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
