@@ -18,6 +18,7 @@
  */
 import { ByteReader } from '../bytes/reader.js';
 import { KmodsealError } from '../bytes/errors.js';
+import { concatBytes } from '../bytes/concat.js';
 import { decompressPayload, gzipMember } from '../compress/stream.js';
 import { MAX_INITRAMFS_SIZE, type Initramfs, type InitramfsEntry } from './initramfs.js';
 
@@ -116,24 +117,7 @@ export function writeNewc(entries: readonly CpioEntry[], options: { blockSize?: 
   }
   const block = options.blockSize ?? 0;
   if (block > 0 && length % block) push(new Uint8Array(block - (length % block)));
-  const out = new Uint8Array(length);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/** Concatenates byte arrays. */
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts, length);
 }
 
 function hexAt(r: ByteReader, off: number, what: string): number {
@@ -181,7 +165,7 @@ export function replaceCpioData(
     cursor = Math.min(end, cpio.length);
   }
   parts.push(cpio.subarray(cursor));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** The decompressed cpio bytes of archive `index` of an image read by `readInitramfs()`. */
@@ -245,7 +229,7 @@ export async function repackInitramfs(
     push(a.compression === 'none' ? cpio : await compress(a.compression as RepackCodec, cpio, i));
   }
   push(image.subarray(prevEnd));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /**

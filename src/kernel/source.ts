@@ -235,7 +235,7 @@ async function fromUki(
   );
   return {
     ...src,
-    pe: readPeSignatures(bytes, file),
+    pe: readPeSignatures(bytes, file, pe),
     uki: {
       file,
       initrd: peSectionData(bytes, pe, '.initrd'),

@@ -8,6 +8,7 @@
  * table size}, or {0, 0} when no entry is left; CheckSum recomputed).
  */
 import { KmodsealError } from '../bytes/errors.js';
+import { toHex } from '../bytes/reader.js';
 import { concatBytes } from '../pki/der.js';
 import { decodeAuthenticodeSignature, imageDigester, type AuthenticodeSignature } from './authenticode.js';
 import { attachAuthenticodeSignature, preparePeImage, withCertificateTable } from './authenticode-sign.js';
@@ -79,7 +80,10 @@ export function attachPeSignature(
 ): PeSignatureOperation {
   const prepared = preparePeImage(data, file);
   // the digest of the image as it will be hashed: padded to 8, without a certificate table
-  const digester = imageDigester(prepared.body, { ...prepared.pe, certTable: undefined });
+  // (the SHA-256 one preparePeImage computed; any other algorithm a signature names, computed here)
+  const other = imageDigester(prepared.body, { ...prepared.pe, certTable: undefined });
+  const sha256 = toHex(prepared.digest);
+  const digester = (alg: string): string => (alg === 'sha256' ? sha256 : other(alg));
   const signature = decodeAuthenticodeSignature(pkcs7, signatureFile, 0, digester);
   if (!signature.digestMatches && !force)
     throw new KmodsealError(

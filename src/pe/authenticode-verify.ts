@@ -35,9 +35,9 @@ import {
   type ParsedCertificate,
 } from '../pki/certificate.js';
 import { expectTlv, readTlv, tlvContents, TAG_OCTET_STRING } from '../pki/der.js';
-import { decodePkcs7, type Pkcs7Message } from '../pki/pkcs7.js';
+import type { Pkcs7Message } from '../pki/pkcs7.js';
 import { formatName } from '../modsig/signature.js';
-import { decodeAuthenticodeSignature, type AuthenticodeSignature } from './authenticode.js';
+import { authenticodeSignatureOf, decodeAuthenticodePkcs7, type AuthenticodeSignature } from './authenticode.js';
 import { parsePe, type PeImage } from './pe.js';
 import { OID_MESSAGE_DIGEST, OID_SPC_INDIRECT_DATA } from '../pki/oids.js';
 import {
@@ -354,8 +354,8 @@ function entryFacts(
   let signature: AuthenticodeSignature;
   let msg: Pkcs7Message;
   try {
-    signature = { ...decodeAuthenticodeSignature(auth, file, base, digester), offset: entryOffset };
-    msg = decodePkcs7(auth, file, base);
+    msg = decodeAuthenticodePkcs7(auth, file, base);
+    signature = { ...authenticodeSignatureOf(msg, file, base, digester), offset: entryOffset };
   } catch (e) {
     if (e instanceof FormatError) return none(e.message);
     throw e;

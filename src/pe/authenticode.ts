@@ -105,17 +105,39 @@ export function decodeAuthenticodeSignature(
   base: number,
   imageDigest: (alg: string) => string,
 ): AuthenticodeSignature {
-  const bad = (detail: string, cause?: unknown): FormatError =>
-    new FormatError('E_ASN1', { file, offset: base, format: 'authenticode', detail, cause });
-  let msg: Pkcs7Message;
+  return authenticodeSignatureOf(decodeAuthenticodePkcs7(pkcs7, file, base), file, base, imageDigest);
+}
+
+/**
+ * The PKCS#7 of an Authenticode signature at byte `base` of `file`, decoded once for every reader.
+ * @throws FormatError E_ASN1 when it does not decode or is not SignedData.
+ */
+export function decodeAuthenticodePkcs7(pkcs7: Uint8Array, file: string, base: number): Pkcs7Message {
   try {
-    msg = decodePkcs7(pkcs7, file, base);
+    return decodePkcs7(pkcs7, file, base);
   } catch (e) {
     if (!(e instanceof Pkcs7DecodeError)) throw e;
     throw e.stage === 'content-type'
-      ? bad(`content type ${e.reason} is not signedData`)
-      : bad(`PKCS#7 does not decode: ${e.reason}`, e);
+      ? authenticodeError(file, base, `content type ${e.reason} is not signedData`)
+      : authenticodeError(file, base, `PKCS#7 does not decode: ${e.reason}`, e);
   }
+}
+
+function authenticodeError(file: string, base: number, detail: string, cause?: unknown): FormatError {
+  return new FormatError('E_ASN1', { file, offset: base, format: 'authenticode', detail, cause });
+}
+
+/**
+ * {@link decodeAuthenticodeSignature} of an already decoded PKCS#7.
+ * @throws FormatError E_ASN1 when its content is not an SpcIndirectDataContent.
+ */
+export function authenticodeSignatureOf(
+  msg: Pkcs7Message,
+  file: string,
+  base: number,
+  imageDigest: (alg: string) => string,
+): AuthenticodeSignature {
+  const bad = (detail: string, cause?: unknown): FormatError => authenticodeError(file, base, detail, cause);
   const sd = msg.signedData;
   if (sd.encapContentInfo.eContentType !== OID_SPC_INDIRECT_DATA)
     throw bad(`content is ${sd.encapContentInfo.eContentType}, not SpcIndirectDataContent`);

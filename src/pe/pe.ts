@@ -157,12 +157,21 @@ export function parsePe(data: Uint8Array, file: string): PeImage {
   };
 }
 
+/**
+ * A section's bytes, as a PE loader and systemd-stub see them: the first `VirtualSize` bytes of
+ * its raw data (0: all of SizeOfRawData), never more than `SizeOfRawData` (the rest of the virtual
+ * size is zero-filled memory, the rest of the raw size file-alignment padding). A view.
+ */
+export function sectionBytes(data: Uint8Array, s: PeSection): Uint8Array {
+  const len = s.virtualSize ? Math.min(s.virtualSize, s.sizeOfRawData) : s.sizeOfRawData;
+  return data.subarray(s.pointerToRawData, s.pointerToRawData + len);
+}
+
 /** The `.sbat` section's text (CSV), or undefined. */
 export function findSbat(data: Uint8Array, pe: PeImage): string | undefined {
   const s = pe.sections.find((x) => x.name === '.sbat');
   if (!s) return undefined;
-  const len = Math.min(s.sizeOfRawData, s.virtualSize || s.sizeOfRawData);
-  const bytes = data.subarray(s.pointerToRawData, s.pointerToRawData + len);
+  const bytes = sectionBytes(data, s);
   let end = bytes.indexOf(0);
   if (end < 0) end = bytes.length;
   return latin1(bytes, 0, end);

@@ -19,6 +19,7 @@
  */
 import { FormatError } from '../bytes/errors.js';
 import { ByteReader, ByteWriter, latin1 } from '../bytes/reader.js';
+import { concatBytes } from '../bytes/concat.js';
 
 /** A section to add (or to replace, when the image already has one of that name). */
 export interface NewPeSection {
@@ -185,16 +186,6 @@ function readLayout(data: Uint8Array, file: string): Layout {
   return { coff, opt, table, fileAlignment, sectionAlignment, sizeOfHeaders, certDir, headers };
 }
 
-function concat(parts: readonly Uint8Array[], total = parts.reduce((n, p) => n + p.length, 0)): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /**
  * The image with `sections` added (or replacing sections of the same name), laid out as ukify's
  * `pe_add_sections()` does. `image` is not modified.
@@ -244,7 +235,7 @@ export function addPeSections(
     s.pointerToRawData = oldp + padp;
     s.sizeOfRawData = oldsz + padsz;
     for (const later of headers.slice(i + 1)) later.pointerToRawData += padp + padsz;
-    data = concat([
+    data = concatBytes([
       data.subarray(0, oldp),
       new Uint8Array(padp),
       data.subarray(oldp, oldp + oldsz),
@@ -298,7 +289,7 @@ export function addPeSections(
           `not enough space in the existing section ${section.name} for ${len} bytes: it has room for ${room}` +
             (room < s.sizeOfRawData ? ` (the next section starts at VA 0x${nextVa.toString(16)})` : ''),
         );
-      const flat = concat(parts, length);
+      const flat = concatBytes(parts, length);
       const next = s.pointerToRawData + s.sizeOfRawData;
       flat.set(section.data, s.pointerToRawData);
       flat.fill(0, s.pointerToRawData + len, next);
@@ -326,7 +317,7 @@ export function addPeSections(
   }
 
   // 5. the headers
-  const out = concat(parts, length);
+  const out = concatBytes(parts, length);
   const w = new ByteWriter(out, { file, format: 'pe', littleEndian: true });
   const setU16 = (off: number, v: number, what: string): void => {
     w.need(off, 2, what);

@@ -10,6 +10,7 @@
  *
  * The reader goes through {@link ByteReader}, so every error carries the absolute offset.
  */
+import { concatBytes } from '../bytes/concat.js';
 import { ByteReader } from '../bytes/reader.js';
 
 /** Nesting limit for BER walks (indefinite lengths recurse). */
@@ -33,18 +34,8 @@ function encodeLength(n: number): Uint8Array {
   return Uint8Array.of(0x80 | bytes.length, ...bytes);
 }
 
-/** Concatenation into one new array. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+// the one byte concatenation lives in src/bytes; re-exported for the DER writers' callers
+export { concatBytes };
 
 /** A TLV with definite length over the concatenated contents. */
 export function encodeTlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
